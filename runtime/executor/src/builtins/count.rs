@@ -1,0 +1,315 @@
+//! `count`: counts records per key of its keyed input. Emits, per record,
+//! the key and its running count (`emit: running`, the default, as Flink's
+//! keyed running aggregates do), or only the final counts when the input
+//! ends (`emit: final`, for bounded inputs), ordered by count descending then
+//! key ascending so that the output is deterministic.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use weir_row_codec::{BatchReader, Value};
+
+use crate::operator::{OpenInfo, Operator, OperatorError};
+use crate::rows::{self, ColumnBuilder};
+use crate::schema::column_indices;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    Running,
+    Final,
+}
+
+pub struct Count {
+    name: String,
+    emit: Emit,
+    keys: Vec<usize>,
+    output: Option<SchemaRef>,
+    counts: HashMap<Vec<u8>, i64>,
+    scratch: Vec<u8>,
+}
+
+impl Count {
+    pub fn new(name: &str, config: &serde_json::Value) -> Result<Self, OperatorError> {
+        let invalid = |message: String| OperatorError::InvalidConfig {
+            operator: name.to_string(),
+            message,
+        };
+        let mut emit = Emit::Running;
+        let object = config
+            .as_object()
+            .ok_or_else(|| invalid("config must be a mapping".into()))?;
+        for (key, value) in object {
+            match (key.as_str(), value.as_str()) {
+                ("emit", Some("running")) => emit = Emit::Running,
+                ("emit", Some("final")) => emit = Emit::Final,
+                ("emit", _) => {
+                    return Err(invalid(format!(
+                        "emit must be 'running' or 'final', got {value}"
+                    )))
+                }
+                (other, _) => {
+                    return Err(invalid(format!(
+                        "unknown config key '{other}' (known: emit)"
+                    )))
+                }
+            }
+        }
+        Ok(Count {
+            name: name.to_string(),
+            emit,
+            keys: Vec::new(),
+            output: None,
+            counts: HashMap::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    fn key_of(&mut self, batch: &RecordBatch, row: usize) {
+        self.scratch.clear();
+        for &k in &self.keys {
+            rows::write_value(batch.column(k).as_ref(), row, &mut self.scratch);
+        }
+    }
+
+    fn increment(&mut self) -> i64 {
+        if let Some(count) = self.counts.get_mut(&self.scratch) {
+            *count += 1;
+            *count
+        } else {
+            self.counts.insert(self.scratch.clone(), 1);
+            1
+        }
+    }
+}
+
+impl Operator for Count {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn open(&mut self, input: SchemaRef, info: &OpenInfo) -> Result<SchemaRef, OperatorError> {
+        let failed = |message: String| OperatorError::InvalidConfig {
+            operator: self.name.clone(),
+            message,
+        };
+        if info.key_fields.is_empty() {
+            return Err(failed(
+                "count needs `keyBy`: the columns to count by".into(),
+            ));
+        }
+        self.keys =
+            column_indices(&input, &info.key_fields).map_err(|e| failed(format!("keyBy: {e}")))?;
+        if info.key_fields.iter().any(|k| k == "count") {
+            return Err(failed(
+                "a key column named 'count' would clash with the output column".into(),
+            ));
+        }
+        let mut fields: Vec<Field> = self.keys.iter().map(|&k| input.field(k).clone()).collect();
+        fields.push(Field::new("count", DataType::Int64, false));
+        let output = Arc::new(Schema::new(fields));
+        self.output = Some(output.clone());
+        Ok(output)
+    }
+
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let mut running = Vec::with_capacity(match self.emit {
+            Emit::Running => batch.num_rows(),
+            Emit::Final => 0,
+        });
+        for row in 0..batch.num_rows() {
+            self.key_of(&batch, row);
+            let count = self.increment();
+            if self.emit == Emit::Running {
+                running.push(count);
+            }
+        }
+        if self.emit == Emit::Running && !running.is_empty() {
+            let Some(schema) = self.output.clone() else {
+                return Err(OperatorError::Failed {
+                    operator: self.name.clone(),
+                    message: "process before open".into(),
+                });
+            };
+            let mut columns: Vec<ArrayRef> =
+                self.keys.iter().map(|&k| batch.column(k).clone()).collect();
+            columns.push(Arc::new(Int64Array::from(running)));
+            let batch =
+                RecordBatch::try_new(schema, columns).map_err(|e| OperatorError::Failed {
+                    operator: self.name.clone(),
+                    message: e.to_string(),
+                })?;
+            out.push(batch);
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+        if self.emit == Emit::Running || self.counts.is_empty() {
+            return Ok(());
+        }
+        let failed = |message: String| OperatorError::Failed {
+            operator: self.name.clone(),
+            message,
+        };
+        let schema = self
+            .output
+            .clone()
+            .ok_or_else(|| failed("close before open".into()))?;
+        let columns = self.keys.len() as u32;
+        let mut entries = Vec::with_capacity(self.counts.len());
+        for (key, count) in &self.counts {
+            let mut reader = BatchReader::headerless(key, columns);
+            let mut values = Vec::with_capacity(columns as usize);
+            while let Some(value) = reader.next().map_err(|e| failed(e.to_string()))? {
+                values.push(value);
+            }
+            entries.push((values, *count));
+        }
+        entries.sort_by(|(a_key, a_count), (b_key, b_count)| {
+            b_count
+                .cmp(a_count)
+                .then_with(|| compare_keys(a_key, b_key))
+        });
+        let mut builders: Vec<ColumnBuilder> = rows::builders(&schema, entries.len());
+        for (values, count) in &entries {
+            for (builder, value) in builders
+                .iter_mut()
+                .zip(values.iter().chain([&Value::Int64(*count)]))
+            {
+                builder.push(value).map_err(|found| {
+                    failed(format!("key of type {found} does not fit its column"))
+                })?;
+            }
+        }
+        let arrays = builders.into_iter().map(ColumnBuilder::finish).collect();
+        out.push(RecordBatch::try_new(schema, arrays).map_err(|e| failed(e.to_string()))?);
+        self.counts.clear();
+        Ok(())
+    }
+}
+
+fn compare_keys(a: &[Value<'_>], b: &[Value<'_>]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| compare_values(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+/// A total order over values: nulls first, then by value within a type.
+fn compare_values(a: &Value<'_>, b: &Value<'_>) -> Ordering {
+    match (a, b) {
+        (Value::Boolean(x), Value::Boolean(y)) => x.cmp(y),
+        (Value::Int64(x), Value::Int64(y)) => x.cmp(y),
+        (Value::TimestampMillis(x), Value::TimestampMillis(y)) => x.cmp(y),
+        (Value::Float64(x), Value::Float64(y)) => x.total_cmp(y),
+        (Value::Utf8(x), Value::Utf8(y)) => x.cmp(y),
+        (Value::Binary(x), Value::Binary(y)) => x.cmp(y),
+        _ => a.tag().cmp(&b.tag()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::StringArray;
+
+    fn words(words: &[&str]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("word", DataType::Utf8, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(words.to_vec()))]).unwrap()
+    }
+
+    fn opened(emit: &str) -> Count {
+        let mut count = Count::new("count", &serde_json::json!({ "emit": emit })).unwrap();
+        let info = OpenInfo {
+            key_fields: vec!["word".into()],
+            ..OpenInfo::default()
+        };
+        count.open(words(&[]).schema(), &info).unwrap();
+        count
+    }
+
+    #[test]
+    fn running_counts_per_record() {
+        let mut count = opened("running");
+        let mut out = Vec::new();
+        count.process(words(&["a", "b", "a"]), &mut out).unwrap();
+        count.process(words(&["a"]), &mut out).unwrap();
+        let counts: Vec<i64> = out
+            .iter()
+            .flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(counts, vec![1, 1, 2, 3]);
+    }
+
+    #[test]
+    fn final_counts_sorted_by_count_then_key() {
+        let mut count = opened("final");
+        let mut out = Vec::new();
+        count
+            .process(words(&["b", "a", "c", "b", "a", "b"]), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        count.close(&mut out).unwrap();
+        let batch = &out[0];
+        let keys: Vec<&str> = batch
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        let counts = batch
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(keys, vec!["b", "a", "c"]);
+        assert_eq!(counts, vec![3, 2, 1]);
+    }
+
+    #[test]
+    fn config_and_keys_are_checked() {
+        let err = Count::new("c", &serde_json::json!({ "emit": "sometimes" }))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("emit must be 'running' or 'final'"),
+            "{err}"
+        );
+        let err = Count::new("c", &serde_json::json!({ "mode": "x" }))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("unknown config key 'mode'"),
+            "{err}"
+        );
+        let mut count = Count::new("c", &serde_json::json!({})).unwrap();
+        let info = OpenInfo {
+            key_fields: vec!["wrod".into()],
+            ..OpenInfo::default()
+        };
+        let err = count
+            .open(words(&[]).schema(), &info)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no column 'wrod' (the input has: word)"),
+            "{err}"
+        );
+        let err = count
+            .open(words(&[]).schema(), &OpenInfo::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("count needs `keyBy`"), "{err}");
+    }
+}

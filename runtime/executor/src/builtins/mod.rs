@@ -1,0 +1,22 @@
+//! Native operators, behind the same trait as WASM ones.
+
+mod count;
+
+pub use count::Count;
+
+use crate::operator::{Operator, OperatorError};
+
+/// Creates the built-in named `builtin` (validated by the job spec).
+pub fn create(
+    builtin: &str,
+    name: &str,
+    config: &serde_json::Value,
+) -> Result<Box<dyn Operator>, OperatorError> {
+    match builtin {
+        "count" => Ok(Box::new(Count::new(name, config)?)),
+        other => Err(OperatorError::InvalidConfig {
+            operator: name.to_string(),
+            message: format!("unknown built-in '{other}'"),
+        }),
+    }
+}

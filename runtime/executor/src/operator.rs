@@ -1,0 +1,76 @@
+//! The operator trait that native built-ins and WASM components share.
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use weir_wasm_host::{CallError, UserMetric};
+
+/// Why an operator failed. Every variant names the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error(transparent)]
+    Wasm(#[from] CallError),
+    #[error("operator '{operator}' returned a malformed batch from {call}: {detail}")]
+    Malformed {
+        operator: String,
+        call: &'static str,
+        detail: String,
+    },
+    #[error("operator '{operator}' has an invalid configuration: {message}")]
+    InvalidConfig { operator: String, message: String },
+    #[error("operator '{operator}' failed: {message}")]
+    Failed { operator: String, message: String },
+}
+
+impl OperatorError {
+    /// Whether restarting the task could help (a bad configuration cannot).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            OperatorError::Wasm(e) => e.is_retryable(),
+            OperatorError::InvalidConfig { .. } => false,
+            _ => true,
+        }
+    }
+}
+
+/// What an operator instance learns about its place in the job when it opens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenInfo {
+    /// The columns the input is partitioned by (empty when not keyed).
+    pub key_fields: Vec<String>,
+    pub subtask_index: u32,
+    pub parallelism: u32,
+    /// Restarts of the task so far.
+    pub attempt: u32,
+}
+
+/// One operator instance in a task's chain. Calls never overlap.
+pub trait Operator: Send {
+    fn name(&self) -> &str;
+
+    /// Prepares for `input` and returns the schema of everything emitted.
+    fn open(&mut self, input: SchemaRef, info: &OpenInfo) -> Result<SchemaRef, OperatorError>;
+
+    /// Processes one batch, appending what it produces to `out`.
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError>;
+
+    /// The watermark advanced.
+    fn on_watermark(
+        &mut self,
+        _watermark: i64,
+        _out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    /// The input ended; emits what the operator still holds.
+    fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError>;
+
+    /// Metrics the operator reports beyond records in and out.
+    fn user_metrics(&self) -> Vec<(String, UserMetric)> {
+        Vec::new()
+    }
+}

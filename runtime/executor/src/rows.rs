@@ -1,0 +1,242 @@
+//! Arrow record batches to and from the row encoding of the operator
+//! contract. Decoding validates everything a guest returns: tags against the
+//! declared schema, nulls against nullability, and the framing.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
+use weir_row_codec::{tag_name, BatchReader, BatchWriter, Value};
+
+/// Appends the value at `row` of `array` to `out` in the row encoding. Also
+/// how state keys and partitioning keys are made canonical.
+pub fn write_value(array: &dyn Array, row: usize, out: &mut Vec<u8>) {
+    weir_row_codec::write_value(out, &value_at(array, row));
+}
+
+/// The value at `row` of an array of a contract type.
+pub fn value_at(array: &dyn Array, row: usize) -> Value<'_> {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    match array.data_type() {
+        DataType::Boolean => Value::Boolean(array.as_boolean().value(row)),
+        DataType::Int64 => Value::Int64(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => Value::Float64(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => Value::Utf8(array.as_string::<i32>().value(row)),
+        DataType::Binary => Value::Binary(array.as_binary::<i32>().value(row)),
+        DataType::Timestamp(TimeUnit::Millisecond, None) => {
+            Value::TimestampMillis(array.as_primitive::<TimestampMillisecondType>().value(row))
+        }
+        // Streams only carry contract types; schemas are checked at open.
+        _ => Value::Null,
+    }
+}
+
+/// Encodes a batch in the row encoding.
+pub fn encode(batch: &RecordBatch) -> Vec<u8> {
+    let columns = batch.columns();
+    let mut writer = BatchWriter::with_capacity(
+        columns.len() as u32,
+        batch.get_array_memory_size() + batch.num_rows() * columns.len() + 16,
+    );
+    for row in 0..batch.num_rows() {
+        for column in columns {
+            writer.push(&value_at(column.as_ref(), row));
+        }
+    }
+    // Arrays hold at most i32::MAX bytes per value, so finishing cannot fail
+    // for rows that came from Arrow.
+    writer.finish().unwrap_or_default()
+}
+
+/// One column under construction, of a contract type.
+pub enum ColumnBuilder {
+    Boolean(BooleanBuilder),
+    Int64(Int64Builder),
+    Float64(Float64Builder),
+    Utf8(StringBuilder),
+    Binary(BinaryBuilder),
+    TimestampMillis(TimestampMillisecondBuilder),
+}
+
+impl ColumnBuilder {
+    pub fn new(data_type: &DataType, capacity: usize) -> Option<Self> {
+        Some(match data_type {
+            DataType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(capacity)),
+            DataType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
+            DataType::Float64 => ColumnBuilder::Float64(Float64Builder::with_capacity(capacity)),
+            DataType::Utf8 => {
+                ColumnBuilder::Utf8(StringBuilder::with_capacity(capacity, capacity * 8))
+            }
+            DataType::Binary => {
+                ColumnBuilder::Binary(BinaryBuilder::with_capacity(capacity, capacity * 8))
+            }
+            DataType::Timestamp(TimeUnit::Millisecond, None) => {
+                ColumnBuilder::TimestampMillis(TimestampMillisecondBuilder::with_capacity(capacity))
+            }
+            _ => return None,
+        })
+    }
+
+    /// Appends a value; `Err` names the value's type when it does not fit.
+    pub fn push(&mut self, value: &Value<'_>) -> Result<(), &'static str> {
+        match (self, value) {
+            (ColumnBuilder::Boolean(b), Value::Boolean(v)) => b.append_value(*v),
+            (ColumnBuilder::Int64(b), Value::Int64(v)) => b.append_value(*v),
+            (ColumnBuilder::Float64(b), Value::Float64(v)) => b.append_value(*v),
+            (ColumnBuilder::Utf8(b), Value::Utf8(v)) => b.append_value(v),
+            (ColumnBuilder::Binary(b), Value::Binary(v)) => b.append_value(v),
+            (ColumnBuilder::TimestampMillis(b), Value::TimestampMillis(v)) => b.append_value(*v),
+            (builder, Value::Null) => builder.push_null(),
+            (_, other) => return Err(tag_name(other.tag())),
+        }
+        Ok(())
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            ColumnBuilder::Boolean(b) => b.append_null(),
+            ColumnBuilder::Int64(b) => b.append_null(),
+            ColumnBuilder::Float64(b) => b.append_null(),
+            ColumnBuilder::Utf8(b) => b.append_null(),
+            ColumnBuilder::Binary(b) => b.append_null(),
+            ColumnBuilder::TimestampMillis(b) => b.append_null(),
+        }
+    }
+
+    pub fn finish(self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Boolean(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Int64(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Float64(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Utf8(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Binary(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::TimestampMillis(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Builders for every column of `schema`.
+pub fn builders(schema: &SchemaRef, capacity: usize) -> Vec<ColumnBuilder> {
+    schema
+        .fields()
+        .iter()
+        .filter_map(|f| ColumnBuilder::new(f.data_type(), capacity))
+        .collect()
+}
+
+/// Decodes a row-encoded batch that must match `schema`.
+pub fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch, String> {
+    let fields = schema.fields();
+    let mut reader =
+        BatchReader::with_columns(bytes, fields.len() as u32).map_err(|e| e.to_string())?;
+    let rows = reader.rows() as usize;
+    // The row count comes from the guest: cap what is reserved up front.
+    let mut columns = builders(schema, rows.min(64 * 1024));
+    if columns.len() != fields.len() {
+        return Err("the schema has a column type the row encoding cannot carry".into());
+    }
+    for row in 0..rows {
+        for (column, builder) in columns.iter_mut().enumerate() {
+            let field = &fields[column];
+            let value = reader
+                .next()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("batch ends before row {row}, column {column}"))?;
+            if value == Value::Null && !field.is_nullable() {
+                return Err(format!(
+                    "row {row}, column '{}': null in a column that is not nullable",
+                    field.name()
+                ));
+            }
+            builder.push(&value).map_err(|found| {
+                format!(
+                    "row {row}, column '{}': expected {}, found {found}",
+                    field.name(),
+                    field.data_type()
+                )
+            })?;
+        }
+    }
+    reader.finish().map_err(|e| e.to_string())?;
+    let arrays = columns.into_iter().map(ColumnBuilder::finish).collect();
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{BooleanArray, Float64Array, Int64Array, StringArray};
+    use arrow_schema::{Field, Schema};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("word", DataType::Utf8, false),
+            Field::new("count", DataType::Int64, true),
+            Field::new("ok", DataType::Boolean, false),
+            Field::new("score", DataType::Float64, false),
+        ]))
+    }
+
+    fn batch() -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(StringArray::from(vec!["a", "weir"])),
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(BooleanArray::from(vec![true, false])),
+                Arc::new(Float64Array::from(vec![0.5, -2.0])),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trips() {
+        let bytes = encode(&batch());
+        assert_eq!(decode(&bytes, &schema()).unwrap(), batch());
+    }
+
+    #[test]
+    fn names_a_type_mismatch() {
+        let other = Arc::new(Schema::new(vec![
+            Field::new("word", DataType::Int64, false),
+            Field::new("count", DataType::Int64, true),
+            Field::new("ok", DataType::Boolean, false),
+            Field::new("score", DataType::Float64, false),
+        ]));
+        let err = decode(&encode(&batch()), &other).unwrap_err();
+        assert_eq!(err, "row 0, column 'word': expected Int64, found utf8");
+    }
+
+    #[test]
+    fn refuses_null_where_not_nullable() {
+        let nullable = Arc::new(Schema::new(vec![
+            Field::new("word", DataType::Utf8, true),
+            Field::new("count", DataType::Int64, false),
+            Field::new("ok", DataType::Boolean, false),
+            Field::new("score", DataType::Float64, false),
+        ]));
+        let err = decode(&encode(&batch()), &nullable).unwrap_err();
+        assert_eq!(
+            err,
+            "row 1, column 'count': null in a column that is not nullable"
+        );
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert!(decode(&[1, 2, 3], &schema())
+            .unwrap_err()
+            .contains("header"));
+        let err = decode(&[1, 0, 0, 0, 1, 0, 0, 0, 99], &schema()).unwrap_err();
+        assert!(err.contains("has 1 columns, the schema has 4"), "{err}");
+    }
+}

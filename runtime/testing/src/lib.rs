@@ -1,0 +1,104 @@
+//! Test support: builds the repository's guest operators (the examples and
+//! the adversarial fixtures in tests/fixtures/operators) to components, once
+//! per test process, and says where they are.
+//!
+//! Guests build in a target directory of their own (`<target>/guests`), so
+//! that the nested cargo never waits on the lock of the build running the
+//! tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("cannot find the repository root: {e}"))
+}
+
+/// Where guest components are built.
+pub fn guest_target_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    target.join("guests")
+}
+
+/// The built guest components.
+#[derive(Debug, Clone)]
+pub struct Guests {
+    dir: PathBuf,
+}
+
+impl Guests {
+    /// The component of the crate `name` (`wordcount`, `misbehave`, `scale`,
+    /// `scale-arrow`, `wrong-world`).
+    pub fn path(&self, name: &str) -> PathBuf {
+        let file = if name == "wrong-world" {
+            name.to_string()
+        } else {
+            name.replace('-', "_")
+        };
+        self.dir.join(format!("{file}.wasm"))
+    }
+
+    pub fn bytes(&self, name: &str) -> Vec<u8> {
+        let path = self.path(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+}
+
+/// Builds every guest workspace once and returns where the components are.
+/// Panics with cargo's own output when a build fails (a missing
+/// `wasm32-wasip2` target says how to add it).
+pub fn guests() -> &'static Guests {
+    static GUESTS: OnceLock<Guests> = OnceLock::new();
+    GUESTS.get_or_init(|| {
+        let root = repo_root();
+        let target = guest_target_dir();
+        for workspace in ["examples", "tests/fixtures/operators"] {
+            build_workspace(&root.join(workspace).join("Cargo.toml"), &target);
+        }
+        Guests {
+            dir: target.join("wasm32-wasip2/release"),
+        }
+    })
+}
+
+fn build_workspace(manifest: &Path, target: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\nhint: rustup target add wasm32-wasip2"
+            } else {
+                ""
+            };
+        panic!(
+            "building the guests of {} failed:\n{stderr}{hint}",
+            manifest.display()
+        );
+    }
+}
+
+/// A core WebAssembly module (not a component): the smallest valid one.
+pub const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";

@@ -1,0 +1,675 @@
+//! The job spec: the YAML document that `weir run` and `weir submit` take and
+//! that a `WeirJob` resource's `spec` holds. Field names are camelCase, as in
+//! Kubernetes resources. `docs/job-spec.md` documents every field.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::module_ref::ModuleRef;
+use crate::quantity::{parse_bytes, parse_duration};
+
+pub const DEFAULT_MAX_PARALLELISM: u32 = 128;
+/// Key groups cap parallelism; Flink's upper bound, for the same reason.
+pub const MAX_MAX_PARALLELISM: u32 = 32_768;
+pub const DEFAULT_BATCH_SIZE: usize = 1024;
+pub const MAX_BATCH_SIZE: usize = 1 << 20;
+
+/// The names of the built-in (native) operators.
+pub const BUILTIN_OPERATORS: &[&str] = &["count"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobSpec {
+    /// A name for people; need not be unique.
+    pub name: String,
+    /// Default parallelism of every operator.
+    #[serde(default = "one")]
+    pub parallelism: u32,
+    /// Number of key groups: the upper bound of any keyed operator's
+    /// parallelism, fixed for the life of the job's state.
+    #[serde(default = "default_max_parallelism")]
+    pub max_parallelism: u32,
+    /// Records per batch produced by the source.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Default limits of every WASM operator instance.
+    #[serde(default)]
+    pub resources: ResourceSpec,
+    pub source: SourceSpec,
+    #[serde(default)]
+    pub operators: Vec<OperatorSpec>,
+    pub sink: SinkSpec,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_max_parallelism() -> u32 {
+    DEFAULT_MAX_PARALLELISM
+}
+
+fn default_batch_size() -> usize {
+    DEFAULT_BATCH_SIZE
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SourceSpec {
+    /// Lines of a UTF-8 text file, one record per line: `line: utf8`.
+    Text(TextSource),
+    /// JSON objects, one per line, read with a declared schema.
+    Jsonl(JsonlSource),
+    /// Synthetic records `id: int64, key: utf8, value: float64,
+    /// ts: timestamp-millis`, for tests and benchmarks.
+    Generator(GeneratorSource),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TextSource {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JsonlSource {
+    pub path: String,
+    pub schema: Vec<FieldSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeneratorSource {
+    /// Records to produce in all; unbounded when absent.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Records per second across all subtasks; as fast as possible when absent.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Distinct values of the `key` column.
+    #[serde(default = "default_keys")]
+    pub keys: u64,
+}
+
+fn default_keys() -> u64 {
+    1000
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: FieldType,
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The column types of the operator contract (`data-type` in the WIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldType {
+    Boolean,
+    Int64,
+    Float64,
+    Utf8,
+    Binary,
+    TimestampMillis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperatorSpec {
+    /// Unique within the job; names the operator in logs, metrics and errors.
+    pub name: String,
+    /// A WASM component: a path (relative to the job spec), `oci://...` or
+    /// `configmap://NAME/KEY`. Exactly one of `module` and `builtin`.
+    #[serde(default)]
+    pub module: Option<String>,
+    /// The module's expected sha256; the run fails if the bytes differ.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// A native operator, one of [`BUILTIN_OPERATORS`].
+    #[serde(default)]
+    pub builtin: Option<String>,
+    /// Passed to the operator at open, as JSON.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+    /// Columns to partition the input by: each key reaches one subtask.
+    #[serde(default)]
+    pub key_by: Vec<String>,
+    /// Overrides the job's parallelism for this operator.
+    #[serde(default)]
+    pub parallelism: Option<u32>,
+    /// Overrides the job's instance limits for this operator.
+    #[serde(default)]
+    pub resources: Option<ResourceSpec>,
+    /// What the operator's sandbox may reach beyond Weir's own imports.
+    #[serde(default)]
+    pub capabilities: CapabilitySpec,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// Linear memory per instance, e.g. `256Mi`.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Wall time one call may take, e.g. `10s`.
+    #[serde(default)]
+    pub call_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapabilitySpec {
+    /// Let the guest read the real wall clock.
+    #[serde(default)]
+    pub wall_clock: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SinkSpec {
+    /// Writes records to standard output.
+    Stdout(StdoutSink),
+    /// Writes JSON objects, one per line, to a file.
+    Jsonl(JsonlSink),
+    /// Counts records and discards them.
+    Blackhole(BlackholeSink),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StdoutSink {
+    #[serde(default)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// One JSON object per record.
+    #[default]
+    Json,
+    /// Values separated by tabs, one record per line.
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JsonlSink {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlackholeSink {}
+
+/// One problem in a job spec: where (a path such as `operators[1].keyBy`)
+/// and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a job spec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "invalid job spec: {one}"),
+            many => {
+                write!(f, "invalid job spec ({} problems):", many.len())?;
+                for error in many {
+                    write!(f, "\n  - {error}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl JobSpec {
+    /// Parses and validates a YAML job spec.
+    pub fn from_yaml(text: &str) -> Result<JobSpec, SpecErrors> {
+        // serde_yaml_ng's messages already start with the path of the
+        // offending node and end with its line and column.
+        let spec: JobSpec = serde_yaml_ng::from_str(text).map_err(|error| {
+            let (path, message) =
+                locate_tagged_error(text).unwrap_or_else(|| (String::new(), error.to_string()));
+            SpecErrors(vec![SpecError { path, message }])
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks what the types alone cannot: ranges, names, references.
+    pub fn validate(&self) -> Result<(), SpecErrors> {
+        let mut errors = Vec::new();
+        let mut fail = |path: String, message: String| errors.push(SpecError { path, message });
+
+        if self.name.trim().is_empty() {
+            fail("name".into(), "must not be empty".into());
+        }
+        if !(1..=MAX_MAX_PARALLELISM).contains(&self.max_parallelism) {
+            fail(
+                "maxParallelism".into(),
+                format!(
+                    "must be between 1 and {MAX_MAX_PARALLELISM}, got {}",
+                    self.max_parallelism
+                ),
+            );
+        }
+        check_parallelism(
+            self.parallelism,
+            self.max_parallelism,
+            "parallelism",
+            &mut fail,
+        );
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            fail(
+                "batchSize".into(),
+                format!(
+                    "must be between 1 and {MAX_BATCH_SIZE}, got {}",
+                    self.batch_size
+                ),
+            );
+        }
+        check_resources(&self.resources, "resources", &mut fail);
+
+        match &self.source {
+            SourceSpec::Text(text) => check_path(&text.path, "source.path", &mut fail),
+            SourceSpec::Jsonl(jsonl) => {
+                check_path(&jsonl.path, "source.path", &mut fail);
+                check_fields(&jsonl.schema, "source.schema", &mut fail);
+            }
+            SourceSpec::Generator(generator) => {
+                if let Some(rate) = generator.rate {
+                    if !(rate.is_finite() && rate > 0.0) {
+                        fail(
+                            "source.rate".into(),
+                            format!("must be a positive number of records per second, got {rate}"),
+                        );
+                    }
+                }
+                if generator.keys == 0 {
+                    fail("source.keys".into(), "must be at least 1".into());
+                }
+            }
+        }
+
+        let mut names = BTreeSet::new();
+        for (i, op) in self.operators.iter().enumerate() {
+            let at = |field: &str| format!("operators[{i}].{field}");
+            if op.name.trim().is_empty() {
+                fail(at("name"), "must not be empty".into());
+            } else if !names.insert(op.name.as_str()) {
+                fail(
+                    at("name"),
+                    format!(
+                        "'{}' is used by an earlier operator; names must be unique",
+                        op.name
+                    ),
+                );
+            }
+            match (&op.module, &op.builtin) {
+                (Some(_), Some(_)) => fail(
+                    format!("operators[{i}]"),
+                    "has both `module` and `builtin`; give exactly one".into(),
+                ),
+                (None, None) => fail(
+                    format!("operators[{i}]"),
+                    format!(
+                        "needs `module` (a WASM component) or `builtin` (one of: {})",
+                        BUILTIN_OPERATORS.join(", ")
+                    ),
+                ),
+                (Some(module), None) => {
+                    if let Err(e) = ModuleRef::parse(module) {
+                        fail(at("module"), e.to_string());
+                    }
+                }
+                (None, Some(builtin)) => {
+                    if !BUILTIN_OPERATORS.contains(&builtin.as_str()) {
+                        fail(
+                            at("builtin"),
+                            format!(
+                                "unknown built-in '{builtin}' (known: {})",
+                                BUILTIN_OPERATORS.join(", ")
+                            ),
+                        );
+                    }
+                    if op.sha256.is_some() {
+                        fail(at("sha256"), "applies to `module` only".into());
+                    }
+                }
+            }
+            if let Some(digest) = &op.sha256 {
+                let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    fail(
+                        at("sha256"),
+                        format!("'{digest}' is not a sha256 digest (64 hex digits)"),
+                    );
+                }
+            }
+            if !op.config.is_object() {
+                fail(at("config"), "must be a mapping".into());
+            }
+            let mut keys = BTreeSet::new();
+            for (k, key) in op.key_by.iter().enumerate() {
+                if key.trim().is_empty() {
+                    fail(
+                        format!("operators[{i}].keyBy[{k}]"),
+                        "must not be empty".into(),
+                    );
+                } else if !keys.insert(key) {
+                    fail(
+                        format!("operators[{i}].keyBy[{k}]"),
+                        format!("'{key}' is listed twice"),
+                    );
+                }
+            }
+            if let Some(parallelism) = op.parallelism {
+                check_parallelism(
+                    parallelism,
+                    self.max_parallelism,
+                    &at("parallelism"),
+                    &mut fail,
+                );
+            }
+            if let Some(resources) = &op.resources {
+                check_resources(resources, &at("resources"), &mut fail);
+            }
+        }
+
+        if let SinkSpec::Jsonl(jsonl) = &self.sink {
+            check_path(&jsonl.path, "sink.path", &mut fail);
+        }
+
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecErrors(errors))
+        }
+    }
+
+    /// The parallelism an operator runs with.
+    pub fn operator_parallelism(&self, op: &OperatorSpec) -> u32 {
+        op.parallelism.unwrap_or(self.parallelism)
+    }
+
+    /// The limits an operator's instances get: its own, else the job's.
+    pub fn operator_limits(&self, op: &OperatorSpec) -> Limits {
+        let own = op.resources.as_ref();
+        let memory = own
+            .and_then(|r| r.memory.as_deref())
+            .or(self.resources.memory.as_deref())
+            .and_then(|m| parse_bytes(m).ok());
+        let call_timeout = own
+            .and_then(|r| r.call_timeout.as_deref())
+            .or(self.resources.call_timeout.as_deref())
+            .and_then(|t| parse_duration(t).ok());
+        Limits {
+            memory_bytes: memory,
+            call_timeout,
+        }
+    }
+}
+
+/// Serde reports errors inside internally tagged enums (`source`, `sink`)
+/// without their path; deserializing those sections alone says which one.
+fn locate_tagged_error(text: &str) -> Option<(String, String)> {
+    let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).ok()?;
+    if let Some(source) = document.get("source") {
+        if let Err(e) = SourceSpec::deserialize(source.clone()) {
+            return Some(("source".into(), e.to_string()));
+        }
+    }
+    if let Some(sink) = document.get("sink") {
+        if let Err(e) = SinkSpec::deserialize(sink.clone()) {
+            return Some(("sink".into(), e.to_string()));
+        }
+    }
+    None
+}
+
+/// Limits resolved from a spec; `None` means the runtime's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_bytes: Option<u64>,
+    pub call_timeout: Option<Duration>,
+}
+
+fn check_parallelism(value: u32, max: u32, path: &str, fail: &mut impl FnMut(String, String)) {
+    if value == 0 || value > max {
+        fail(
+            path.to_string(),
+            format!("must be between 1 and maxParallelism ({max}), got {value}"),
+        );
+    }
+}
+
+fn check_path(path: &str, at: &str, fail: &mut impl FnMut(String, String)) {
+    if path.trim().is_empty() {
+        fail(at.to_string(), "must not be empty".into());
+    }
+}
+
+fn check_resources(resources: &ResourceSpec, at: &str, fail: &mut impl FnMut(String, String)) {
+    if let Some(memory) = &resources.memory {
+        match parse_bytes(memory) {
+            Ok(0) => fail(format!("{at}.memory"), "must be more than 0".into()),
+            Ok(_) => {}
+            Err(e) => fail(format!("{at}.memory"), e),
+        }
+    }
+    if let Some(timeout) = &resources.call_timeout {
+        match parse_duration(timeout) {
+            Ok(d) if d.is_zero() => fail(format!("{at}.callTimeout"), "must be more than 0".into()),
+            Ok(_) => {}
+            Err(e) => fail(format!("{at}.callTimeout"), e),
+        }
+    }
+}
+
+fn check_fields(fields: &[FieldSpec], at: &str, fail: &mut impl FnMut(String, String)) {
+    if fields.is_empty() {
+        fail(at.to_string(), "must list at least one field".into());
+    }
+    let mut names = BTreeSet::new();
+    for (i, field) in fields.iter().enumerate() {
+        if field.name.is_empty() {
+            fail(format!("{at}[{i}].name"), "must not be empty".into());
+        } else if !names.insert(field.name.as_str()) {
+            fail(
+                format!("{at}[{i}].name"),
+                format!("'{}' is used twice", field.name),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDCOUNT: &str = r#"
+name: wordcount
+source:
+  type: text
+  path: input.txt
+operators:
+  - name: tokenize
+    module: operator/wordcount.wasm
+    config:
+      lowercase: true
+  - name: count
+    builtin: count
+    keyBy: [word]
+    config:
+      emit: final
+sink:
+  type: stdout
+  format: text
+"#;
+
+    fn errors_of(yaml: &str) -> Vec<String> {
+        match JobSpec::from_yaml(yaml) {
+            Ok(_) => panic!("expected errors for:\n{yaml}"),
+            Err(SpecErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn parses_the_wordcount_job_with_defaults() {
+        let spec = JobSpec::from_yaml(WORDCOUNT).unwrap();
+        assert_eq!(spec.parallelism, 1);
+        assert_eq!(spec.max_parallelism, DEFAULT_MAX_PARALLELISM);
+        assert_eq!(spec.batch_size, DEFAULT_BATCH_SIZE);
+        assert_eq!(spec.operators.len(), 2);
+        assert_eq!(
+            spec.operators[0].config["lowercase"],
+            serde_json::json!(true)
+        );
+        assert_eq!(spec.operators[1].key_by, vec!["word".to_string()]);
+        assert_eq!(
+            spec.sink,
+            SinkSpec::Stdout(StdoutSink {
+                format: OutputFormat::Text
+            })
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_path() {
+        let yaml = WORDCOUNT.replace("keyBy: [word]", "keyby: [word]");
+        let errors = errors_of(&yaml);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("operators[1]: unknown field `keyby`, expected one of"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].contains("line 13"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_its_path() {
+        let yaml = WORDCOUNT.replace("name: wordcount", "name: wordcount\nparallelism: many");
+        let errors = errors_of(&yaml);
+        assert!(
+            errors[0].starts_with("parallelism: invalid type"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn an_unknown_source_type_lists_the_known_ones() {
+        let yaml = WORDCOUNT.replace("type: text", "type: kafka");
+        let errors = errors_of(&yaml);
+        assert!(
+            errors[0].contains("unknown variant `kafka`"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[0].contains("text"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported() {
+        let yaml = WORDCOUNT
+            .replace("builtin: count", "builtin: cuont")
+            .replace("name: tokenize", "name: tokenize\n    parallelism: 0")
+            .replace("path: input.txt", "path: input.txt\nbatchSize: 0");
+        let errors = errors_of(&yaml);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("operators[1].builtin: unknown built-in 'cuont'")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("operators[0].parallelism: must be between 1")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("batchSize: must be between 1")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn module_and_builtin_are_exclusive() {
+        let yaml = WORDCOUNT.replace("builtin: count", "builtin: count\n    module: x.wasm");
+        assert!(errors_of(&yaml)[0].contains("has both `module` and `builtin`"));
+        let yaml = WORDCOUNT.replace("    builtin: count\n", "");
+        assert!(errors_of(&yaml)[0].starts_with("operators[1]: needs `module`"));
+    }
+
+    #[test]
+    fn resources_are_checked_and_resolved() {
+        let yaml = WORDCOUNT.replace(
+            "    config:\n      lowercase: true",
+            "    resources:\n      memory: 64Mi\n      callTimeout: 200ms",
+        );
+        let spec = JobSpec::from_yaml(&yaml).unwrap();
+        let limits = spec.operator_limits(&spec.operators[0]);
+        assert_eq!(limits.memory_bytes, Some(64 << 20));
+        assert_eq!(limits.call_timeout, Some(Duration::from_millis(200)));
+        assert_eq!(spec.operator_limits(&spec.operators[1]).memory_bytes, None);
+
+        let yaml = yaml.replace("64Mi", "64 bananas");
+        assert!(errors_of(&yaml)[0].starts_with("operators[0].resources.memory:"));
+    }
+
+    #[test]
+    fn a_bad_digest_is_refused() {
+        let yaml = WORDCOUNT.replace(
+            "module: operator/wordcount.wasm",
+            "module: operator/wordcount.wasm\n    sha256: abc",
+        );
+        assert!(errors_of(&yaml)[0].starts_with("operators[0].sha256: 'abc' is not a sha256"));
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let errors = errors_of("name: x\nsource:\n  type: text\n  path: in.txt\n");
+        assert!(errors[0].contains("missing field `sink`"), "{errors:?}");
+        let errors =
+            errors_of("name: x\nsource:\n  type: jsonl\n  path: a\nsink:\n  type: blackhole\n");
+        assert!(errors[0].starts_with("source"), "{errors:?}");
+        assert!(errors[0].contains("missing field `schema`"), "{errors:?}");
+    }
+}

@@ -1,0 +1,279 @@
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::{HostWallClock, WasiCtxBuilder};
+
+use crate::bindings::exports::weir::operator::handler::{OpenContext, OpenResult};
+use crate::bindings::weir::operator::timers::Timer;
+use crate::bindings::weir::operator::types::OperatorError;
+use crate::bindings::Operator;
+use crate::engine::Module;
+use crate::error::CallError;
+use crate::guest_output::{GuestOutput, LogBudget, Stream};
+use crate::store::{MemoryLimiter, StoreState, UserMetric};
+
+/// The limits of one operator instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceLimits {
+    /// Linear memory of the instance, all memories together.
+    pub memory_bytes: u64,
+    /// Wall time one call (open, process, ...) may take before it is stopped.
+    pub call_timeout: Duration,
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits {
+            memory_bytes: 256 << 20,
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What an instance may reach beyond Weir's own imports. Everything is denied
+/// unless granted: there is never a filesystem, network or environment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Whether the WASI wall clock shows the real time. Without it the guest
+    /// reads the Unix epoch; processing time is available through the
+    /// `timers` import either way.
+    pub wall_clock: bool,
+}
+
+/// A wall clock stuck at the Unix epoch, for guests not granted the time.
+struct EpochClock;
+
+impl HostWallClock for EpochClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl Module {
+    /// Creates one sandboxed instance; `operator` names it in logs and errors.
+    pub fn instantiate(
+        &self,
+        operator: &str,
+        limits: InstanceLimits,
+        capabilities: Capabilities,
+    ) -> Result<OperatorInstance, CallError> {
+        let name: Arc<str> = Arc::from(operator);
+        if limits.memory_bytes > self.max_memory {
+            return Err(CallError::Instantiate {
+                operator: operator.to_string(),
+                detail: format!(
+                    "its memory limit of {} bytes exceeds the engine's maximum of {} bytes",
+                    limits.memory_bytes, self.max_memory
+                ),
+            });
+        }
+        let budget = Arc::new(Mutex::new(LogBudget::new()));
+        let stdout = GuestOutput::new(name.clone(), Stream::Stdout, budget.clone());
+        let stderr = GuestOutput::new(name.clone(), Stream::Stderr, budget.clone());
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        if !capabilities.wall_clock {
+            wasi.wall_clock(EpochClock);
+        }
+        let memory = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+        let state = StoreState::new(
+            name.clone(),
+            wasi.build(),
+            MemoryLimiter::new(memory),
+            stdout,
+            stderr,
+            budget,
+        );
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        let deadline_ticks = deadline_ticks(limits.call_timeout, self.epoch_tick);
+        store.set_epoch_deadline(deadline_ticks);
+        let bindings = match self.pre.instantiate(&mut store) {
+            Ok(bindings) => bindings,
+            Err(e) => {
+                return Err(classify(&mut store, &name, "instantiate", limits, e));
+            }
+        };
+        Ok(OperatorInstance {
+            store,
+            bindings,
+            operator: name,
+            limits,
+            deadline_ticks,
+            poisoned: false,
+        })
+    }
+}
+
+fn deadline_ticks(timeout: Duration, tick: Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    // One tick more than the timeout needs: the first tick may come at once.
+    u64::try_from(timeout.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
+}
+
+/// Turns a wasmtime failure into the error a user can act on.
+fn classify(
+    store: &mut Store<StoreState>,
+    operator: &str,
+    call: &'static str,
+    limits: InstanceLimits,
+    error: wasmtime::Error,
+) -> CallError {
+    let state = store.data_mut();
+    state.stdout.flush_partial();
+    state.stderr.flush_partial();
+    if let Some(requested) = state.limiter.exceeded.take() {
+        return CallError::MemoryLimitExceeded {
+            operator: operator.to_string(),
+            call,
+            limit: limits.memory_bytes,
+            requested: requested as u64,
+        };
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return CallError::DeadlineExceeded {
+            operator: operator.to_string(),
+            call,
+            deadline_ms: u64::try_from(limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+    }
+    if call == "instantiate" && error.downcast_ref::<Trap>().is_none() {
+        return CallError::Instantiate {
+            operator: operator.to_string(),
+            detail: format!("{error:#}"),
+        };
+    }
+    CallError::Trap {
+        operator: operator.to_string(),
+        call,
+        trap: format!("{error:#}").replace('\n', " "),
+        stderr: state.stderr.tail(),
+    }
+}
+
+/// One sandboxed operator instance. Not shareable between threads at once;
+/// it may move between threads between calls.
+pub struct OperatorInstance {
+    store: Store<StoreState>,
+    bindings: Operator,
+    operator: Arc<str>,
+    limits: InstanceLimits,
+    deadline_ticks: u64,
+    poisoned: bool,
+}
+
+impl OperatorInstance {
+    pub fn operator(&self) -> &str {
+        &self.operator
+    }
+
+    /// Linear memory the instance has grown to, in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.store.data().limiter.used() as u64
+    }
+
+    /// Metrics the operator reported through the `metrics` import.
+    pub fn user_metrics(&self) -> &BTreeMap<String, UserMetric> {
+        &self.store.data().metrics
+    }
+
+    pub fn open(&mut self, context: &OpenContext) -> Result<OpenResult, CallError> {
+        self.call("open", |b, s| {
+            b.weir_operator_handler().call_open(s, context)
+        })
+    }
+
+    // The generated bindings take `&Vec<u8>`; batches are built as vectors,
+    // so this costs no copy.
+    #[allow(clippy::ptr_arg)]
+    pub fn process(&mut self, batch: &Vec<u8>) -> Result<Vec<Vec<u8>>, CallError> {
+        self.call("process", |b, s| {
+            b.weir_operator_handler().call_process(s, batch)
+        })
+    }
+
+    pub fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Vec<u8>>, CallError> {
+        self.store.data_mut().watermark = Some(watermark);
+        self.call("on-watermark", |b, s| {
+            b.weir_operator_handler().call_on_watermark(s, watermark)
+        })
+    }
+
+    pub fn on_timer(&mut self, fired: &[Timer]) -> Result<Vec<Vec<u8>>, CallError> {
+        self.call("on-timer", |b, s| {
+            b.weir_operator_handler().call_on_timer(s, fired)
+        })
+    }
+
+    pub fn close(&mut self) -> Result<Vec<Vec<u8>>, CallError> {
+        self.call("close", |b, s| b.weir_operator_handler().call_close(s))
+    }
+
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(&Operator, &mut Store<StoreState>) -> wasmtime::Result<Result<R, OperatorError>>,
+    ) -> Result<R, CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned {
+                operator: self.operator.to_string(),
+                call,
+            });
+        }
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let state = self.store.data_mut();
+        state.limiter.exceeded = None;
+        state.stderr.clear_tail();
+        match f(&self.bindings, &mut self.store) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(CallError::Operator {
+                operator: self.operator.to_string(),
+                call,
+                kind: error.kind,
+                message: error.message,
+            }),
+            Err(error) => {
+                // After a trap the component may hold broken invariants; it is
+                // never entered again.
+                self.poisoned = true;
+                Err(classify(
+                    &mut self.store,
+                    &self.operator,
+                    call,
+                    self.limits,
+                    error,
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_covers_the_whole_timeout() {
+        assert_eq!(
+            deadline_ticks(Duration::from_millis(100), Duration::from_millis(10)),
+            11
+        );
+        assert_eq!(
+            deadline_ticks(Duration::from_millis(5), Duration::from_millis(10)),
+            2
+        );
+        assert_eq!(deadline_ticks(Duration::ZERO, Duration::from_millis(10)), 1);
+    }
+}
