@@ -25,7 +25,16 @@ pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, String> {
 /// Decodes RecordBatch messages of one stream whose schema is known.
 pub struct Decoder {
     schema: SchemaRef,
+    schema_message: Vec<u8>,
     decoder: StreamDecoder,
+}
+
+fn primed(schema_message: &[u8]) -> Result<StreamDecoder, String> {
+    let mut decoder = StreamDecoder::new();
+    let mut buffer = Buffer::from(schema_message.to_vec());
+    // The schema message primes the decoder; it yields no batch.
+    decoder.decode(&mut buffer).map_err(|e| e.to_string())?;
+    Ok(decoder)
 }
 
 impl Decoder {
@@ -38,15 +47,26 @@ impl Decoder {
         );
         let mut bytes = Vec::new();
         write_message(&mut bytes, encoded, &options).map_err(|e| e.to_string())?;
-        let mut decoder = StreamDecoder::new();
-        let mut buffer = Buffer::from(bytes);
-        // The schema message primes the decoder; it yields no batch.
-        decoder.decode(&mut buffer).map_err(|e| e.to_string())?;
-        Ok(Decoder { schema, decoder })
+        let decoder = primed(&bytes)?;
+        Ok(Decoder {
+            schema,
+            schema_message: bytes,
+            decoder,
+        })
     }
 
     /// Decodes one message that must hold exactly one batch of the schema.
     pub fn decode(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, String> {
+        let decoded = self.decode_message(bytes);
+        if decoded.is_err() {
+            // The decoder keeps partial input between calls; after a bad
+            // message it starts again from the schema.
+            self.decoder = primed(&self.schema_message)?;
+        }
+        decoded
+    }
+
+    fn decode_message(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, String> {
         let mut buffer = Buffer::from(bytes);
         let batch = self
             .decoder
@@ -104,5 +124,10 @@ mod tests {
         let mut two = encode(&batch(0)).unwrap();
         two.extend(encode(&batch(1)).unwrap());
         assert!(decoder.decode(two).unwrap_err().contains("follow"));
+        // A good message after bad ones still decodes.
+        assert_eq!(
+            decoder.decode(encode(&batch(5)).unwrap()).unwrap(),
+            batch(5)
+        );
     }
 }
