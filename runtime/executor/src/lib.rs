@@ -18,6 +18,7 @@ pub use exchange::{key_group, key_hash, subtask_of};
 pub use job::{prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults};
 pub use metrics::{JobMetrics, OperatorMetrics};
 pub use operator::{OpenInfo, Operator, OperatorError};
+pub use source::{GeneratorSource, Source};
 pub use wasm::WasmOperator;
 
 /// Row-encoding and Arrow IPC conversions, for benchmarks and tests of

@@ -12,7 +12,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
-use weir_row_codec::{tag_name, BatchReader, BatchWriter, Value};
+use weir_row_codec::{tag_name, BatchReader, Value};
 
 /// Appends the value at `row` of `array` to `out` in the row encoding. Also
 /// how state keys and partitioning keys are made canonical.
@@ -39,21 +39,92 @@ pub fn value_at(array: &dyn Array, row: usize) -> Value<'_> {
     }
 }
 
-/// Encodes a batch in the row encoding.
-pub fn encode(batch: &RecordBatch) -> Vec<u8> {
-    let columns = batch.columns();
-    let mut writer = BatchWriter::with_capacity(
-        columns.len() as u32,
-        batch.get_array_memory_size() + batch.num_rows() * columns.len() + 16,
-    );
-    for row in 0..batch.num_rows() {
-        for column in columns {
-            writer.push(&value_at(column.as_ref(), row));
+/// A column resolved to its concrete array once per batch, so the per-value
+/// loop does no dynamic dispatch.
+enum Column<'a> {
+    Boolean(&'a arrow_array::BooleanArray),
+    Int64(&'a arrow_array::Int64Array),
+    Float64(&'a arrow_array::Float64Array),
+    Utf8(&'a arrow_array::StringArray),
+    Binary(&'a arrow_array::BinaryArray),
+    TimestampMillis(&'a arrow_array::TimestampMillisecondArray),
+    /// A type the contract lacks; schemas are checked at open, so unused.
+    Other,
+}
+
+impl<'a> Column<'a> {
+    fn of(array: &'a dyn Array) -> Self {
+        match array.data_type() {
+            DataType::Boolean => Column::Boolean(array.as_boolean()),
+            DataType::Int64 => Column::Int64(array.as_primitive::<Int64Type>()),
+            DataType::Float64 => Column::Float64(array.as_primitive::<Float64Type>()),
+            DataType::Utf8 => Column::Utf8(array.as_string::<i32>()),
+            DataType::Binary => Column::Binary(array.as_binary::<i32>()),
+            DataType::Timestamp(TimeUnit::Millisecond, None) => {
+                Column::TimestampMillis(array.as_primitive::<TimestampMillisecondType>())
+            }
+            _ => Column::Other,
         }
     }
-    // Arrays hold at most i32::MAX bytes per value, so finishing cannot fail
-    // for rows that came from Arrow.
-    writer.finish().unwrap_or_default()
+}
+
+fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    // Arrow's 32-bit offsets keep every value below 2 GiB.
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Encodes a batch in the row encoding.
+pub fn encode(batch: &RecordBatch) -> Vec<u8> {
+    let columns: Vec<(Column<'_>, Option<&arrow_buffer::NullBuffer>)> = batch
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                Column::of(c.as_ref()),
+                c.nulls().filter(|n| n.null_count() > 0),
+            )
+        })
+        .collect();
+    let mut out = Vec::with_capacity(
+        weir_row_codec::HEADER_LEN
+            + batch.get_array_memory_size()
+            + batch.num_rows() * columns.len() * 2,
+    );
+    out.extend_from_slice(&(batch.num_rows() as u32).to_le_bytes());
+    out.extend_from_slice(&(columns.len() as u32).to_le_bytes());
+    for row in 0..batch.num_rows() {
+        for (column, nulls) in &columns {
+            if nulls.is_some_and(|n| n.is_null(row)) {
+                out.push(weir_row_codec::TAG_NULL);
+                continue;
+            }
+            match column {
+                Column::Boolean(a) => {
+                    out.extend_from_slice(&[weir_row_codec::TAG_BOOLEAN, u8::from(a.value(row))])
+                }
+                Column::Int64(a) => {
+                    out.push(weir_row_codec::TAG_INT64);
+                    out.extend_from_slice(&a.value(row).to_le_bytes());
+                }
+                Column::Float64(a) => {
+                    out.push(weir_row_codec::TAG_FLOAT64);
+                    out.extend_from_slice(&a.value(row).to_le_bytes());
+                }
+                Column::TimestampMillis(a) => {
+                    out.push(weir_row_codec::TAG_TIMESTAMP_MILLIS);
+                    out.extend_from_slice(&a.value(row).to_le_bytes());
+                }
+                Column::Utf8(a) => {
+                    put_bytes(&mut out, weir_row_codec::TAG_UTF8, a.value(row).as_bytes())
+                }
+                Column::Binary(a) => put_bytes(&mut out, weir_row_codec::TAG_BINARY, a.value(row)),
+                Column::Other => out.push(weir_row_codec::TAG_NULL),
+            }
+        }
+    }
+    out
 }
 
 /// One column under construction, of a contract type.
@@ -132,8 +203,87 @@ pub fn builders(schema: &SchemaRef, capacity: usize) -> Vec<ColumnBuilder> {
         .collect()
 }
 
-/// Decodes a row-encoded batch that must match `schema`.
+/// Decodes a row-encoded batch that must match `schema`. Values are parsed
+/// straight into typed builders; on the first problem the slower generic
+/// reader runs again to say exactly what and where.
 pub fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch, String> {
+    decode_fast(bytes, schema)
+        .map(Ok)
+        .unwrap_or_else(|| decode_checked(bytes, schema))
+}
+
+/// Reads `N` bytes at `pos`, advancing it.
+#[inline]
+fn take<const N: usize>(bytes: &[u8], pos: &mut usize) -> Option<[u8; N]> {
+    let out = bytes.get(*pos..*pos + N)?.try_into().ok()?;
+    *pos += N;
+    Some(out)
+}
+
+#[inline]
+fn take_slice<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = u32::from_le_bytes(take::<4>(bytes, pos)?) as usize;
+    let out = bytes.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(out)
+}
+
+/// The happy path: `None` on any problem, which `decode_checked` explains.
+fn decode_fast(bytes: &[u8], schema: &SchemaRef) -> Option<RecordBatch> {
+    use weir_row_codec::{
+        TAG_BINARY, TAG_BOOLEAN, TAG_FLOAT64, TAG_INT64, TAG_NULL, TAG_TIMESTAMP_MILLIS, TAG_UTF8,
+    };
+    let fields = schema.fields();
+    let mut pos = 0;
+    let rows = u32::from_le_bytes(take::<4>(bytes, &mut pos)?) as usize;
+    let columns = u32::from_le_bytes(take::<4>(bytes, &mut pos)?) as usize;
+    if columns != fields.len() {
+        return None;
+    }
+    let mut builders = builders(schema, rows.min(64 * 1024));
+    if builders.len() != columns {
+        return None;
+    }
+    let nullable: Vec<bool> = fields.iter().map(|f| f.is_nullable()).collect();
+    for _ in 0..rows {
+        for (builder, nullable) in builders.iter_mut().zip(&nullable) {
+            let tag = *bytes.get(pos)?;
+            pos += 1;
+            match (builder, tag) {
+                (builder, TAG_NULL) if *nullable => builder.push_null(),
+                (ColumnBuilder::Int64(b), TAG_INT64) => {
+                    b.append_value(i64::from_le_bytes(take::<8>(bytes, &mut pos)?))
+                }
+                (ColumnBuilder::Float64(b), TAG_FLOAT64) => {
+                    b.append_value(f64::from_le_bytes(take::<8>(bytes, &mut pos)?))
+                }
+                (ColumnBuilder::TimestampMillis(b), TAG_TIMESTAMP_MILLIS) => {
+                    b.append_value(i64::from_le_bytes(take::<8>(bytes, &mut pos)?))
+                }
+                (ColumnBuilder::Boolean(b), TAG_BOOLEAN) => match take::<1>(bytes, &mut pos)?[0] {
+                    0 => b.append_value(false),
+                    1 => b.append_value(true),
+                    _ => return None,
+                },
+                (ColumnBuilder::Utf8(b), TAG_UTF8) => {
+                    b.append_value(std::str::from_utf8(take_slice(bytes, &mut pos)?).ok()?)
+                }
+                (ColumnBuilder::Binary(b), TAG_BINARY) => {
+                    b.append_value(take_slice(bytes, &mut pos)?)
+                }
+                _ => return None,
+            }
+        }
+    }
+    if pos != bytes.len() {
+        return None;
+    }
+    let arrays = builders.into_iter().map(ColumnBuilder::finish).collect();
+    RecordBatch::try_new(schema.clone(), arrays).ok()
+}
+
+/// Decodes value by value, naming the row, column and cause of a problem.
+fn decode_checked(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch, String> {
     let fields = schema.fields();
     let mut reader =
         BatchReader::with_columns(bytes, fields.len() as u32).map_err(|e| e.to_string())?;
@@ -175,6 +325,7 @@ mod tests {
     use super::*;
     use arrow_array::{BooleanArray, Float64Array, Int64Array, StringArray};
     use arrow_schema::{Field, Schema};
+    use weir_row_codec::BatchWriter;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -202,6 +353,21 @@ mod tests {
     fn round_trips() {
         let bytes = encode(&batch());
         assert_eq!(decode(&bytes, &schema()).unwrap(), batch());
+        // The fast path and the checked path agree.
+        assert_eq!(decode_checked(&bytes, &schema()).unwrap(), batch());
+        assert_eq!(decode_fast(&bytes, &schema()).unwrap(), batch());
+    }
+
+    #[test]
+    fn encodes_the_bytes_the_codec_writes() {
+        let mut writer = BatchWriter::new(4);
+        for row in 0..2 {
+            let b = batch();
+            for column in b.columns() {
+                writer.push(&value_at(column.as_ref(), row));
+            }
+        }
+        assert_eq!(encode(&batch()), writer.finish().unwrap());
     }
 
     #[test]
