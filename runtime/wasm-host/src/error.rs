@@ -94,12 +94,18 @@ impl CallError {
     }
 }
 
+/// The guest's last stderr lines on one line, without the Rust runtime's
+/// advice about `RUST_BACKTRACE`, which a sandboxed guest cannot follow.
 fn guest_stderr(stderr: &str) -> String {
-    let trimmed = stderr.trim_end();
-    if trimmed.is_empty() {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    if lines.is_empty() {
         String::new()
     } else {
-        format!("; guest stderr: {trimmed}")
+        format!("; guest stderr: {}", lines.join(" | "))
     }
 }
 

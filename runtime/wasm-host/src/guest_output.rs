@@ -153,6 +153,9 @@ impl State {
     fn emit(&mut self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            return;
+        }
         let admission = lock(&self.budget).admit();
         if let Admission::Logged { suppressed } = admission {
             if suppressed > 0 {

@@ -155,10 +155,18 @@ fn classify(
             detail: format!("{error:#}"),
         };
     }
+    // The trap's own message says what happened; wasmtime's context adds a
+    // backtrace that is mostly unnamed frames in release guests, so it goes to
+    // the debug log instead of the error.
+    tracing::debug!(operator, call, "guest trapped: {error:?}");
+    let trap = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
     CallError::Trap {
         operator: operator.to_string(),
         call,
-        trap: format!("{error:#}").replace('\n', " "),
+        trap,
         stderr: state.stderr.tail(),
     }
 }
