@@ -36,7 +36,6 @@
 //! # fn main() {}
 //! ```
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -52,10 +51,7 @@ use arrow_ipc::writer::{
 use arrow_ipc::{MessageHeader, MetadataVersion};
 use arrow_schema::{ArrowError, SchemaRef, TimeUnit};
 
-use crate::__private::{
-    context_from_wit, schema_to_wit, to_wit_error, Encoding, OpenResult, Timer, WitOpenContext,
-    WitResult,
-};
+use crate::__private::{schema_to_wit, Encoding, GuestInstance, InstanceSlot, OpenResult, Timer};
 use crate::{DataType, Error, OpenContext, Schema};
 
 /// The IPC stream continuation marker that starts every message.
@@ -250,39 +246,27 @@ fn decode(data: Vec<u8>, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> 
         .read_record_batch()
 }
 
-/// Holds the one [`ArrowOperator`] instance of a component; see
-/// [`Slot`](crate::__private::Slot).
+/// The slot of an [`ArrowOperator`]; see [`Slot`](crate::__private::Slot).
 #[doc(hidden)]
-pub struct ArrowSlot<T> {
-    instance: RefCell<Option<ArrowInstance<T>>>,
-}
+pub type ArrowSlot<T> = InstanceSlot<ArrowInstance<T>>;
 
-impl<T> std::fmt::Debug for ArrowSlot<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let open = self.instance.try_borrow().map(|i| i.is_some()).ok();
-        f.debug_struct("ArrowSlot").field("open", &open).finish()
-    }
-}
-
-struct ArrowInstance<T> {
+/// An [`ArrowOperator`] with its input schema and output buffer.
+#[doc(hidden)]
+pub struct ArrowInstance<T> {
     operator: T,
     input_schema: SchemaRef,
     output: ArrowOutput,
 }
 
-impl<T> ArrowSlot<T> {
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        ArrowSlot {
-            instance: RefCell::new(None),
-        }
+impl<T> std::fmt::Debug for ArrowInstance<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrowInstance").finish_non_exhaustive()
     }
 }
 
-impl<T: ArrowOperator> ArrowSlot<T> {
-    pub fn open(&self, context: WitOpenContext) -> WitResult<OpenResult> {
-        let context = context_from_wit(context);
-        let (operator, output_schema) = T::open(&context).map_err(to_wit_error)?;
+impl<T: ArrowOperator> GuestInstance for ArrowInstance<T> {
+    fn open(context: OpenContext) -> Result<(Self, OpenResult), Error> {
+        let (operator, output_schema) = T::open(&context)?;
         let result = OpenResult {
             output_schema: schema_to_wit(&output_schema),
             encoding: Encoding::ArrowIpc,
@@ -292,56 +276,30 @@ impl<T: ArrowOperator> ArrowSlot<T> {
             input_schema: to_arrow_schema(context.input_schema()),
             output: ArrowOutput::new(&output_schema),
         };
-        let mut slot = self
-            .instance
-            .try_borrow_mut()
-            .map_err(|_| to_wit_error(Error::internal("the operator was re-entered")))?;
-        *slot = Some(instance);
-        Ok(result)
+        Ok((instance, result))
     }
 
-    pub fn process(&self, input: Vec<u8>) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| {
-            let result = decode_batch(input, &i.input_schema)
-                .and_then(|batch| i.operator.process(&batch, &mut i.output));
-            i.finish(result)
-        })
+    fn process(&mut self, input: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
+        let result = decode_batch(input, &self.input_schema)
+            .and_then(|batch| self.operator.process(&batch, &mut self.output));
+        self.finish(result)
     }
 
-    pub fn on_watermark(&self, watermark: i64) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| {
-            let result = i.operator.on_watermark(watermark, &mut i.output);
-            i.finish(result)
-        })
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Vec<u8>>, Error> {
+        let result = self.operator.on_watermark(watermark, &mut self.output);
+        self.finish(result)
     }
 
-    pub fn on_timer(&self, fired: Vec<Timer>) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| {
-            let result = fired
-                .iter()
-                .try_for_each(|timer| i.operator.on_timer(timer, &mut i.output));
-            i.finish(result)
-        })
+    fn on_timer(&mut self, fired: &[Timer]) -> Result<Vec<Vec<u8>>, Error> {
+        let result = fired
+            .iter()
+            .try_for_each(|timer| self.operator.on_timer(timer, &mut self.output));
+        self.finish(result)
     }
 
-    pub fn close(&self) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| {
-            let result = i.operator.close(&mut i.output);
-            i.finish(result)
-        })
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut ArrowInstance<T>) -> Result<R, Error>) -> WitResult<R> {
-        let mut slot = self
-            .instance
-            .try_borrow_mut()
-            .map_err(|_| to_wit_error(Error::internal("the operator was re-entered")))?;
-        let instance = slot.as_mut().ok_or_else(|| {
-            to_wit_error(Error::internal(
-                "the operator was called before `open` succeeded",
-            ))
-        })?;
-        f(instance).map_err(to_wit_error)
+    fn close(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+        let result = self.operator.close(&mut self.output);
+        self.finish(result)
     }
 }
 
@@ -355,6 +313,7 @@ impl<T> ArrowInstance<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::__private::WitOpenContext;
     use crate::Field;
     use arrow_array::{
         Array, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,

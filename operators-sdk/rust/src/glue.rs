@@ -99,38 +99,95 @@ pub fn context_from_wit(context: WitOpenContext) -> OpenContext {
     }
 }
 
+/// One operator instance as the export glue drives it, whatever its
+/// encoding: [`Instance`] for [`Operator`]s, the Arrow instance for
+/// `ArrowOperator`s.
+pub trait GuestInstance: Sized {
+    /// Opens the operator; the instance and what to answer the host.
+    fn open(context: OpenContext) -> Result<(Self, OpenResult), Error>;
+    fn process(&mut self, input: Vec<u8>) -> Result<Vec<Vec<u8>>, Error>;
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Vec<u8>>, Error>;
+    fn on_timer(&mut self, fired: &[Timer]) -> Result<Vec<Vec<u8>>, Error>;
+    fn close(&mut self) -> Result<Vec<Vec<u8>>, Error>;
+}
+
 /// Holds a component's one operator instance between calls.
 ///
 /// `export!` puts it in a `thread_local!`: a component is single-threaded, so
 /// this is a plain static there, and native tests that drive an exported
 /// operator from several threads each get their own instance.
-pub struct Slot<T> {
-    instance: RefCell<Option<Instance<T>>>,
+pub struct InstanceSlot<I> {
+    instance: RefCell<Option<I>>,
 }
 
-impl<T> Slot<T> {
+/// The slot of an [`Operator`] (the row encoding).
+pub type Slot<T> = InstanceSlot<Instance<T>>;
+
+impl<I> InstanceSlot<I> {
     #[allow(clippy::new_without_default)]
     pub const fn new() -> Self {
-        Slot {
+        InstanceSlot {
             instance: RefCell::new(None),
         }
     }
 }
 
-impl<T> std::fmt::Debug for Slot<T> {
+impl<I> std::fmt::Debug for InstanceSlot<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let open = self.instance.try_borrow().map(|i| i.is_some()).ok();
         f.debug_struct("Slot").field("open", &open).finish()
     }
 }
 
-struct Instance<T> {
+impl<I: GuestInstance> InstanceSlot<I> {
+    pub fn open(&self, context: WitOpenContext) -> WitResult<OpenResult> {
+        let (instance, result) = I::open(context_from_wit(context)).map_err(to_wit_error)?;
+        let mut slot = self.instance.try_borrow_mut().map_err(|_| reentered())?;
+        *slot = Some(instance);
+        Ok(result)
+    }
+
+    pub fn process(&self, input: Vec<u8>) -> WitResult<Vec<Vec<u8>>> {
+        self.with(|i| i.process(input))
+    }
+
+    pub fn on_watermark(&self, watermark: i64) -> WitResult<Vec<Vec<u8>>> {
+        self.with(|i| i.on_watermark(watermark))
+    }
+
+    pub fn on_timer(&self, fired: Vec<Timer>) -> WitResult<Vec<Vec<u8>>> {
+        self.with(|i| i.on_timer(&fired))
+    }
+
+    pub fn close(&self) -> WitResult<Vec<Vec<u8>>> {
+        self.with(|i| i.close())
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut I) -> Result<R, Error>) -> WitResult<R> {
+        let mut slot = self.instance.try_borrow_mut().map_err(|_| reentered())?;
+        let instance = slot.as_mut().ok_or_else(|| {
+            to_wit_error(Error::internal(
+                "the operator was called before `open` succeeded",
+            ))
+        })?;
+        f(instance).map_err(to_wit_error)
+    }
+}
+
+/// An [`Operator`] with its input schema and output buffer.
+pub struct Instance<T> {
     operator: T,
     input_schema: Schema,
     output: Output,
     /// The decoded values of the batch being processed; kept between calls
     /// so that its allocation is reused.
     scratch: Vec<Value<'static>>,
+}
+
+impl<T> std::fmt::Debug for Instance<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").finish_non_exhaustive()
+    }
 }
 
 /// Empties `values` and gives back its allocation under another lifetime, so
@@ -142,11 +199,16 @@ fn recycle<'b>(mut values: Vec<Value<'_>>) -> Vec<Value<'b>> {
     values.into_iter().map(|_| Value::Null).collect()
 }
 
-impl<T: Operator> Slot<T> {
-    pub fn open(&self, context: WitOpenContext) -> WitResult<OpenResult> {
-        let context = context_from_wit(context);
-        let (operator, output_schema) = T::open(&context).map_err(to_wit_error)?;
-        output_schema.check_unique_names().map_err(to_wit_error)?;
+fn reentered() -> OperatorError {
+    to_wit_error(Error::internal(
+        "the operator was called while another call was running",
+    ))
+}
+
+impl<T: Operator> GuestInstance for Instance<T> {
+    fn open(context: OpenContext) -> Result<(Self, OpenResult), Error> {
+        let (operator, output_schema) = T::open(&context)?;
+        output_schema.check_unique_names()?;
         let result = OpenResult {
             output_schema: schema_to_wit(&output_schema),
             encoding: Encoding::Rows,
@@ -157,59 +219,12 @@ impl<T: Operator> Slot<T> {
             output: Output::with_schema(Arc::new(output_schema)),
             scratch: Vec::new(),
         };
-        let mut slot = self.instance.try_borrow_mut().map_err(|_| reentered())?;
-        *slot = Some(instance);
-        Ok(result)
+        Ok((instance, result))
     }
 
-    pub fn process(&self, input: Vec<u8>) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| i.process(&input))
-    }
-
-    pub fn on_watermark(&self, watermark: i64) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| {
-            let result = i.operator.on_watermark(watermark, &mut i.output);
-            i.finish(result)
-        })
-    }
-
-    pub fn on_timer(&self, fired: Vec<Timer>) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| {
-            let result = fired
-                .iter()
-                .try_for_each(|timer| i.operator.on_timer(timer, &mut i.output));
-            i.finish(result)
-        })
-    }
-
-    pub fn close(&self) -> WitResult<Vec<Vec<u8>>> {
-        self.with(|i| {
-            let result = i.operator.close(&mut i.output);
-            i.finish(result)
-        })
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Instance<T>) -> Result<R, Error>) -> WitResult<R> {
-        let mut slot = self.instance.try_borrow_mut().map_err(|_| reentered())?;
-        let instance = slot.as_mut().ok_or_else(|| {
-            to_wit_error(Error::internal(
-                "the operator was called before `open` succeeded",
-            ))
-        })?;
-        f(instance).map_err(to_wit_error)
-    }
-}
-
-fn reentered() -> OperatorError {
-    to_wit_error(Error::internal(
-        "the operator was called while another call was running",
-    ))
-}
-
-impl<T: Operator> Instance<T> {
-    fn process(&mut self, input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    fn process(&mut self, input: Vec<u8>) -> Result<Vec<Vec<u8>>, Error> {
         let mut values = recycle(std::mem::take(&mut self.scratch));
-        let result = match decode_batch(input, &self.input_schema, &mut values) {
+        let result = match decode_batch(&input, &self.input_schema, &mut values) {
             Ok(len) => {
                 let rows = Rows::decoded(&values, &self.input_schema, len);
                 self.operator.process_batch(&rows, &mut self.output)
@@ -220,6 +235,25 @@ impl<T: Operator> Instance<T> {
         self.finish(result)
     }
 
+    fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Vec<u8>>, Error> {
+        let result = self.operator.on_watermark(watermark, &mut self.output);
+        self.finish(result)
+    }
+
+    fn on_timer(&mut self, fired: &[Timer]) -> Result<Vec<Vec<u8>>, Error> {
+        let result = fired
+            .iter()
+            .try_for_each(|timer| self.operator.on_timer(timer, &mut self.output));
+        self.finish(result)
+    }
+
+    fn close(&mut self) -> Result<Vec<Vec<u8>>, Error> {
+        let result = self.operator.close(&mut self.output);
+        self.finish(result)
+    }
+}
+
+impl<T> Instance<T> {
     fn finish(&mut self, result: Result<(), Error>) -> Result<Vec<Vec<u8>>, Error> {
         match result {
             Ok(()) => self.output.take_batches(),
