@@ -1,16 +1,20 @@
 use std::time::Duration;
 
-/// Parses a byte quantity as Kubernetes writes them: `134217728`, `128Mi`,
-/// `1Gi`, `500M`, `64k`.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let text = text.trim();
+/// Splits `250ms` into `(250, "ms")`; `None` when there is no leading number.
+fn split_number(text: &str) -> Option<(u64, &str)> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a byte quantity such as 256Mi, 1Gi or 1048576"))?;
+    Some((number.parse().ok()?, unit))
+}
+
+/// Parses a byte quantity as Kubernetes writes them: `134217728`, `128Mi`,
+/// `1Gi`, `500M`, `64k`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = split_number(text)
+        .ok_or_else(|| format!("'{text}' is not a byte quantity such as 256Mi, 1Gi or 1048576"))?;
     let multiplier: u64 = match unit {
         "" => 1,
         "k" | "K" => 1_000,
@@ -34,13 +38,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Parses a duration: `250ms`, `10s`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration such as 500ms, 10s or 2m"))?;
+    let (number, unit) = split_number(text)
+        .ok_or_else(|| format!("'{text}' is not a duration such as 500ms, 10s or 2m"))?;
     let duration = match unit {
         "ms" => Duration::from_millis(number),
         "s" => Duration::from_secs(number),
