@@ -11,14 +11,14 @@ GUEST_WORKSPACES := examples/Cargo.toml tests/fixtures/operators/Cargo.toml
 .PHONY: run test setup weir lint bench
 
 run: weir
-	$(WEIR) build examples/wordcount/operator
-	$(WEIR) run examples/wordcount/job.yaml
+	@$(WEIR) build examples/wordcount/operator
+	@$(WEIR) run examples/wordcount/job.yaml
 
 setup:
 	@scripts/setup.sh
 
 weir: setup
-	cargo build --release --locked -p weir-cli
+	@cargo build --release --locked -p weir-cli
 
 lint: setup
 	cargo fmt --all --check
