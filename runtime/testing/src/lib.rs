@@ -34,7 +34,7 @@ pub struct Guests {
 
 impl Guests {
     /// The component of the crate `name` (`wordcount`, `misbehave`, `scale`,
-    /// `scale-arrow`, `wrong-world`).
+    /// `scale-arrow`, `sandbox-probe`, `wrong-world`).
     pub fn path(&self, name: &str) -> PathBuf {
         let file = if name == "wrong-world" {
             name.to_string()

@@ -314,3 +314,57 @@ fn a_memory_limit_above_the_engine_maximum_is_refused() {
         .unwrap();
     assert!(matches!(err, CallError::Instantiate { .. }), "{err:?}");
 }
+
+/// What the `sandbox-probe` fixture reports from inside the sandbox.
+fn probe_sandbox(capabilities: Capabilities) -> std::collections::BTreeMap<String, String> {
+    let host = host();
+    let module = host
+        .load("probe", &guests().bytes("sandbox-probe"), None)
+        .unwrap();
+    let mut instance = module
+        .instantiate("probe", small_limits(), capabilities)
+        .unwrap();
+    instance.open(&context("{}")).unwrap();
+    let mut report = std::collections::BTreeMap::new();
+    for batch in instance.close().unwrap() {
+        let mut reader = BatchReader::new(&batch).unwrap();
+        while let (Some(Value::Utf8(probe)), Some(Value::Utf8(result))) =
+            (reader.next().unwrap(), reader.next().unwrap())
+        {
+            report.insert(probe.to_string(), result.to_string());
+        }
+    }
+    report
+}
+
+#[test]
+fn the_sandbox_denies_files_network_and_environment() {
+    let report = probe_sandbox(Capabilities::default());
+    for probe in [
+        "read-root",
+        "read-etc-passwd",
+        "write-file",
+        "tcp-connect",
+        "dns-lookup",
+    ] {
+        let result = &report[probe];
+        assert!(result.starts_with("denied"), "{probe}: {result}");
+    }
+    assert_eq!(report["environment"], "0 variables");
+    assert_eq!(report["arguments"], "0 arguments");
+    // Without the capability the wall clock stands at the epoch.
+    assert_eq!(report["wall-clock"], "0 s since the epoch");
+}
+
+#[test]
+fn the_wall_clock_is_a_capability() {
+    let report = probe_sandbox(Capabilities { wall_clock: true });
+    let seconds: u64 = report["wall-clock"]
+        .trim_end_matches(" s since the epoch")
+        .parse()
+        .unwrap();
+    // 2023-11-14: anything later is the real clock.
+    assert!(seconds > 1_700_000_000, "{}", report["wall-clock"]);
+    // Granting the clock grants nothing else.
+    assert!(report["read-root"].starts_with("denied"));
+}
