@@ -368,3 +368,15 @@ fn the_wall_clock_is_a_capability() {
     // Granting the clock grants nothing else.
     assert!(report["read-root"].starts_with("denied"));
 }
+
+#[test]
+fn unbounded_recursion_is_stopped_by_the_stack_cap() {
+    let host = host();
+    let mut instance = opened(&host, "recurse");
+    let err = instance.process(&batch(&[1])).unwrap_err();
+    let CallError::Trap { trap, .. } = &err else {
+        panic!("expected a trap, got {err:?}");
+    };
+    assert!(trap.contains("call stack exhausted"), "{trap}");
+    assert_host_healthy(&host);
+}
