@@ -82,19 +82,23 @@ impl Operator for NativeScale {
     }
 }
 
+/// Opens `operator` as the only subtask behind the generator.
+fn open_on_generator(operator: &mut dyn Operator) {
+    let info = OpenInfo {
+        parallelism: 1,
+        ..OpenInfo::default()
+    };
+    operator
+        .open(GeneratorSource::schema_of(), &info)
+        .expect("opens");
+}
+
 /// Runs generator → `operator` → blackhole on this thread; records/s.
 fn pipeline(records: u64, operator: Option<&mut dyn Operator>) -> f64 {
     let mut source = GeneratorSource::new(0, 1, Some(records), None, 1000, BATCH);
     let mut operator = operator;
     if let Some(op) = operator.as_mut() {
-        op.open(
-            GeneratorSource::schema_of(),
-            &OpenInfo {
-                parallelism: 1,
-                ..OpenInfo::default()
-            },
-        )
-        .expect("opens");
+        open_on_generator(&mut **op);
     }
     let mut out = Vec::new();
     let mut sunk = 0u64;
@@ -133,14 +137,7 @@ fn wasm(host: &WasmHost, fixture: &str) -> WasmOperator {
 /// Mean time of one `process` call of `rows` records, in nanoseconds.
 fn per_call(host: &WasmHost, fixture: &str, rows: usize, calls: u32) -> f64 {
     let mut op = wasm(host, fixture);
-    op.open(
-        GeneratorSource::schema_of(),
-        &OpenInfo {
-            parallelism: 1,
-            ..OpenInfo::default()
-        },
-    )
-    .expect("opens");
+    open_on_generator(&mut op);
     let batch = GeneratorSource::new(0, 1, Some(rows as u64), None, 10, rows.max(1))
         .next_batch()
         .expect("generates")
