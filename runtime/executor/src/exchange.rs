@@ -98,11 +98,10 @@ impl Downstream {
             } => {
                 let parallelism = senders.len() as u32;
                 targets.clear();
+                let key_columns = rows::key_columns(&batch, keys);
                 for row in 0..batch.num_rows() {
                     scratch.clear();
-                    for &k in keys.iter() {
-                        rows::write_value(batch.column(k).as_ref(), row, scratch);
-                    }
+                    rows::write_key(&key_columns, row, scratch);
                     let group = key_group(scratch, *max_parallelism);
                     targets.push(subtask_of(group, *max_parallelism, parallelism));
                 }

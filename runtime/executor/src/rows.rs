@@ -14,34 +14,9 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use weir_row_codec::{tag_name, BatchReader, Value};
 
-/// Appends the value at `row` of `array` to `out` in the row encoding. Also
-/// how state keys and partitioning keys are made canonical.
-pub fn write_value(array: &dyn Array, row: usize, out: &mut Vec<u8>) {
-    weir_row_codec::write_value(out, &value_at(array, row));
-}
-
-/// The value at `row` of an array of a contract type.
-pub fn value_at(array: &dyn Array, row: usize) -> Value<'_> {
-    if array.is_null(row) {
-        return Value::Null;
-    }
-    match array.data_type() {
-        DataType::Boolean => Value::Boolean(array.as_boolean().value(row)),
-        DataType::Int64 => Value::Int64(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Float64 => Value::Float64(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Utf8 => Value::Utf8(array.as_string::<i32>().value(row)),
-        DataType::Binary => Value::Binary(array.as_binary::<i32>().value(row)),
-        DataType::Timestamp(TimeUnit::Millisecond, None) => {
-            Value::TimestampMillis(array.as_primitive::<TimestampMillisecondType>().value(row))
-        }
-        // Streams only carry contract types; schemas are checked at open.
-        _ => Value::Null,
-    }
-}
-
 /// A column resolved to its concrete array once per batch, so the per-value
-/// loop does no dynamic dispatch.
-enum Column<'a> {
+/// loops (encoding, key extraction) do no dynamic dispatch.
+pub enum Column<'a> {
     Boolean(&'a arrow_array::BooleanArray),
     Int64(&'a arrow_array::Int64Array),
     Float64(&'a arrow_array::Float64Array),
@@ -53,7 +28,7 @@ enum Column<'a> {
 }
 
 impl<'a> Column<'a> {
-    fn of(array: &'a dyn Array) -> Self {
+    pub fn of(array: &'a dyn Array) -> Self {
         match array.data_type() {
             DataType::Boolean => Column::Boolean(array.as_boolean()),
             DataType::Int64 => Column::Int64(array.as_primitive::<Int64Type>()),
@@ -65,6 +40,37 @@ impl<'a> Column<'a> {
             }
             _ => Column::Other,
         }
+    }
+}
+
+impl<'a> Column<'a> {
+    /// The value at `row`.
+    pub fn value(&self, row: usize) -> Value<'a> {
+        match self {
+            Column::Boolean(a) if a.is_valid(row) => Value::Boolean(a.value(row)),
+            Column::Int64(a) if a.is_valid(row) => Value::Int64(a.value(row)),
+            Column::Float64(a) if a.is_valid(row) => Value::Float64(a.value(row)),
+            Column::Utf8(a) if a.is_valid(row) => Value::Utf8(a.value(row)),
+            Column::Binary(a) if a.is_valid(row) => Value::Binary(a.value(row)),
+            Column::TimestampMillis(a) if a.is_valid(row) => Value::TimestampMillis(a.value(row)),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// The columns at `indices`, resolved for key extraction.
+pub fn key_columns<'a>(batch: &'a RecordBatch, indices: &[usize]) -> Vec<Column<'a>> {
+    indices
+        .iter()
+        .map(|&i| Column::of(batch.column(i).as_ref()))
+        .collect()
+}
+
+/// Appends the canonical key of `row` (its key values in the row encoding,
+/// without a header) to `out`: what state keys and the hash exchange use.
+pub fn write_key(columns: &[Column<'_>], row: usize, out: &mut Vec<u8>) {
+    for column in columns {
+        weir_row_codec::write_value(out, &column.value(row));
     }
 }
 
@@ -364,7 +370,7 @@ mod tests {
         for row in 0..2 {
             let b = batch();
             for column in b.columns() {
-                writer.push(&value_at(column.as_ref(), row));
+                writer.push(&Column::of(column.as_ref()).value(row));
             }
         }
         assert_eq!(encode(&batch()), writer.finish().unwrap());

@@ -67,13 +67,6 @@ impl Count {
         })
     }
 
-    fn key_of(&mut self, batch: &RecordBatch, row: usize) {
-        self.scratch.clear();
-        for &k in &self.keys {
-            rows::write_value(batch.column(k).as_ref(), row, &mut self.scratch);
-        }
-    }
-
     fn increment(&mut self) -> i64 {
         if let Some(count) = self.counts.get_mut(&self.scratch) {
             *count += 1;
@@ -123,8 +116,10 @@ impl Operator for Count {
             Emit::Running => batch.num_rows(),
             Emit::Final => 0,
         });
+        let key_columns = rows::key_columns(&batch, &self.keys);
         for row in 0..batch.num_rows() {
-            self.key_of(&batch, row);
+            self.scratch.clear();
+            rows::write_key(&key_columns, row, &mut self.scratch);
             let count = self.increment();
             if self.emit == Emit::Running {
                 running.push(count);
