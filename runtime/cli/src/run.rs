@@ -156,11 +156,10 @@ fn summary_text(summary: &JobSummary, prepared_in: Duration) -> String {
         "source", summary.source_records
     );
     for op in &summary.operators {
-        let kind = if op.kind.len() > 32 {
-            format!("{}…", &op.kind[..32])
-        } else {
-            op.kind.clone()
-        };
+        let mut kind: String = op.kind.chars().take(32).collect();
+        if kind.len() < op.kind.len() {
+            kind.push('…');
+        }
         out += &format!(
             "  {:<16} {:>12} in {:>12} out   x{} {}\n",
             op.name, op.records_in, op.records_out, op.parallelism, kind
