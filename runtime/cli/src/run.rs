@@ -164,6 +164,14 @@ fn summary_text(summary: &JobSummary, prepared_in: Duration) -> String {
             "  {:<16} {:>12} in {:>12} out   x{} {}\n",
             op.name, op.records_in, op.records_out, op.parallelism, kind
         );
+        if op.instances.peak_memory_bytes > 0 {
+            out += &format!(
+                "  {:<16}   peak memory {:.1} MiB per instance, {} instance(s) recycled\n",
+                "",
+                op.instances.peak_memory_bytes as f64 / (1 << 20) as f64,
+                op.instances.recycles
+            );
+        }
         for (name, value) in &op.user_metrics {
             out += &format!("  {:<16}   {name} = {}\n", "", metric_text(value));
         }
@@ -190,6 +198,8 @@ fn summary_json(summary: &JobSummary, prepared_in: Duration) -> serde_json::Valu
             "parallelism": op.parallelism,
             "recordsIn": op.records_in,
             "recordsOut": op.records_out,
+            "instanceRecycles": op.instances.recycles,
+            "peakMemoryBytes": op.instances.peak_memory_bytes,
             "metrics": op.user_metrics.iter().map(|(k, v)| (k.clone(), match v {
                 UserMetric::Counter(n) => serde_json::json!(n),
                 UserMetric::Gauge(g) => serde_json::json!(g),

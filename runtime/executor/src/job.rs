@@ -26,7 +26,7 @@ use weir_wasm_host::{Capabilities, InstanceLimits, LoadError, Module, UserMetric
 use crate::builtins;
 use crate::exchange::{Downstream, Message, SendError};
 use crate::metrics::JobMetrics;
-use crate::operator::{OpenInfo, Operator, OperatorError};
+use crate::operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 use crate::schema::{self, column_indices};
 use crate::sink::{BlackholeSink, JsonlSink, Sink, StdoutSink};
 use crate::source::{GeneratorSource, JsonlSource, Source, TextSource};
@@ -99,6 +99,8 @@ pub struct OperatorSummary {
     pub records_in: u64,
     pub records_out: u64,
     pub user_metrics: BTreeMap<String, UserMetric>,
+    /// Instance recycling and peak memory over all subtasks (WASM only).
+    pub instances: InstanceStats,
 }
 
 struct Link {
@@ -505,11 +507,13 @@ impl PreparedJob {
 
         let mut user_metrics: Vec<BTreeMap<String, UserMetric>> =
             vec![BTreeMap::new(); self.operators.len()];
+        let mut instances = vec![InstanceStats::default(); self.operators.len()];
         for handle in handles {
             match handle.join() {
                 Ok(reported) => {
-                    for (index, metrics) in reported {
+                    for (index, metrics, stats) in reported {
                         merge_metrics(&mut user_metrics[index], metrics);
+                        instances[index] = instances[index].merge(stats);
                     }
                 }
                 Err(panic) => {
@@ -532,15 +536,19 @@ impl PreparedJob {
             .operators
             .into_iter()
             .zip(user_metrics)
+            .zip(instances)
             .zip(&self.metrics.operators)
             .map(
-                |(((name, kind, parallelism), user_metrics), counters)| OperatorSummary {
-                    name,
-                    kind,
-                    parallelism,
-                    records_in: counters.records_in.load(Ordering::Relaxed),
-                    records_out: counters.records_out.load(Ordering::Relaxed),
-                    user_metrics,
+                |((((name, kind, parallelism), user_metrics), instances), counters)| {
+                    OperatorSummary {
+                        name,
+                        kind,
+                        parallelism,
+                        records_in: counters.records_in.load(Ordering::Relaxed),
+                        records_out: counters.records_out.load(Ordering::Relaxed),
+                        user_metrics,
+                        instances,
+                    }
                 },
             )
             .collect();
@@ -567,7 +575,8 @@ fn merge_metrics(into: &mut BTreeMap<String, UserMetric>, metrics: Vec<(String, 
     }
 }
 
-type ReportedMetrics = Vec<(usize, Vec<(String, UserMetric)>)>;
+/// Per operator of a task: its index in the job, user metrics, instance stats.
+type ReportedMetrics = Vec<(usize, Vec<(String, UserMetric)>, InstanceStats)>;
 
 fn run_task(
     mut task: Task,
@@ -621,7 +630,13 @@ fn run_task(
     Ok(task
         .chain
         .iter()
-        .map(|link| (link.index, link.operator.user_metrics()))
+        .map(|link| {
+            (
+                link.index,
+                link.operator.user_metrics(),
+                link.operator.instance_stats(),
+            )
+        })
         .collect())
 }
 

@@ -17,7 +17,7 @@ mod wasm;
 pub use exchange::{key_group, key_hash, subtask_of};
 pub use job::{prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults};
 pub use metrics::{JobMetrics, OperatorMetrics};
-pub use operator::{OpenInfo, Operator, OperatorError};
+pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 pub use source::{GeneratorSource, Source};
 pub use wasm::WasmOperator;
 

@@ -43,6 +43,25 @@ pub struct OpenInfo {
     pub attempt: u32,
 }
 
+/// How a WASM operator's instances fared, for the summary and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceStats {
+    /// Instances replaced because their memory neared the limit.
+    pub recycles: u64,
+    /// The most linear memory one instance reached, in bytes.
+    pub peak_memory_bytes: u64,
+}
+
+impl InstanceStats {
+    /// Subtasks' stats together: recycles add up, the peak is the highest.
+    pub fn merge(self, other: InstanceStats) -> InstanceStats {
+        InstanceStats {
+            recycles: self.recycles + other.recycles,
+            peak_memory_bytes: self.peak_memory_bytes.max(other.peak_memory_bytes),
+        }
+    }
+}
+
 /// One operator instance in a task's chain. Calls never overlap.
 pub trait Operator: Send {
     fn name(&self) -> &str;
@@ -72,5 +91,10 @@ pub trait Operator: Send {
     /// Metrics the operator reports beyond records in and out.
     fn user_metrics(&self) -> Vec<(String, UserMetric)> {
         Vec::new()
+    }
+
+    /// Instance statistics; native operators have none.
+    fn instance_stats(&self) -> InstanceStats {
+        InstanceStats::default()
     }
 }

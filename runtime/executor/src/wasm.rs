@@ -1,6 +1,8 @@
 //! A WASM component behind the [`Operator`] trait: converts Arrow batches to
-//! the encoding the guest chose, and validates everything it returns.
+//! the encoding the guest chose, validates everything it returns, and
+//! recycles the instance when its memory nears the limit.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -10,15 +12,36 @@ use weir_wasm_host::{
 };
 
 use crate::ipc;
-use crate::operator::{OpenInfo, Operator, OperatorError};
+use crate::operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 use crate::rows;
 use crate::schema;
+
+/// Share of the headroom above an instance's memory after `open` that it may
+/// fill before it is replaced. Some guest runtimes (CPython, for one) grow
+/// their heap with every call and never give it back; a fresh instance
+/// between two calls costs a millisecond at most, and the contract allows it
+/// (an instance may be re-created between calls and is re-opened with the same
+/// context), while hitting the limit inside a call would fail the task.
+const RECYCLE_NUMERATOR: u64 = 3;
+const RECYCLE_DENOMINATOR: u64 = 4;
 
 pub struct WasmOperator {
     name: String,
     config: String,
+    module: Arc<Module>,
+    limits: InstanceLimits,
+    capabilities: Capabilities,
     instance: OperatorInstance,
     output: Option<Output>,
+    /// What the current instance was opened with; a replacement is opened
+    /// with the same.
+    context: Option<OpenContext>,
+    /// Memory at which the current instance is replaced after a call.
+    recycle_at: u64,
+    recycles: u64,
+    peak_memory: u64,
+    /// User metrics of replaced instances: counters carry on from them.
+    retired_metrics: BTreeMap<String, UserMetric>,
 }
 
 struct Output {
@@ -41,9 +64,68 @@ impl WasmOperator {
         Ok(WasmOperator {
             name: name.to_string(),
             config,
+            module: Arc::clone(module),
+            limits,
+            capabilities,
             instance,
             output: None,
+            context: None,
+            recycle_at: u64::MAX,
+            recycles: 0,
+            peak_memory: 0,
+            retired_metrics: BTreeMap::new(),
         })
+    }
+
+    fn recycle_threshold(&self) -> u64 {
+        let baseline = self.instance.memory_bytes();
+        let headroom = self.limits.memory_bytes.saturating_sub(baseline);
+        baseline + headroom / RECYCLE_DENOMINATOR * RECYCLE_NUMERATOR
+    }
+
+    /// Called after every successful call but `close`, once its output has
+    /// been taken: replaces the instance if it grew past its threshold, so no
+    /// record is lost or seen twice.
+    fn after_call(&mut self) -> Result<(), OperatorError> {
+        let used = self.instance.memory_bytes();
+        self.peak_memory = self.peak_memory.max(used);
+        if used < self.recycle_at {
+            return Ok(());
+        }
+        let Some(context) = self.context.clone() else {
+            return Ok(());
+        };
+        let fresh = self
+            .module
+            .instantiate(&self.name, self.limits, self.capabilities)?;
+        let retired = std::mem::replace(&mut self.instance, fresh);
+        for (name, value) in retired.user_metrics() {
+            carry_metric(&mut self.retired_metrics, name, *value);
+        }
+        drop(retired);
+        let opened = self.instance.open(&context)?;
+        let same = self.output.as_ref().is_some_and(|output| {
+            output.encoding == opened.encoding
+                && schema::from_contract(&opened.output_schema)
+                    .is_ok_and(|schema| schema == output.schema)
+        });
+        if !same {
+            return Err(self.malformed(
+                "open",
+                "a re-created instance opened with another output schema or encoding than the first"
+                    .into(),
+            ));
+        }
+        self.recycles += 1;
+        self.recycle_at = self.recycle_threshold();
+        tracing::info!(
+            operator = %self.name,
+            used_mib = used >> 20,
+            limit_mib = self.limits.memory_bytes >> 20,
+            recycles = self.recycles,
+            "replaced an operator instance whose memory neared its limit"
+        );
+        Ok(())
     }
 
     fn malformed(&self, call: &'static str, detail: String) -> OperatorError {
@@ -99,6 +181,8 @@ impl Operator for WasmOperator {
             attempt: info.attempt,
         };
         let opened = self.instance.open(&context)?;
+        self.context = Some(context);
+        self.recycle_at = self.recycle_threshold();
         let output = schema::from_contract(&opened.output_schema)
             .map_err(|detail| self.malformed("open", detail))?;
         let ipc = match opened.encoding {
@@ -133,7 +217,8 @@ impl Operator for WasmOperator {
             })?,
         };
         let produced = self.instance.process(&bytes)?;
-        self.decode_all("process", produced, out)
+        self.decode_all("process", produced, out)?;
+        self.after_call()
     }
 
     fn on_watermark(
@@ -142,19 +227,39 @@ impl Operator for WasmOperator {
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
         let produced = self.instance.on_watermark(watermark)?;
-        self.decode_all("on-watermark", produced, out)
+        self.decode_all("on-watermark", produced, out)?;
+        self.after_call()
     }
 
     fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
         let produced = self.instance.close()?;
+        self.peak_memory = self.peak_memory.max(self.instance.memory_bytes());
         self.decode_all("close", produced, out)
     }
 
     fn user_metrics(&self) -> Vec<(String, UserMetric)> {
-        self.instance
-            .user_metrics()
-            .iter()
-            .map(|(name, value)| (name.clone(), *value))
-            .collect()
+        let mut all = self.retired_metrics.clone();
+        for (name, value) in self.instance.user_metrics() {
+            carry_metric(&mut all, name, *value);
+        }
+        all.into_iter().collect()
     }
+
+    fn instance_stats(&self) -> InstanceStats {
+        InstanceStats {
+            recycles: self.recycles,
+            peak_memory_bytes: self.peak_memory.max(self.instance.memory_bytes()),
+        }
+    }
+}
+
+/// Counters of successive instances add up; a gauge keeps the newest value.
+fn carry_metric(into: &mut BTreeMap<String, UserMetric>, name: &str, value: UserMetric) {
+    let merged = match (into.get(name), value) {
+        (Some(UserMetric::Counter(before)), UserMetric::Counter(now)) => {
+            UserMetric::Counter(before.saturating_add(now))
+        }
+        _ => value,
+    };
+    into.insert(name.to_string(), merged);
 }

@@ -138,3 +138,37 @@ fn an_invalid_config_fails_before_any_record_and_is_final() {
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("invalid-config"), "{err}");
 }
+
+/// An instance whose memory only grows (as CPython's does) is replaced
+/// between calls before it reaches its limit: 4,000 calls leak 1000 MiB
+/// through a 64 MiB instance, and every record still arrives exactly once.
+#[test]
+fn an_instance_that_only_grows_is_recycled_without_losing_or_repeating_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "name: soak\nbatchSize: 50\n\
+         source: {{type: generator, count: 200000}}\n\
+         operators:\n  - name: leaky\n    module: {}\n    config: {{mode: leak}}\n    resources: {{memory: 64Mi}}\n\
+         sink: {{type: jsonl, path: out.jsonl}}\n",
+        guests().path("misbehave").display()
+    );
+    let summary = run(&host(), &yaml, dir.path()).unwrap();
+    let stats = summary.operators[0].instances;
+    assert!(stats.recycles >= 10, "{stats:?}");
+    assert!(stats.peak_memory_bytes < 64 << 20, "{stats:?}");
+    let text = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let mut seen = vec![false; 200_000];
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = value["id"].as_u64().unwrap() as usize;
+        assert!(!seen[id], "record {id} arrived twice");
+        seen[id] = true;
+    }
+    let missing: Vec<usize> = (0..seen.len()).filter(|&i| !seen[i]).collect();
+    assert!(
+        missing.is_empty(),
+        "{} records lost, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}

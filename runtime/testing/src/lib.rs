@@ -10,12 +10,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The repository's root directory.
+/// The repository's root directory: the nearest ancestor of the package
+/// under test (cargo sets `CARGO_MANIFEST_DIR` when it runs a test) that
+/// holds the operator contract.
+///
+/// Found at run time, not from this crate's build-time manifest directory: a
+/// target directory shared between clones (as CI's cache is) may hold a build
+/// of this crate from another clone, and cargo does not rebuild it for a new
+/// path.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|e| panic!("cannot find the repository root: {e}"))
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."));
+    start
+        .ancestors()
+        .find(|dir| dir.join("operators-sdk/wit/operator.wit").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| panic!("cannot find the repository root above {}", start.display()))
 }
 
 /// Where guest components are built.
