@@ -10,7 +10,7 @@ set -euo pipefail
 
 WEIR_TOOLS=${WEIR_TOOLS:-$HOME/.cache/weir/tools}
 WIT_BINDGEN_VERSION=0.61.0
-WASM_TOOLS_VERSION=1.243.0
+WASM_TOOLS_VERSION=1.263.0
 ADAPTER_VERSION=48.0.8   # keep equal to the wasmtime version of Cargo.toml
 mkdir -p "$WEIR_TOOLS/bin" "$WEIR_TOOLS/share/weir"
 

@@ -1,7 +1,6 @@
 //! `weir`: the one binary of Weir. This version runs jobs in-process
-//! (`weir run`) and builds Rust operators to components (`weir build`).
+//! (`weir run`) and builds operators to components (`weir build`).
 
-mod build;
 mod run;
 
 use std::path::PathBuf;
@@ -34,9 +33,11 @@ enum Command {
     /// Run a job in this process (the embedded default): records go to the
     /// job's sink, the summary to standard error.
     Run(run::RunArgs),
-    /// Build an operator crate (Rust) to a component: DIR/<crate>.wasm.
+    /// Build an operator project to a component with its language's
+    /// toolchain (Rust, Python, JavaScript, Go or C, told by the project's
+    /// files): DIR/<name>.wasm unless --output says otherwise.
     Build {
-        /// The operator's crate directory.
+        /// The operator's project directory.
         dir: PathBuf,
         /// Where to write the component.
         #[arg(short, long)]
@@ -64,9 +65,9 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Build { dir, output } => build::build(&dir, output.as_deref()).map(|path| {
-            eprintln!("built {}", path.display());
-        }),
+        Command::Build { dir, output } => weir_build::build(&dir, output.as_deref())
+            .map(|path| eprintln!("built {}", path.display()))
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -207,9 +207,15 @@ fn the_wordcount_example_counts_correctly() {
 }
 
 #[test]
-fn weir_build_explains_a_directory_without_a_crate() {
+fn weir_build_explains_a_directory_without_a_project() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "").unwrap();
     let output = run_weir(&["build", "."], dir.path()).unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("has no Cargo.toml"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not an operator project"), "{stderr}");
+    assert!(
+        stderr.contains("go.mod, package.json, pyproject.toml"),
+        "{stderr}"
+    );
 }

@@ -1,22 +1,24 @@
-//! `weir build DIR`: builds a Rust operator crate to a component with cargo,
-//! and copies the component to `DIR/<crate>.wasm` (or `--output`).
+//! Rust: builds an operator crate to a component with cargo, and copies the
+//! component to `DIR/<crate>.wasm` (or the output asked for).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::{BuildError, Language};
 
 const TARGET: &str = "wasm32-wasip2";
 
-pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        bail!(
-            "{} has no Cargo.toml: `weir build` builds Rust operator crates (see operators-sdk/rust/README.md)",
-            dir.display()
-        );
+fn failed(dir: &Path, detail: impl Into<String>) -> BuildError {
+    BuildError::Failed {
+        language: Language::Rust,
+        dir: dir.to_path_buf(),
+        detail: Some(detail.into()),
     }
+}
+
+pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf, BuildError> {
+    let manifest = dir.join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = Command::new(&cargo)
         .args([
@@ -31,7 +33,11 @@ pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("cannot run cargo: is the Rust toolchain installed? (https://rustup.rs)")?;
+        .map_err(|_| BuildError::MissingTool {
+            language: Language::Rust,
+            tool: "cargo".into(),
+            hint: Language::Rust.setup_hint(),
+        })?;
 
     // Cargo names each artifact it builds; the component is the cdylib of the
     // package at DIR.
@@ -39,7 +45,7 @@ pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
     let mut component = None;
     if let Some(stdout) = child.stdout.take() {
         for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.context("reading cargo's output")?;
+            let line = line.map_err(|e| failed(dir, format!("reading cargo's output: {e}")))?;
             let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
             };
@@ -74,17 +80,27 @@ pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
             stderr_text.push('\n');
         }
     }
-    let status = child.wait().context("waiting for cargo")?;
+    let status = child
+        .wait()
+        .map_err(|e| failed(dir, format!("waiting for cargo: {e}")))?;
     if !status.success() {
         if stderr_text.contains(TARGET) && stderr_text.contains("may not be installed") {
-            bail!("the {TARGET} target of the Rust toolchain is missing: install it with `rustup target add {TARGET}`");
+            return Err(BuildError::MissingTool {
+                language: Language::Rust,
+                tool: format!("the {TARGET} target of the Rust toolchain"),
+                hint: "install it with `rustup target add wasm32-wasip2`",
+            });
         }
-        bail!("cargo failed to build {}", dir.display());
+        return Err(BuildError::Failed {
+            language: Language::Rust,
+            dir: dir.to_path_buf(),
+            detail: None,
+        });
     }
     let component = component.ok_or_else(|| {
-        anyhow!(
-            "cargo built no component for {}: the crate needs `[lib] crate-type = [\"cdylib\"]`",
-            dir.display()
+        failed(
+            dir,
+            "cargo built no component: the crate needs `[lib] crate-type = [\"cdylib\"]`",
         )
     })?;
     let output = match output {
@@ -92,16 +108,14 @@ pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
         None => {
             let name = component
                 .file_name()
-                .ok_or_else(|| anyhow!("cargo reported an artifact without a file name"))?;
+                .ok_or_else(|| failed(dir, "cargo reported an artifact without a file name"))?;
             dir.join(name)
         }
     };
-    std::fs::copy(&component, &output).with_context(|| {
-        format!(
-            "cannot copy {} to {}",
-            component.display(),
-            output.display()
-        )
+    std::fs::copy(&component, &output).map_err(|source| BuildError::Copy {
+        from: component.clone(),
+        to: output.clone(),
+        source,
     })?;
     Ok(output)
 }
