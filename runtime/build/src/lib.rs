@@ -9,7 +9,7 @@
 //! | `go.mod` | Go | Go (`GOOS=wasip1`), the Go SDK's builder, wasm-tools |
 //! | `package.json` | JavaScript | Node.js, the `weir-operator` npm package (componentize-js) |
 //! | `pyproject.toml` or `operator.py` | Python | the `weir-operator` Python package (componentize-py) |
-//! | `Makefile` including the C SDK's `weir.mk`, or `*.c` | C | clang-19, wasi-libc, wasm-tools |
+//! | `*.c` or `src/*.c` | C | clang-19, wasi-libc, wasm-tools |
 //!
 //! Each SDK owns the details of its build; this crate finds the toolchain,
 //! runs the SDK's build, and turns a missing tool into an error that says
@@ -64,7 +64,7 @@ impl std::fmt::Display for Language {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{dir} is not an operator project: found none of Cargo.toml, go.mod, package.json, pyproject.toml, operator.py, Makefile or *.c")]
+    #[error("{dir} is not an operator project: found none of Cargo.toml, go.mod, package.json, pyproject.toml, operator.py, or C sources (*.c, src/*.c)")]
     UnknownProject { dir: PathBuf },
     #[error("{dir}: cannot read the project: {source}")]
     Read {
@@ -117,14 +117,20 @@ pub fn detect(dir: &Path) -> Result<Language, BuildError> {
     if has("pyproject.toml") || has("operator.py") {
         return Ok(Language::Python);
     }
-    let entries = std::fs::read_dir(dir).map_err(|source| BuildError::Read {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
-    let has_c = entries
-        .filter_map(Result::ok)
-        .any(|e| e.path().extension().is_some_and(|x| x == "c"));
-    if has_c || has("Makefile") {
+    let has_c_in = |dir: &Path| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "c"))
+        })
+    };
+    if !dir.is_dir() {
+        return Err(BuildError::Read {
+            dir: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+        });
+    }
+    if has_c_in(dir) || has_c_in(&dir.join("src")) {
         return Ok(Language::C);
     }
     Err(BuildError::UnknownProject {
@@ -277,15 +283,15 @@ fn javascript_command(dir: &Path, output: &Path) -> Result<Command, BuildError> 
     Ok(command)
 }
 
-/// `go run weir.dev/operator/cmd/weir-build-go DIR -o OUT` from the project,
-/// whose go.mod resolves the SDK.
+/// `go run weir.dev/operator/cmd/weir-go build DIR -o OUT` from the project,
+/// whose go.mod resolves the SDK (and so the SDK's own builder).
 fn go_command(dir: &Path, output: &Path) -> Result<Command, BuildError> {
     let language = Language::Go;
     let go = require(language, "go")?;
     require(language, "wasm-tools")?;
     let mut command = Command::new(go);
     command
-        .args(["run", "weir.dev/operator/cmd/weir-build-go"])
+        .args(["run", "weir.dev/operator/cmd/weir-go", "build"])
         .arg(dir)
         .arg("-o")
         .arg(output);

@@ -8,15 +8,14 @@
 //! under `modules/`, which the runner fills with freshly built fixtures, a
 //! core module (`core-module.wasm`) and a text file (`not-wasm.wasm`).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use support::{run_weir, CASE_TIMEOUT};
 
 use weir_testing::{guests, repo_root, CORE_MODULE};
-
-/// No case may take this long: a hung job fails the case, it does not hang
-/// the suite.
-const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -45,48 +44,6 @@ fn install_modules(dir: &Path) {
     }
     std::fs::write(modules.join("core-module.wasm"), CORE_MODULE).unwrap();
     std::fs::write(modules.join("not-wasm.wasm"), "this is not wasm\n").unwrap();
-}
-
-/// Runs `weir` with a deadline; `None` when it had to be killed.
-fn run_weir(args: &[&str], dir: &Path) -> Option<Output> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .current_dir(dir)
-        .env("WEIR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("weir starts");
-    // Drain the pipes on threads so a chatty job cannot block on them.
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut buf).ok();
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut buf).ok();
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > CASE_TIMEOUT {
-            child.kill().ok();
-            child.wait().ok();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Some(Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    })
 }
 
 fn check_case(case: &Path) -> Result<(), String> {
