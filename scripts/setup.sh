@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building Weir needs and is missing: the Rust toolchain's
-# wasm32-wasip2 target (operators compile to it). Safe to run repeatedly.
+# wasm32-wasip2 target (operators compile to it). With --all, also every SDK
+# language's toolchain (scripts/setup-{tools,c,go,js,python}.sh), which the
+# tests need. Safe to run repeatedly.
 set -euo pipefail
+
+all=false
+case "${1:-}" in
+    --all) all=true ;;
+    "") ;;
+    *) echo "usage: scripts/setup.sh [--all]" >&2; exit 2 ;;
+esac
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed. Install Rust with rustup (https://rustup.rs), then run this again." >&2
@@ -24,4 +33,11 @@ if command -v rustup >/dev/null 2>&1; then
 elif ! rustc --print target-list | grep -qx wasm32-wasip2; then
     echo "error: this Rust toolchain cannot target wasm32-wasip2; install Rust with rustup." >&2
     exit 1
+fi
+
+if $all; then
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    for language in tools c go js python; do
+        "$here/setup-$language.sh"
+    done
 fi

@@ -8,7 +8,7 @@
 //! | `Cargo.toml` | Rust | cargo, target `wasm32-wasip2` |
 //! | `go.mod` | Go | Go (`GOOS=wasip1`), the Go SDK's builder, wasm-tools |
 //! | `package.json` | JavaScript | Node.js, the `weir-operator` npm package (componentize-js) |
-//! | `pyproject.toml` or `operator.py` | Python | the `weir-operator` Python package (componentize-py) |
+//! | `pyproject.toml`, `app.py` or `app/` | Python | the `weir-operator` Python package (componentize-py) |
 //! | `*.c` or `src/*.c` | C | clang-19, wasi-libc, wasm-tools |
 //!
 //! Each SDK owns the details of its build; this crate finds the toolchain,
@@ -64,7 +64,7 @@ impl std::fmt::Display for Language {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{dir} is not an operator project: found none of Cargo.toml, go.mod, package.json, pyproject.toml, operator.py, or C sources (*.c, src/*.c)")]
+    #[error("{dir} is not an operator project: found none of Cargo.toml, go.mod, package.json, pyproject.toml, app.py, or C sources (*.c, src/*.c)")]
     UnknownProject { dir: PathBuf },
     #[error("{dir}: cannot read the project: {source}")]
     Read {
@@ -114,7 +114,7 @@ pub fn detect(dir: &Path) -> Result<Language, BuildError> {
     if has("package.json") {
         return Ok(Language::JavaScript);
     }
-    if has("pyproject.toml") || has("operator.py") {
+    if has("pyproject.toml") || has("app.py") || has("app/__init__.py") {
         return Ok(Language::Python);
     }
     let has_c_in = |dir: &Path| {
@@ -332,7 +332,7 @@ mod tests {
             (&["go.mod", "main.go"], Language::Go),
             (&["package.json", "operator.js"], Language::JavaScript),
             (&["pyproject.toml"], Language::Python),
-            (&["operator.py"], Language::Python),
+            (&["app.py"], Language::Python),
             (&["tokenize.c"], Language::C),
         ];
         for (files, expected) in cases {

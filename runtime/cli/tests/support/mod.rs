@@ -51,4 +51,3 @@ pub fn run_weir(args: &[&str], dir: &Path) -> Option<Output> {
         stderr: err.join().unwrap(),
     })
 }
-
