@@ -18,11 +18,16 @@ installed_version() { "$WEIR_TOOLS/bin/$1" --version 2>/dev/null | awk '{print $
 
 if [ "$(installed_version wit-bindgen)" != "$WIT_BINDGEN_VERSION" ]; then
     echo "setup: installing wit-bindgen $WIT_BINDGEN_VERSION into $WEIR_TOOLS (a few minutes, once)" >&2
-    cargo install --quiet --locked --root "$WEIR_TOOLS" "wit-bindgen-cli@$WIT_BINDGEN_VERSION"
+    # Only the generators the SDKs use (C and Go): a third of the build.
+    cargo install --quiet --locked --root "$WEIR_TOOLS" --no-default-features --features c,go \
+        "wit-bindgen-cli@$WIT_BINDGEN_VERSION"
 fi
 if [ "$(installed_version wasm-tools)" != "$WASM_TOOLS_VERSION" ]; then
     echo "setup: installing wasm-tools $WASM_TOOLS_VERSION into $WEIR_TOOLS (a few minutes, once)" >&2
-    cargo install --quiet --locked --root "$WEIR_TOOLS" "wasm-tools@$WASM_TOOLS_VERSION"
+    # Only what building components needs (component embed/new, validate,
+    # print), not the fuzzers and shrinkers of the default build.
+    cargo install --quiet --locked --root "$WEIR_TOOLS" --no-default-features \
+        --features component,validate,print "wasm-tools@$WASM_TOOLS_VERSION"
 fi
 
 adapter="$WEIR_TOOLS/share/weir/wasi_snapshot_preview1.reactor.wasm"

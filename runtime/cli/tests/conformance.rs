@@ -128,7 +128,13 @@ fn run_job(yaml: &str, files: &[(&str, &Path)]) -> JobRun {
     for (name, from) in files {
         std::fs::copy(from, dir.path().join(name)).unwrap();
     }
-    std::fs::write(dir.path().join("job.yaml"), yaml).unwrap();
+    run_job_in(dir.path(), yaml)
+}
+
+/// Runs `yaml` with `weir run` in `dir`, with the suite's compile cache and
+/// the summary as JSON.
+fn run_job_in(dir: &Path, yaml: &str) -> JobRun {
+    std::fs::write(dir.join("job.yaml"), yaml).unwrap();
     let cache = cache_dir();
     let output = run_weir(
         &[
@@ -140,7 +146,7 @@ fn run_job(yaml: &str, files: &[(&str, &Path)]) -> JobRun {
             "never",
             "--summary-json",
         ],
-        dir.path(),
+        dir,
     )
     .expect("the job finishes within the deadline");
     JobRun {
@@ -292,23 +298,9 @@ fn soak_keeps_every_record_and_memory_bounded(lang: Lang) {
         component(lang, "misbehave").display(),
     );
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("job.yaml"), yaml).unwrap();
-    let cache = cache_dir();
-    let output = run_weir(
-        &[
-            "run",
-            "job.yaml",
-            "--cache-dir",
-            &cache,
-            "--progress",
-            "never",
-            "--summary-json",
-        ],
-        dir.path(),
-    )
-    .expect("the soak finishes within the deadline");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let run = run_job_in(dir.path(), &yaml);
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(0), "{stderr}");
     let summary: serde_json::Value = stderr
         .lines()
         .rev()
