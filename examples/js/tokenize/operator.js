@@ -18,7 +18,6 @@
 import { defineOperator, param } from 'weir-operator';
 
 const RUN = /[\p{Alphabetic}\p{N}']+/gu;
-const EDGE_APOSTROPHES = /^'+|'+$/g;
 const ASCII = /^[\x00-\x7f]*$/;
 
 /** Lowercases each character on its own, as Rust's `char::to_lowercase`. */
@@ -32,6 +31,15 @@ function lowercase(word) {
   return out;
 }
 
+/** The word without leading and trailing apostrophes. */
+function trimApostrophes(run) {
+  let start = 0;
+  let end = run.length;
+  while (start < end && run.charCodeAt(start) === 39) start++;
+  while (end > start && run.charCodeAt(end - 1) === 39) end--;
+  return start === 0 && end === run.length ? run : run.slice(start, end);
+}
+
 function characters(word) {
   let n = 0;
   for (const _ of word) n++;
@@ -40,8 +48,11 @@ function characters(word) {
 
 /** Calls `emit` with every word of `text`, following the rule above. */
 export function forEachWord(text, config, emit) {
-  for (const [run] of text.matchAll(RUN)) {
-    let word = run.replace(EDGE_APOSTROPHES, '');
+  // exec on the one shared expression, not matchAll: matchAll clones the
+  // expression on every call, which QuickJS pays for by recompiling it.
+  RUN.lastIndex = 0;
+  for (let match = RUN.exec(text); match !== null; match = RUN.exec(text)) {
+    let word = trimApostrophes(match[0]);
     if (word === '') continue;
     if (config.lowercase) word = lowercase(word);
     if (config.minLength > 1 && characters(word) < config.minLength) continue;
