@@ -25,7 +25,7 @@ use weir_wasm_host::{Capabilities, InstanceLimits, LoadError, Module, UserMetric
 
 use crate::builtins;
 use crate::exchange::{Downstream, Message, SendError};
-use crate::metrics::JobMetrics;
+use crate::metrics::{merge_user_metrics, JobMetrics};
 use crate::operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 use crate::schema::{self, column_indices};
 use crate::sink::{BlackholeSink, JsonlSink, Sink, StdoutSink};
@@ -512,7 +512,7 @@ impl PreparedJob {
             match handle.join() {
                 Ok(reported) => {
                     for (index, metrics, stats) in reported {
-                        merge_metrics(&mut user_metrics[index], metrics);
+                        merge_user_metrics(&mut user_metrics[index], metrics);
                         instances[index] = instances[index].merge(stats);
                     }
                 }
@@ -559,19 +559,6 @@ impl PreparedJob {
             sink_records: self.metrics.sink_records(),
             operators,
         })
-    }
-}
-
-/// Counters from several subtasks add up; a gauge keeps the last value.
-fn merge_metrics(into: &mut BTreeMap<String, UserMetric>, metrics: Vec<(String, UserMetric)>) {
-    for (name, value) in metrics {
-        let merged = match (into.get(&name), value) {
-            (Some(UserMetric::Counter(a)), UserMetric::Counter(b)) => {
-                UserMetric::Counter(a.saturating_add(b))
-            }
-            (_, value) => value,
-        };
-        into.insert(name, merged);
     }
 }
 

@@ -1,7 +1,10 @@
 //! Counters a running job updates and a watcher (progress line, summary,
 //! later the metrics endpoint) reads.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use weir_wasm_host::UserMetric;
 
 #[derive(Debug, Default)]
 pub struct OperatorMetrics {
@@ -38,5 +41,23 @@ impl JobMetrics {
 
     pub fn sink_records(&self) -> u64 {
         self.sink_records.load(Ordering::Relaxed)
+    }
+}
+
+/// Adds user metrics to `into`: counters add up (over subtasks, and over the
+/// successive instances of a recycled operator); a gauge keeps the newest
+/// value.
+pub(crate) fn merge_user_metrics(
+    into: &mut BTreeMap<String, UserMetric>,
+    metrics: impl IntoIterator<Item = (String, UserMetric)>,
+) {
+    for (name, value) in metrics {
+        let merged = match (into.get(&name), value) {
+            (Some(UserMetric::Counter(a)), UserMetric::Counter(b)) => {
+                UserMetric::Counter(a.saturating_add(b))
+            }
+            (_, value) => value,
+        };
+        into.insert(name, merged);
     }
 }

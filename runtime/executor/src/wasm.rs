@@ -12,6 +12,7 @@ use weir_wasm_host::{
 };
 
 use crate::ipc;
+use crate::metrics::merge_user_metrics;
 use crate::operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 use crate::rows;
 use crate::schema;
@@ -99,9 +100,7 @@ impl WasmOperator {
             .module
             .instantiate(&self.name, self.limits, self.capabilities)?;
         let retired = std::mem::replace(&mut self.instance, fresh);
-        for (name, value) in retired.user_metrics() {
-            carry_metric(&mut self.retired_metrics, name, *value);
-        }
+        merge_user_metrics(&mut self.retired_metrics, owned(retired.user_metrics()));
         drop(retired);
         let opened = self.instance.open(&context)?;
         let same = self.output.as_ref().is_some_and(|output| {
@@ -239,9 +238,7 @@ impl Operator for WasmOperator {
 
     fn user_metrics(&self) -> Vec<(String, UserMetric)> {
         let mut all = self.retired_metrics.clone();
-        for (name, value) in self.instance.user_metrics() {
-            carry_metric(&mut all, name, *value);
-        }
+        merge_user_metrics(&mut all, owned(self.instance.user_metrics()));
         all.into_iter().collect()
     }
 
@@ -253,13 +250,8 @@ impl Operator for WasmOperator {
     }
 }
 
-/// Counters of successive instances add up; a gauge keeps the newest value.
-fn carry_metric(into: &mut BTreeMap<String, UserMetric>, name: &str, value: UserMetric) {
-    let merged = match (into.get(name), value) {
-        (Some(UserMetric::Counter(before)), UserMetric::Counter(now)) => {
-            UserMetric::Counter(before.saturating_add(now))
-        }
-        _ => value,
-    };
-    into.insert(name.to_string(), merged);
+fn owned(
+    metrics: &BTreeMap<String, UserMetric>,
+) -> impl Iterator<Item = (String, UserMetric)> + '_ {
+    metrics.iter().map(|(name, value)| (name.clone(), *value))
 }
