@@ -91,29 +91,31 @@ fn component(lang: Lang, name: &str) -> PathBuf {
     let built = slot.get_or_init(|| {
         let project = repo_root().join("tests/fixtures").join(lang_dir).join(name);
         let output = work_dir().join(format!("{key}.wasm"));
-        let run = run_weir(
-            &[
-                "build",
-                &project.display().to_string(),
-                "-o",
-                &output.display().to_string(),
-            ],
-            &project,
-        )
-        .ok_or_else(|| format!("weir build {} did not finish", project.display()))?;
-        if !run.status.success() {
-            return Err(format!(
-                "weir build {} failed:\n{}",
-                project.display(),
-                String::from_utf8_lossy(&run.stderr)
-            ));
-        }
-        Ok(output)
+        weir_build(&project, Some(&output)).map(|()| output)
     });
     match built {
         Ok(path) => path.clone(),
         Err(why) => panic!("{why}"),
     }
+}
+
+/// Builds `project` with `weir build`, to `output` or the project's default.
+fn weir_build(project: &Path, output: Option<&Path>) -> Result<(), String> {
+    let mut args = vec!["build".to_string(), project.display().to_string()];
+    if let Some(output) = output {
+        args.extend(["-o".to_string(), output.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = run_weir(&args, project)
+        .ok_or_else(|| format!("weir build {} did not finish", project.display()))?;
+    if !run.status.success() {
+        return Err(format!(
+            "weir build {} failed:\n{}",
+            project.display(),
+            String::from_utf8_lossy(&run.stderr)
+        ));
+    }
+    Ok(())
 }
 
 struct JobRun {
@@ -131,10 +133,15 @@ fn run_job(yaml: &str, files: &[(&str, &Path)]) -> JobRun {
     run_job_in(dir.path(), yaml)
 }
 
-/// Runs `yaml` with `weir run` in `dir`, with the suite's compile cache and
-/// the summary as JSON.
+/// Writes `yaml` to `dir/job.yaml` and runs it.
 fn run_job_in(dir: &Path, yaml: &str) -> JobRun {
     std::fs::write(dir.join("job.yaml"), yaml).unwrap();
+    run_job_file(dir)
+}
+
+/// Runs `dir/job.yaml` with `weir run`, with the suite's compile cache and
+/// the summary as JSON (on standard error).
+fn run_job_file(dir: &Path) -> JobRun {
     let cache = cache_dir();
     let output = run_weir(
         &[
@@ -373,33 +380,11 @@ fn the_mixed_language_example_counts_word_lengths() {
         "examples/mixed/stopwords",
         "examples/mixed/wordlen",
     ] {
-        let dir = root.join(project);
-        let built = run_weir(&["build", "."], &dir).expect("weir build finishes");
-        assert!(
-            built.status.success(),
-            "weir build {project}:\n{}",
-            String::from_utf8_lossy(&built.stderr)
-        );
+        weir_build(&root.join(project), None).unwrap_or_else(|why| panic!("{why}"));
     }
     let example = root.join("examples/mixed");
-    let cache = cache_dir();
-    let output = run_weir(
-        &[
-            "run",
-            "job.yaml",
-            "--cache-dir",
-            &cache,
-            "--progress",
-            "never",
-        ],
-        &example,
-    )
-    .expect("the job finishes within the deadline");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let run = run_job_file(&example);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     let expected = std::fs::read_to_string(example.join("expected.txt")).unwrap();
-    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), expected);
 }

@@ -72,9 +72,6 @@ fn input(lines: usize) -> (SchemaRef, Vec<RecordBatch>) {
 fn build(entry: &Entry, out_dir: &Path) -> PathBuf {
     let project = repo_root().join(entry.project);
     let output = out_dir.join(format!("{}.wasm", entry.language.name().to_lowercase()));
-    // Rust guests build in their own target directory: cargo's lock on the
-    // one running this benchmark is held.
-    std::env::set_var("CARGO_TARGET_DIR", guest_target_dir());
     weir_build::build_as(entry.language, &project, Some(&output))
         .unwrap_or_else(|e| panic!("building {}: {e}", project.display()));
     output
@@ -109,6 +106,9 @@ fn main() {
         .unwrap_or(200_000);
     let (schema, batches) = input(lines);
     let out_dir = guest_target_dir().join("bench-languages");
+    // Rust guests build in their own target directory: cargo's lock on the
+    // one running this benchmark is held.
+    std::env::set_var("CARGO_TARGET_DIR", guest_target_dir());
     std::fs::create_dir_all(&out_dir).expect("a bench directory");
 
     println!("tokenizer over {lines} lines of examples/wordcount/input.txt, batches of {BATCH}");
