@@ -1,28 +1,58 @@
-//! How batches leave a task: into a sink, or through bounded channels to the
-//! subtasks of the next stage (forward, rebalance, or hash by key group).
-//! Channels are bounded, so a slow consumer slows its producers instead of
-//! letting buffers grow.
+//! How batches leave a task: into a sink, or through outboxes to the subtasks
+//! of the next vertex (forward, rebalance, broadcast, or hash by key group).
+//!
+//! An outbox is one channel to one consumer subtask: an in-memory bounded
+//! channel when both run in one process, a network channel with credit-based
+//! flow control otherwise. Either way a send blocks while the consumer is
+//! full, so a slow consumer slows its producers instead of letting buffers
+//! grow; the time spent blocked is the task's back-pressured time.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::time::Instant;
 
 use arrow_array::{RecordBatch, UInt32Array};
+use arrow_schema::SchemaRef;
+use weir_types::Partitioning;
 
-use crate::metrics::JobMetrics;
+use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::rows;
+use crate::schema::column_indices;
 use crate::sink::Sink;
 
+/// What flows between two subtasks, in order: one `Schema`, then batches,
+/// then `End`.
+#[derive(Debug, Clone)]
 pub enum Message {
+    /// The producer's output schema, sent once before any batch.
+    Schema(SchemaRef),
     Batch(RecordBatch),
     /// The producer has finished; a consumer ends after one per producer.
     End,
 }
 
+#[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// The consumer is gone: the job is failing elsewhere.
+    #[error("the consumer is gone")]
     Disconnected,
+    #[error("{0}")]
     Sink(String),
+    /// The network channel failed.
+    #[error("{0}")]
+    Channel(String),
+}
+
+/// One channel to one consumer subtask. `send` blocks while the consumer
+/// has no room.
+pub trait Outbox: Send {
+    fn send(&mut self, message: Message) -> Result<(), SendError>;
+}
+
+impl Outbox for SyncSender<Message> {
+    fn send(&mut self, message: Message) -> Result<(), SendError> {
+        SyncSender::send(self, message).map_err(|_| SendError::Disconnected)
+    }
 }
 
 /// 64-bit FNV-1a over the canonical key bytes, then MurmurHash3's fmix64 to
@@ -52,15 +82,15 @@ pub fn subtask_of(key_group: u32, max_parallelism: u32, parallelism: u32) -> u32
     (u64::from(key_group) * u64::from(parallelism) / u64::from(max_parallelism.max(1))) as u32
 }
 
-pub enum Downstream {
-    Sink(Box<dyn Sink>),
-    Forward(SyncSender<Message>),
+pub(crate) enum Partitioner {
+    Forward,
     Rebalance {
-        senders: Vec<SyncSender<Message>>,
         next: usize,
     },
+    Broadcast,
     Hash {
-        senders: Vec<SyncSender<Message>>,
+        columns: Vec<String>,
+        /// Resolved against the schema at `open`.
         keys: Vec<usize>,
         max_parallelism: u32,
         scratch: Vec<u8>,
@@ -68,35 +98,112 @@ pub enum Downstream {
     },
 }
 
+pub enum Downstream {
+    Sink(Box<dyn Sink>),
+    Channels {
+        outboxes: Vec<Box<dyn Outbox>>,
+        partitioner: Partitioner,
+    },
+}
+
 impl Downstream {
-    pub fn emit(&mut self, batch: RecordBatch, metrics: &Arc<JobMetrics>) -> Result<(), SendError> {
-        let send = |sender: &SyncSender<Message>, batch| {
-            sender
-                .send(Message::Batch(batch))
-                .map_err(|_| SendError::Disconnected)
+    /// Channels to the next vertex's subtasks, by subtask index.
+    /// `subtask` spreads the first batches of a rebalance apart.
+    pub fn channels(
+        partitioning: &Partitioning,
+        outboxes: Vec<Box<dyn Outbox>>,
+        max_parallelism: u32,
+        subtask: u32,
+    ) -> Downstream {
+        let partitioner = match partitioning {
+            _ if outboxes.len() == 1 => Partitioner::Forward,
+            Partitioning::Source | Partitioning::Forward => Partitioner::Forward,
+            Partitioning::Rebalance => Partitioner::Rebalance {
+                next: subtask as usize,
+            },
+            Partitioning::Broadcast => Partitioner::Broadcast,
+            Partitioning::Hash(columns) => Partitioner::Hash {
+                columns: columns.clone(),
+                keys: Vec::new(),
+                max_parallelism,
+                scratch: Vec::new(),
+                targets: Vec::new(),
+            },
         };
-        match self {
+        Downstream::Channels {
+            outboxes,
+            partitioner,
+        }
+    }
+
+    /// The task's output schema is known: resolves key columns and tells
+    /// every consumer. The error names the missing key column.
+    pub fn open(&mut self, schema: &SchemaRef) -> Result<(), OpenError> {
+        let Downstream::Channels {
+            outboxes,
+            partitioner,
+        } = self
+        else {
+            return Ok(());
+        };
+        if let Partitioner::Hash { columns, keys, .. } = partitioner {
+            *keys = column_indices(schema, columns).map_err(OpenError::KeyBy)?;
+        }
+        for outbox in outboxes {
+            outbox
+                .send(Message::Schema(schema.clone()))
+                .map_err(OpenError::Send)?;
+        }
+        Ok(())
+    }
+
+    pub fn emit(
+        &mut self,
+        batch: RecordBatch,
+        metrics: &JobMetrics,
+        task: &TaskMetrics,
+    ) -> Result<(), SendError> {
+        let rows = batch.num_rows() as u64;
+        let (outboxes, partitioner) = match self {
             Downstream::Sink(sink) => {
                 sink.write(&batch).map_err(SendError::Sink)?;
-                metrics
-                    .sink_records
-                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                metrics.sink_records.fetch_add(rows, Ordering::Relaxed);
+                task.records_out.fetch_add(rows, Ordering::Relaxed);
+                return Ok(());
+            }
+            Downstream::Channels {
+                outboxes,
+                partitioner,
+            } => (outboxes, partitioner),
+        };
+        task.records_out.fetch_add(rows, Ordering::Relaxed);
+        let send = |outbox: &mut Box<dyn Outbox>, batch| {
+            let started = Instant::now();
+            let result = outbox.send(Message::Batch(batch));
+            task.add_backpressured(started.elapsed());
+            result
+        };
+        match partitioner {
+            Partitioner::Forward => send(&mut outboxes[0], batch),
+            Partitioner::Rebalance { next } => {
+                let target = *next % outboxes.len();
+                *next = next.wrapping_add(1);
+                send(&mut outboxes[target], batch)
+            }
+            Partitioner::Broadcast => {
+                for outbox in outboxes.iter_mut() {
+                    send(outbox, batch.clone())?;
+                }
                 Ok(())
             }
-            Downstream::Forward(sender) => send(sender, batch),
-            Downstream::Rebalance { senders, next } => {
-                let target = *next % senders.len();
-                *next = next.wrapping_add(1);
-                send(&senders[target], batch)
-            }
-            Downstream::Hash {
-                senders,
+            Partitioner::Hash {
                 keys,
                 max_parallelism,
                 scratch,
                 targets,
+                ..
             } => {
-                let parallelism = senders.len() as u32;
+                let parallelism = outboxes.len() as u32;
                 targets.clear();
                 let key_columns = rows::key_columns(&batch, keys);
                 for row in 0..batch.num_rows() {
@@ -107,9 +214,9 @@ impl Downstream {
                 }
                 let first = targets.first().copied().unwrap_or(0);
                 if targets.iter().all(|&t| t == first) {
-                    return send(&senders[first as usize], batch);
+                    return send(&mut outboxes[first as usize], batch);
                 }
-                for (subtask, sender) in senders.iter().enumerate() {
+                for (subtask, outbox) in outboxes.iter_mut().enumerate() {
                     let indices: UInt32Array = targets
                         .iter()
                         .enumerate()
@@ -120,8 +227,8 @@ impl Downstream {
                         continue;
                     }
                     let part = arrow_select::take::take_record_batch(&batch, &indices)
-                        .map_err(|e| SendError::Sink(e.to_string()))?;
-                    send(sender, part)?;
+                        .map_err(|e| SendError::Channel(e.to_string()))?;
+                    send(outbox, part)?;
                 }
                 Ok(())
             }
@@ -130,19 +237,19 @@ impl Downstream {
 
     /// Tells every consumer this producer is done, or finishes the sink.
     pub fn finish(&mut self) -> Result<(), SendError> {
-        let end = |sender: &SyncSender<Message>| {
-            sender
-                .send(Message::End)
-                .map_err(|_| SendError::Disconnected)
-        };
         match self {
             Downstream::Sink(sink) => sink.finish().map_err(SendError::Sink),
-            Downstream::Forward(sender) => end(sender),
-            Downstream::Rebalance { senders, .. } | Downstream::Hash { senders, .. } => {
-                senders.iter().try_for_each(end)
-            }
+            Downstream::Channels { outboxes, .. } => outboxes
+                .iter_mut()
+                .try_for_each(|outbox| outbox.send(Message::End)),
         }
     }
+}
+
+#[derive(Debug)]
+pub enum OpenError {
+    KeyBy(String),
+    Send(SendError),
 }
 
 #[cfg(test)]

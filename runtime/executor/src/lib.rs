@@ -1,6 +1,6 @@
 //! Runs Weir jobs in this process: sources, chains of operators over Arrow
-//! record batches, exchanges between stages, sinks. `weir run` uses it; so
-//! will a TaskManager for the tasks deployed to it.
+//! record batches, exchanges between vertices, sinks. A TaskManager runs
+//! the tasks deployed to it with it; `prepare` runs a whole job in-process.
 
 mod builtins;
 mod exchange;
@@ -12,13 +12,18 @@ mod rows;
 mod schema;
 mod sink;
 mod source;
+mod task;
 mod wasm;
 
-pub use exchange::{key_group, key_hash, subtask_of};
-pub use job::{prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults};
-pub use metrics::{JobMetrics, OperatorMetrics};
+pub use exchange::{key_group, key_hash, subtask_of, Message, Outbox, SendError};
+pub use job::{
+    load_modules, operator_kinds, prepare, JobError, JobSummary, OperatorSummary, PreparedJob,
+    RunDefaults, CHANNEL_CAPACITY,
+};
+pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
 pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 pub use source::{GeneratorSource, Source};
+pub use task::{source_schema, InputGate, OperatorReports, Task, TaskSetup};
 pub use wasm::WasmOperator;
 
 /// Row-encoding and Arrow IPC conversions, for benchmarks and tests of

@@ -47,7 +47,7 @@ impl JobMetrics {
 /// Adds user metrics to `into`: counters add up (over subtasks, and over the
 /// successive instances of a recycled operator); a gauge keeps the newest
 /// value.
-pub(crate) fn merge_user_metrics(
+pub fn merge_user_metrics(
     into: &mut BTreeMap<String, UserMetric>,
     metrics: impl IntoIterator<Item = (String, UserMetric)>,
 ) {
@@ -59,5 +59,28 @@ pub(crate) fn merge_user_metrics(
             (_, value) => value,
         };
         into.insert(name, merged);
+    }
+}
+
+/// Counters of one running task (a subtask of a vertex), with Flink's
+/// meanings: records into and out of the task, and nanoseconds spent
+/// working versus blocked on a full consumer. Rates come from sampling.
+#[derive(Debug, Default)]
+pub struct TaskMetrics {
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    pub busy_nanos: AtomicU64,
+    pub backpressured_nanos: AtomicU64,
+}
+
+impl TaskMetrics {
+    pub fn add_busy(&self, elapsed: std::time::Duration) {
+        self.busy_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn add_backpressured(&self, elapsed: std::time::Duration) {
+        self.backpressured_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 }

@@ -1,10 +1,14 @@
 //! Weir's shared vocabulary: the job spec and its validation, resource
-//! quantities and module references. No IO: callers read files and pass text.
+//! quantities, module references, the job graph and restart strategies. No IO: callers read files and pass text.
 
+mod graph;
 mod module_ref;
 mod quantity;
+mod restart;
 mod spec;
 
+pub use graph::{JobGraph, Partitioning, Vertex};
 pub use module_ref::{ModuleRef, ModuleRefError};
 pub use quantity::{parse_bytes, parse_duration};
+pub use restart::{RestartHistory, RestartStrategy};
 pub use spec::*;

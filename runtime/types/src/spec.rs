@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::module_ref::ModuleRef;
 use crate::quantity::{parse_bytes, parse_duration};
+use crate::restart::RestartStrategy;
 
 pub const DEFAULT_MAX_PARALLELISM: u32 = 128;
 /// Key groups cap parallelism; Flink's upper bound, for the same reason.
@@ -42,6 +43,9 @@ pub struct JobSpec {
     #[serde(default)]
     pub operators: Vec<OperatorSpec>,
     pub sink: SinkSpec,
+    /// What a cluster does when a task fails in a way a restart could cure.
+    #[serde(default)]
+    pub restart_strategy: RestartStrategy,
 }
 
 fn one() -> u32 {
@@ -146,6 +150,12 @@ pub struct OperatorSpec {
     /// Columns to partition the input by: each key reaches one subtask.
     #[serde(default)]
     pub key_by: Vec<String>,
+    /// How records reach the operator when it is not keyed: `forward`
+    /// (chained to the operator before, the default at equal parallelism),
+    /// `rebalance` (round-robin; the default when parallelism changes) or
+    /// `broadcast` (every record to every subtask).
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
     /// Overrides the job's parallelism for this operator.
     #[serde(default)]
     pub parallelism: Option<u32>,
@@ -155,6 +165,14 @@ pub struct OperatorSpec {
     /// What the operator's sandbox may reach beyond Weir's own imports.
     #[serde(default)]
     pub capabilities: CapabilitySpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionSpec {
+    Forward,
+    Rebalance,
+    Broadcast,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -396,6 +414,12 @@ impl JobSpec {
                     );
                 }
             }
+            if op.partition.is_some() && !op.key_by.is_empty() {
+                fail(
+                    at("partition"),
+                    "a keyed operator is partitioned by its keyBy; give one of the two".into(),
+                );
+            }
             if let Some(parallelism) = op.parallelism {
                 check_parallelism(
                     parallelism,
@@ -411,6 +435,9 @@ impl JobSpec {
 
         if let SinkSpec::Jsonl(jsonl) = &self.sink {
             check_path(&jsonl.path, "sink.path", &mut fail);
+        }
+        for (path, message) in self.restart_strategy.validate("restartStrategy") {
+            fail(path, message);
         }
 
         if errors.is_empty() {

@@ -1,0 +1,455 @@
+//! One task: a subtask of a vertex of the job graph. It reads its source or
+//! its input gate, runs its chain of operators, and writes its sink or its
+//! outboxes. `weir run`, the TaskManager and the tests run tasks the same way;
+//! only where the outboxes lead differs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use weir_types::{JobGraph, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+use weir_wasm_host::{Capabilities, InstanceLimits, Module, UserMetric};
+
+use crate::builtins;
+use crate::exchange::{Downstream, Message, OpenError, Outbox, SendError};
+use crate::job::{JobError, RunDefaults};
+use crate::metrics::{JobMetrics, TaskMetrics};
+use crate::operator::{InstanceStats, OpenInfo, Operator};
+use crate::schema::{self, column_indices};
+use crate::sink::{BlackholeSink, JsonlSink, Sink, StdoutSink};
+use crate::source::{GeneratorSource, JsonlSource, Source, TextSource};
+use crate::wasm::WasmOperator;
+
+/// How often a task blocked on its input looks at the cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+/// Which task to build, and from what.
+pub struct TaskSetup<'a> {
+    pub spec: &'a JobSpec,
+    pub graph: &'a JobGraph,
+    pub vertex: usize,
+    pub subtask: u32,
+    pub attempt: u32,
+    /// Relative file paths in the spec resolve against it.
+    pub base_dir: &'a Path,
+    /// Compiled modules by operator index.
+    pub modules: &'a BTreeMap<usize, Arc<Module>>,
+    pub defaults: &'a RunDefaults,
+}
+
+/// Where a task's records come from when it does not read the source: one
+/// bounded channel that every producer of the previous vertex sends to.
+pub struct InputGate {
+    pub receiver: Receiver<Message>,
+    pub producers: usize,
+}
+
+enum Input {
+    Source(Box<dyn Source>),
+    Gate(InputGate),
+}
+
+struct Link {
+    operator: Box<dyn Operator>,
+    /// Index of the operator in the job spec (and in the metrics).
+    index: usize,
+}
+
+/// What a finished task reports per operator: index, user metrics, stats.
+pub type OperatorReports = Vec<(usize, Vec<(String, UserMetric)>, InstanceStats)>;
+
+pub struct Task {
+    name: String,
+    input: Input,
+    chain: Vec<Link>,
+    downstream: Downstream,
+    /// Known once the task is open.
+    input_schema: Option<SchemaRef>,
+    opened: bool,
+    subtask: u32,
+    parallelism: u32,
+    attempt: u32,
+    key_fields: BTreeMap<usize, Vec<String>>,
+    operator_names: Vec<String>,
+    next_key_operator: Option<usize>,
+}
+
+fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
+/// The schema the job's source produces.
+pub fn source_schema(spec: &JobSpec) -> SchemaRef {
+    match &spec.source {
+        SourceSpec::Text(_) => TextSource::schema_of(),
+        SourceSpec::Jsonl(jsonl) => schema::from_spec(&jsonl.schema),
+        SourceSpec::Generator(_) => GeneratorSource::schema_of(),
+    }
+}
+
+fn create_source(
+    spec: &JobSpec,
+    base_dir: &Path,
+    subtask: u32,
+    parallelism: u32,
+) -> Result<Box<dyn Source>, JobError> {
+    Ok(match &spec.source {
+        SourceSpec::Text(text) => Box::new(
+            TextSource::open(&resolve_path(base_dir, &text.path), spec.batch_size)
+                .map_err(JobError::Source)?,
+        ),
+        SourceSpec::Jsonl(jsonl) => Box::new(
+            JsonlSource::open(
+                &resolve_path(base_dir, &jsonl.path),
+                schema::from_spec(&jsonl.schema),
+                spec.batch_size,
+            )
+            .map_err(JobError::Source)?,
+        ),
+        SourceSpec::Generator(generator) => Box::new(GeneratorSource::new(
+            subtask,
+            parallelism,
+            generator.count,
+            generator.rate,
+            generator.keys,
+            spec.batch_size,
+        )),
+    })
+}
+
+fn create_sink(spec: &JobSpec, base_dir: &Path) -> Result<Box<dyn Sink>, JobError> {
+    Ok(match &spec.sink {
+        SinkSpec::Stdout(stdout) => Box::new(StdoutSink::new(stdout.format)),
+        SinkSpec::Jsonl(jsonl) => Box::new(
+            JsonlSink::create(&resolve_path(base_dir, &jsonl.path)).map_err(JobError::Sink)?,
+        ),
+        SinkSpec::Blackhole(_) => Box::new(BlackholeSink),
+    })
+}
+
+fn create_operator(
+    spec: &JobSpec,
+    index: usize,
+    op: &OperatorSpec,
+    modules: &BTreeMap<usize, Arc<Module>>,
+    defaults: &RunDefaults,
+) -> Result<Box<dyn Operator>, JobError> {
+    if let Some(builtin) = &op.builtin {
+        return Ok(builtins::create(builtin, &op.name, &op.config)?);
+    }
+    let module = modules.get(&index).ok_or_else(|| JobError::Plan {
+        index,
+        operator: op.name.clone(),
+        message: "has no module".into(),
+    })?;
+    let limits = spec.operator_limits(op);
+    let limits = InstanceLimits {
+        memory_bytes: limits.memory_bytes.unwrap_or(defaults.limits.memory_bytes),
+        call_timeout: limits.call_timeout.unwrap_or(defaults.limits.call_timeout),
+    };
+    let capabilities = Capabilities {
+        wall_clock: op.capabilities.wall_clock,
+    };
+    let config =
+        serde_json::to_string(&op.config).map_err(|e| JobError::Internal(e.to_string()))?;
+    Ok(Box::new(WasmOperator::new(
+        &op.name,
+        module,
+        limits,
+        capabilities,
+        config,
+    )?))
+}
+
+impl Task {
+    /// Creates the task's source or takes its gate, instantiates its
+    /// operators (not yet open) and creates its sink or takes its outboxes
+    /// (one per subtask of the next vertex).
+    pub fn new(
+        setup: &TaskSetup<'_>,
+        gate: Option<InputGate>,
+        outboxes: Vec<Box<dyn Outbox>>,
+    ) -> Result<Task, JobError> {
+        let spec = setup.spec;
+        let vertex =
+            setup.graph.vertices.get(setup.vertex).ok_or_else(|| {
+                JobError::Internal(format!("the job has no vertex {}", setup.vertex))
+            })?;
+        let input = match (vertex.reads_source, gate) {
+            (true, _) => Input::Source(create_source(
+                spec,
+                setup.base_dir,
+                setup.subtask,
+                vertex.parallelism,
+            )?),
+            (false, Some(gate)) => Input::Gate(gate),
+            (false, None) => {
+                return Err(JobError::Internal(format!(
+                    "task {} of vertex {} has no input",
+                    setup.subtask, vertex.name
+                )))
+            }
+        };
+        let mut chain = Vec::new();
+        for &index in &vertex.operators {
+            let op = &spec.operators[index];
+            chain.push(Link {
+                operator: create_operator(spec, index, op, setup.modules, setup.defaults)?,
+                index,
+            });
+        }
+        let downstream = match setup.graph.output_of(setup.vertex) {
+            None => Downstream::Sink(create_sink(spec, setup.base_dir)?),
+            Some(partitioning) => {
+                Downstream::channels(&partitioning, outboxes, spec.max_parallelism, setup.subtask)
+            }
+        };
+        let next_key_operator = setup
+            .graph
+            .vertices
+            .get(setup.vertex + 1)
+            .and_then(|next| next.operators.first().copied());
+        Ok(Task {
+            name: format!(
+                "{} ({}/{})",
+                vertex.name,
+                setup.subtask + 1,
+                vertex.parallelism
+            ),
+            input,
+            chain,
+            downstream,
+            input_schema: vertex.reads_source.then(|| source_schema(spec)),
+            opened: false,
+            subtask: setup.subtask,
+            parallelism: vertex.parallelism,
+            attempt: setup.attempt,
+            key_fields: spec
+                .operators
+                .iter()
+                .enumerate()
+                .map(|(i, op)| (i, op.key_by.clone()))
+                .collect(),
+            operator_names: spec.operators.iter().map(|op| op.name.clone()).collect(),
+            next_key_operator,
+        })
+    }
+
+    /// "name (subtask/parallelism)".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn plan_error(&self, index: usize, message: String) -> JobError {
+        JobError::Plan {
+            index,
+            operator: self.operator_names.get(index).cloned().unwrap_or_default(),
+            message,
+        }
+    }
+
+    /// Opens the chain for `input` and tells the consumers the output
+    /// schema; returns it.
+    pub fn open(&mut self, input: SchemaRef) -> Result<SchemaRef, JobError> {
+        let mut schema = input.clone();
+        for link in &mut self.chain {
+            let key_fields = self
+                .key_fields
+                .get(&link.index)
+                .cloned()
+                .unwrap_or_default();
+            if !key_fields.is_empty() {
+                if let Err(e) = column_indices(&schema, &key_fields) {
+                    let operator = self.operator_names.get(link.index).cloned();
+                    return Err(JobError::Plan {
+                        index: link.index,
+                        operator: operator.unwrap_or_default(),
+                        message: format!("keyBy: {e}"),
+                    });
+                }
+            }
+            let info = OpenInfo {
+                key_fields,
+                subtask_index: self.subtask,
+                parallelism: self.parallelism,
+                attempt: self.attempt,
+            };
+            schema = link.operator.open(schema, &info)?;
+        }
+        match self.downstream.open(&schema) {
+            Ok(()) => {}
+            Err(OpenError::KeyBy(e)) => {
+                let index = self.next_key_operator.unwrap_or(0);
+                return Err(self.plan_error(index, format!("keyBy: {e}")));
+            }
+            Err(OpenError::Send(e)) => return Err(send_error(e)),
+        }
+        self.input_schema = Some(input);
+        self.opened = true;
+        Ok(schema)
+    }
+
+    /// Runs the task to its end, or to its first failure. A task that is not
+    /// open yet opens when its source or first producer tells the schema.
+    pub fn run(
+        mut self,
+        metrics: &JobMetrics,
+        task_metrics: &TaskMetrics,
+        cancelled: &AtomicBool,
+    ) -> Result<OperatorReports, JobError> {
+        if !self.opened {
+            if let Some(schema) = self.input_schema.clone() {
+                self.open(schema)?;
+            }
+        }
+        let mut ended = 0;
+        loop {
+            if cancelled.load(Ordering::Relaxed) {
+                return Err(JobError::Cancelled);
+            }
+            let batch = match &mut self.input {
+                Input::Source(source) => match source.next_batch().map_err(JobError::Source)? {
+                    Some(batch) => {
+                        metrics
+                            .source_records
+                            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                        batch
+                    }
+                    None => break,
+                },
+                Input::Gate(gate) => match gate.receiver.recv_timeout(CANCEL_POLL) {
+                    Ok(Message::Batch(batch)) => batch,
+                    Ok(Message::Schema(schema)) => {
+                        self.check_input_schema(schema)?;
+                        continue;
+                    }
+                    Ok(Message::End) => {
+                        ended += 1;
+                        if ended == gate.producers {
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    // Every producer is gone without ending: one of them failed.
+                    Err(RecvTimeoutError::Disconnected) => return Err(JobError::Cancelled),
+                },
+            };
+            task_metrics
+                .records_in
+                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            // Busy is working time: blocked on a full consumer does not count.
+            let started = Instant::now();
+            let blocked_before = task_metrics.backpressured_nanos.load(Ordering::Relaxed);
+            self.push(0, vec![batch], metrics, task_metrics)?;
+            let blocked = task_metrics.backpressured_nanos.load(Ordering::Relaxed) - blocked_before;
+            task_metrics.add_busy(
+                started
+                    .elapsed()
+                    .saturating_sub(Duration::from_nanos(blocked)),
+            );
+        }
+        if !self.opened {
+            // No producer ever opened: the input was empty of everything.
+            return Err(JobError::Internal(format!(
+                "task {} ended before its input told its schema",
+                self.name
+            )));
+        }
+        for position in 0..self.chain.len() {
+            let mut out = Vec::new();
+            let link = &mut self.chain[position];
+            link.operator.close(&mut out)?;
+            let produced: usize = out.iter().map(RecordBatch::num_rows).sum();
+            metrics.operators[link.index]
+                .records_out
+                .fetch_add(produced as u64, Ordering::Relaxed);
+            self.push(position + 1, out, metrics, task_metrics)?;
+        }
+        self.downstream.finish().map_err(send_error)?;
+        Ok(self
+            .chain
+            .iter()
+            .map(|link| {
+                (
+                    link.index,
+                    link.operator.user_metrics(),
+                    link.operator.instance_stats(),
+                )
+            })
+            .collect())
+    }
+
+    /// The first producer's schema opens the task; every other producer
+    /// must send the same one.
+    fn check_input_schema(&mut self, schema: SchemaRef) -> Result<(), JobError> {
+        match &self.input_schema {
+            None => {
+                self.open(schema)?;
+                Ok(())
+            }
+            Some(known) if known.fields() == schema.fields() => Ok(()),
+            Some(_) => {
+                let index = self.chain.first().map(|l| l.index).unwrap_or(0);
+                Err(self.plan_error(
+                    index,
+                    "the subtasks before it declared different output schemas".into(),
+                ))
+            }
+        }
+    }
+
+    /// Runs `batches` through the chain from `from` on, then downstream.
+    fn push(
+        &mut self,
+        from: usize,
+        mut batches: Vec<RecordBatch>,
+        metrics: &JobMetrics,
+        task_metrics: &TaskMetrics,
+    ) -> Result<(), JobError> {
+        for link in &mut self.chain[from..] {
+            if batches.is_empty() {
+                return Ok(());
+            }
+            let counters = &metrics.operators[link.index];
+            let mut next = Vec::new();
+            for batch in batches {
+                counters
+                    .records_in
+                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                link.operator.process(batch, &mut next)?;
+            }
+            let produced: usize = next.iter().map(RecordBatch::num_rows).sum();
+            counters
+                .records_out
+                .fetch_add(produced as u64, Ordering::Relaxed);
+            batches = next;
+        }
+        for batch in batches {
+            if batch.num_rows() > 0 {
+                self.downstream
+                    .emit(batch, metrics, task_metrics)
+                    .map_err(send_error)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn send_error(error: SendError) -> JobError {
+    match error {
+        SendError::Disconnected => JobError::Cancelled,
+        SendError::Sink(message) => JobError::Sink(message),
+        SendError::Channel(message) => JobError::Channel(message),
+    }
+}
