@@ -1,7 +1,12 @@
-//! `weir`: the one binary of Weir. This version runs jobs in-process
-//! (`weir run`) and builds operators to components (`weir build`).
+//! `weir`: the one binary of Weir. It runs jobs in-process (`weir run`),
+//! runs the cluster's roles (`weir jobmanager`, `weir taskmanager`), talks to
+//! a cluster (`weir submit`, `list`, `status`, `cancel`) and builds operators
+//! to components (`weir build`).
 
+mod client;
+mod cluster;
 mod run;
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,9 +35,23 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a job in this process (the embedded default): records go to the
-    /// job's sink, the summary to standard error.
+    /// Run a job in this process (the embedded default): a JobManager and
+    /// TaskManagers in-process; records go to the job's sink, the summary to
+    /// standard error.
     Run(run::RunArgs),
+    /// Run a JobManager: accepts jobs, schedules them onto TaskManagers,
+    /// serves REST and /metrics.
+    Jobmanager(cluster::JobManagerArgs),
+    /// Run a TaskManager: registers with the JobManager and runs tasks.
+    Taskmanager(cluster::TaskManagerArgs),
+    /// Submit a job (and its modules) to a JobManager.
+    Submit(client::SubmitArgs),
+    /// List a JobManager's jobs.
+    List(client::Connection),
+    /// Show a job's state, vertices and figures.
+    Status(client::JobArgs),
+    /// Cancel a job.
+    Cancel(client::JobArgs),
     /// Build an operator project to a component with its language's
     /// toolchain (Rust, Python, JavaScript, Go or C, told by the project's
     /// files): DIR/<name>.wasm unless --output says otherwise.
@@ -65,6 +84,12 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Jobmanager(args) => cluster::jobmanager(args),
+        Command::Taskmanager(args) => cluster::taskmanager(args),
+        Command::Submit(args) => client::submit(args),
+        Command::List(args) => client::list(args),
+        Command::Status(args) => client::status(args),
+        Command::Cancel(args) => client::cancel(args),
         Command::Build { dir, output } => weir_build::build(&dir, output.as_deref())
             .map(|path| eprintln!("built {}", path.display()))
             .map_err(anyhow::Error::from),

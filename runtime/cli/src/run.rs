@@ -1,14 +1,21 @@
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
-use weir_executor::{prepare, JobMetrics, JobSummary, RunDefaults};
-use weir_types::{parse_bytes, parse_duration, JobSpec};
+use weir_executor::InstanceStats;
+use weir_executor::{load_modules, JobSummary, OperatorSummary, RunDefaults};
+use weir_jobmanager::{Core, JobManagerConfig};
+use weir_proto::v1::{user_metric, JobDetails};
+use weir_taskmanager::TaskManagerConfig;
+use weir_types::{parse_bytes, parse_duration, JobGraph, JobSpec};
 use weir_wasm_host::{EngineConfig, InstanceLimits, UserMetric, WasmHost};
+
+use crate::upload;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -26,6 +33,13 @@ pub struct RunArgs {
     /// Default deadline of one call into a WASM operator.
     #[arg(long, default_value = "10s", env = "WEIR_OPERATOR_CALL_TIMEOUT")]
     call_timeout: String,
+    /// TaskManagers to run in this process; the job's slots are split
+    /// between them and batches between them cross loopback gRPC.
+    #[arg(long, default_value_t = 1)]
+    taskmanagers: u32,
+    /// Serve the JobManager's REST API and /metrics here while the job runs.
+    #[arg(long)]
+    rest_address: Option<SocketAddr>,
     /// Show a progress line on standard error.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     progress: Progress,
@@ -42,13 +56,17 @@ enum Progress {
     Never,
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+/// `$XDG_CACHE_HOME/weir` or `~/.cache/weir`.
+pub fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join("weir").join("compiled"))
+    Some(base.join("weir"))
 }
 
+/// Runs the job on a JobManager and TaskManagers inside this process: the
+/// cluster's own code, with the control plane on loopback and the data plane
+/// in memory between tasks of one TaskManager.
 pub fn run(args: RunArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.job)
         .with_context(|| format!("cannot read the job spec {}", args.job.display()))?;
@@ -66,35 +84,85 @@ pub fn run(args: RunArgs) -> Result<()> {
     let cache_dir = if args.no_cache {
         None
     } else {
-        args.cache_dir.clone().or_else(default_cache_dir)
+        args.cache_dir
+            .clone()
+            .or_else(default_cache_dir)
+            .map(|dir| dir.join("compiled"))
     };
-    let host = WasmHost::new(EngineConfig {
+    let host = Arc::new(WasmHost::new(EngineConfig {
         cache_dir,
         ..EngineConfig::default()
-    })?;
+    })?);
 
+    // Modules compile here, once, with errors that name the operator; the
+    // TaskManagers find them in the shared host by digest.
     let preparing = Instant::now();
-    let job = prepare(&spec, &base_dir, &host, &RunDefaults { limits })
-        .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
-    let prepared_in = preparing.elapsed();
+    load_modules(&spec, &base_dir, &host).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
+    let upload = upload::prepare(spec.clone(), &base_dir)
+        .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+    let yaml = upload::to_yaml(&upload.spec)?;
+    let required = JobGraph::of(&spec).required_slots();
+    let taskmanagers = args.taskmanagers.max(1);
+    let slots = required.div_ceil(taskmanagers).max(1);
 
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     let show_progress = match args.progress {
         Progress::Always => true,
         Progress::Never => false,
         Progress::Auto => std::io::stderr().is_terminal(),
     };
-    let done = Arc::new(AtomicBool::new(false));
-    let progress = show_progress.then(|| {
-        let metrics = job.metrics();
-        let done = done.clone();
-        std::thread::spawn(move || show(&metrics, &done))
+    let outcome: Result<(JobDetails, Duration)> = runtime.block_on(async {
+        let jobmanager = weir_jobmanager::start(JobManagerConfig {
+            rpc_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rest_bind: args.rest_address,
+            heartbeat_interval: Duration::from_millis(500),
+            heartbeat_timeout: Duration::from_secs(30),
+        })
+        .await?;
+        if let Some(rest) = jobmanager.rest_address {
+            eprintln!("REST API at http://{rest}");
+        }
+        for _ in 0..taskmanagers {
+            weir_taskmanager::start(TaskManagerConfig {
+                host: Some(host.clone()),
+                defaults: RunDefaults { limits },
+                ..TaskManagerConfig::new(format!("http://{}", jobmanager.rpc_address), slots)
+            })
+            .await?;
+        }
+        let core = jobmanager.core.clone();
+        for (digest, bytes) in upload.modules {
+            core.put_module(&digest, bytes).map_err(|e| anyhow!(e))?;
+        }
+        let job_id = core
+            .submit(&yaml)
+            .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
+        let prepared_in = preparing.elapsed();
+        let progress = show_progress.then(|| tokio::spawn(show(core.clone(), job_id.clone())));
+        let details = core
+            .wait(&job_id)
+            .await
+            .ok_or_else(|| anyhow!("the job vanished"))?;
+        if let Some(progress) = progress {
+            progress.abort();
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+        Ok((details, prepared_in))
     });
-    let result = job.run();
-    done.store(true, Ordering::Relaxed);
-    if let Some(progress) = progress {
-        let _ = progress.join();
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let (details, prepared_in) = outcome?;
+    if details.state != "FINISHED" {
+        return Err(anyhow!(
+            "job '{}' failed: {}",
+            spec.name,
+            details.status_message
+        ));
     }
-    let summary = result.map_err(|e| anyhow!("job '{}' failed: {e}", spec.name))?;
+    let summary = summary_of(&details);
     if args.summary_json {
         eprintln!("{}", summary_json(&summary, prepared_in));
     } else {
@@ -103,25 +171,66 @@ pub fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Redraws one status line until the job is done, then clears it.
-fn show(metrics: &JobMetrics, done: &AtomicBool) {
+fn summary_of(details: &JobDetails) -> JobSummary {
+    JobSummary {
+        name: details.name.clone(),
+        duration: Duration::from_millis((details.end_time_ms - details.start_time_ms).max(0) as u64),
+        source_records: details.source_records,
+        sink_records: details.sink_records,
+        operators: details
+            .operators
+            .iter()
+            .map(|op| OperatorSummary {
+                name: op.name.clone(),
+                kind: op.kind.clone(),
+                parallelism: op.parallelism,
+                records_in: op.records_in,
+                records_out: op.records_out,
+                user_metrics: op
+                    .user_metrics
+                    .iter()
+                    .filter_map(|(name, metric)| {
+                        let value = match metric.value? {
+                            user_metric::Value::Counter(n) => UserMetric::Counter(n),
+                            user_metric::Value::Gauge(g) => UserMetric::Gauge(g),
+                        };
+                        Some((name.clone(), value))
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+                instances: InstanceStats {
+                    recycles: op.instance_recycles,
+                    peak_memory_bytes: op.peak_memory_bytes,
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Redraws one status line until the job is done.
+async fn show(core: Arc<Core>, job_id: String) {
     let started = Instant::now();
-    let mut stderr = std::io::stderr();
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(250));
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(job) = core.job(&job_id) else { return };
         let elapsed = started.elapsed().as_secs_f64();
-        let records = metrics.source_records();
+        let records = job.source_records;
+        let mut stderr = std::io::stderr();
+        let status = if job.status_message.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", job.status_message)
+        };
         let _ = write!(
             stderr,
-            "\r\x1b[2K  {} records in, {} out, {}/s, {:.1} s",
+            "\r\x1b[2K  {} {} records in, {} out, {}/s, {:.1} s{status}",
+            job.state,
             human(records as f64),
-            human(metrics.sink_records() as f64),
+            human(job.sink_records as f64),
             human(records as f64 / elapsed.max(0.001)),
             elapsed
         );
         let _ = stderr.flush();
     }
-    let _ = write!(stderr, "\r\x1b[2K");
 }
 
 fn human(n: f64) -> String {

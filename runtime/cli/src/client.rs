@@ -1,0 +1,274 @@
+//! `weir submit`, `list`, `status`, `cancel`: a JobManager's clients.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, ValueEnum};
+use tonic::transport::{Channel, Endpoint};
+use weir_jobmanager::job_json;
+use weir_proto::v1::job_service_client::JobServiceClient;
+use weir_proto::v1::{
+    CancelJobRequest, GetJobRequest, JobDetails, ListJobsRequest, ModuleChunk, SubmitJobRequest,
+};
+use weir_types::JobSpec;
+
+use crate::upload;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Tables for people.
+    Table,
+    /// JSON for scripts (the REST API's shapes).
+    Json,
+}
+
+#[derive(Args)]
+pub struct Connection {
+    /// The JobManager's RPC address.
+    #[arg(long, default_value = "http://127.0.0.1:6123", env = "WEIR_JOBMANAGER")]
+    jobmanager: String,
+    /// How results are printed.
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    /// The job spec (YAML).
+    job: PathBuf,
+    #[command(flatten)]
+    connection: Connection,
+    /// Wait for the job to end; fail unless it finishes.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(Args)]
+pub struct JobArgs {
+    /// The job's id.
+    job_id: String,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+async fn connect(address: &str) -> Result<JobServiceClient<Channel>> {
+    let endpoint = Endpoint::from_shared(address.to_string())
+        .map_err(|_| {
+            anyhow!("'{address}' is not a JobManager address (expected http://HOST:PORT)")
+        })?
+        .connect_timeout(Duration::from_secs(5));
+    let channel = endpoint.connect().await.map_err(|e| {
+        let why = weir_taskmanager::error_chain(&e);
+        anyhow!(
+            "cannot reach the JobManager at {address}: {why} (is `weir jobmanager` running there?)"
+        )
+    })?;
+    Ok(JobServiceClient::new(channel)
+        .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES))
+}
+
+fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow!("the JobManager refused: {}", status.message())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn submit(args: SubmitArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&args.job)
+        .with_context(|| format!("cannot read the job spec {}", args.job.display()))?;
+    let spec = JobSpec::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
+    let base_dir = args.job.parent().map(Path::to_path_buf).unwrap_or_default();
+    let upload =
+        upload::prepare(spec, &base_dir).map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+    let yaml = upload::to_yaml(&upload.spec)?;
+    runtime()?.block_on(async {
+        let mut client = connect(&args.connection.jobmanager).await?;
+        for (digest, bytes) in upload.modules {
+            let chunks: Vec<ModuleChunk> = bytes
+                .chunks(weir_proto::MODULE_CHUNK_BYTES)
+                .enumerate()
+                .map(|(i, data)| ModuleChunk {
+                    digest: if i == 0 {
+                        digest.clone()
+                    } else {
+                        String::new()
+                    },
+                    data: data.to_vec(),
+                })
+                .collect();
+            client
+                .put_module(tokio_stream::iter(chunks))
+                .await
+                .map_err(status_error)?;
+        }
+        let job_id = client
+            .submit_job(SubmitJobRequest { spec_yaml: yaml })
+            .await
+            .map_err(|status| anyhow!("{}: {}", args.job.display(), status.message()))?
+            .into_inner()
+            .job_id;
+        match args.connection.output {
+            Output::Table => eprintln!("Job has been submitted with JobID {job_id}"),
+            Output::Json if !args.wait => {
+                println!("{}", serde_json::json!({ "jobId": job_id }))
+            }
+            Output::Json => {}
+        }
+        if !args.wait {
+            return Ok(());
+        }
+        let details = loop {
+            let details = client
+                .get_job(GetJobRequest {
+                    job_id: job_id.clone(),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if matches!(details.state.as_str(), "FINISHED" | "FAILED" | "CANCELED") {
+                break details;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        print_job(&details, args.connection.output);
+        match details.state.as_str() {
+            "FINISHED" => Ok(()),
+            state => bail!(
+                "job '{}' ({job_id}) {}: {}",
+                details.name,
+                state.to_ascii_lowercase(),
+                details.status_message
+            ),
+        }
+    })
+}
+
+pub fn list(connection: Connection) -> Result<()> {
+    runtime()?.block_on(async {
+        let jobs = connect(&connection.jobmanager)
+            .await?
+            .list_jobs(ListJobsRequest {})
+            .await
+            .map_err(status_error)?
+            .into_inner()
+            .jobs;
+        match connection.output {
+            Output::Json => {
+                let jobs: Vec<_> = jobs.iter().map(job_json).collect();
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            }
+            Output::Table => {
+                println!(
+                    "{:<32}  {:<11}  {:>8}  {:>10}  NAME",
+                    "JOB ID", "STATE", "RESTARTS", "DURATION"
+                );
+                for job in &jobs {
+                    println!(
+                        "{:<32}  {:<11}  {:>8}  {:>10}  {}",
+                        job.job_id,
+                        job.state,
+                        job.restarts,
+                        duration_text(job),
+                        job.name
+                    );
+                }
+                if jobs.is_empty() {
+                    eprintln!("(no jobs)");
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn status(args: JobArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let details = connect(&args.connection.jobmanager)
+            .await?
+            .get_job(GetJobRequest {
+                job_id: args.job_id.clone(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        print_job(&details, args.connection.output);
+        Ok(())
+    })
+}
+
+pub fn cancel(args: JobArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let previous = connect(&args.connection.jobmanager)
+            .await?
+            .cancel_job(CancelJobRequest {
+                job_id: args.job_id.clone(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner()
+            .previous_state;
+        match args.connection.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::json!({ "jobId": args.job_id, "previousState": previous })
+            ),
+            Output::Table => eprintln!("Cancelling job {} (it was {previous})", args.job_id),
+        }
+        Ok(())
+    })
+}
+
+fn duration_text(job: &JobDetails) -> String {
+    let end = if job.end_time_ms < 0 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    } else {
+        job.end_time_ms
+    };
+    format!("{:.1} s", (end - job.start_time_ms).max(0) as f64 / 1e3)
+}
+
+fn print_job(job: &JobDetails, output: Output) {
+    if output == Output::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&job_json(job)).unwrap_or_default()
+        );
+        return;
+    }
+    println!("Job {} '{}'", job.job_id, job.name);
+    println!("  state      {}", job.state);
+    if !job.status_message.is_empty() {
+        println!("  status     {}", job.status_message);
+    }
+    println!("  duration   {}", duration_text(job));
+    println!("  restarts   {}", job.restarts);
+    println!(
+        "  records    {} from the source, {} to the sink",
+        job.source_records, job.sink_records
+    );
+    println!(
+        "  {:<4}  {:<24}  {:>11}  {:<10}  {:>12}  {:>12}",
+        "", "VERTEX", "PARALLELISM", "STATE", "RECORDS IN", "RECORDS OUT"
+    );
+    for vertex in &job.vertices {
+        println!(
+            "  {:<4}  {:<24}  {:>11}  {:<10}  {:>12}  {:>12}",
+            vertex.id,
+            vertex.name,
+            vertex.parallelism,
+            vertex.state,
+            vertex.records_in,
+            vertex.records_out
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! Turning a job spec on disk into what a JobManager takes: every module read,
+//! digested and pinned (`sha256`), every file path made absolute, since the
+//! TaskManagers resolve them, not the client.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use sha2::{Digest, Sha256};
+use weir_types::{JobSpec, ModuleRef, SinkSpec, SourceSpec};
+
+pub struct Upload {
+    pub spec: JobSpec,
+    /// (digest, bytes) of every module, once each.
+    pub modules: Vec<(String, Vec<u8>)>,
+}
+
+fn absolute(base_dir: &Path, path: &str) -> String {
+    let path = Path::new(path);
+    let joined: PathBuf = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    };
+    std::path::absolute(&joined)
+        .unwrap_or(joined)
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
+    let mut modules: Vec<(String, Vec<u8>)> = Vec::new();
+    for (index, op) in spec.operators.iter_mut().enumerate() {
+        let Some(reference) = &op.module else {
+            continue;
+        };
+        let at = format!("operators[{index}] '{}'", op.name);
+        let path = match ModuleRef::parse(reference).map_err(|e| anyhow!("{at}: {e}"))? {
+            ModuleRef::Path(path) => path,
+            other => bail!(
+                "{at}: module '{other}': this version uploads modules from files; \
+                 oci:// and configmap:// references are not supported yet"
+            ),
+        };
+        let file = absolute(base_dir, &path);
+        let bytes = std::fs::read(&file)
+            .with_context(|| format!("{at}: cannot read module '{}' at {file}", op.name))?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        if let Some(pinned) = &op.sha256 {
+            let pinned = pinned.trim_start_matches("sha256:").to_ascii_lowercase();
+            if format!("sha256:{pinned}") != digest {
+                bail!(
+                    "{at}: module '{}' has digest {digest}, but the spec pins sha256:{pinned}",
+                    op.name
+                );
+            }
+        }
+        op.module = Some(file);
+        op.sha256 = Some(digest.clone());
+        if !modules.iter().any(|(d, _)| *d == digest) {
+            modules.push((digest, bytes));
+        }
+    }
+    match &mut spec.source {
+        SourceSpec::Text(text) => text.path = absolute(base_dir, &text.path),
+        SourceSpec::Jsonl(jsonl) => jsonl.path = absolute(base_dir, &jsonl.path),
+        SourceSpec::Generator(_) => {}
+    }
+    if let SinkSpec::Jsonl(jsonl) = &mut spec.sink {
+        jsonl.path = absolute(base_dir, &jsonl.path);
+    }
+    Ok(Upload { spec, modules })
+}
+
+pub fn to_yaml(spec: &JobSpec) -> Result<String> {
+    serde_yaml_ng::to_string(spec).context("cannot write the job spec")
+}

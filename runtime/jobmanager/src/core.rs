@@ -1,0 +1,879 @@
+//! The JobManager's state and its rules: jobs, TaskManagers, slots,
+//! deployments, task states, failures and restarts. Every change happens
+//! under one lock, in plain (non-async) code, so the rules read top to
+//! bottom; the gRPC and REST layers only translate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, Notify};
+use tonic::Status;
+use weir_proto::v1::job_manager_message::Message as ToTaskManager;
+use weir_proto::v1::{
+    user_metric, CancelTasks, DeployTasks, JobCounters, JobDetails, JobManagerMessage,
+    OperatorDetails, RegisterTaskManager, TaskDeployment, TaskState, TaskStateUpdate, UserMetric,
+    VertexDetails,
+};
+use weir_types::{JobGraph, JobSpec, RestartHistory};
+
+/// How long a restart waits for the failed attempt's tasks to stop before
+/// it goes ahead anyway.
+const CANCEL_GRACE: Duration = Duration::from_secs(30);
+
+/// Flink's job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Created,
+    Running,
+    Restarting,
+    Cancelling,
+    Canceled,
+    Failed,
+    Finished,
+}
+
+impl JobState {
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Created => "CREATED",
+            JobState::Running => "RUNNING",
+            JobState::Restarting => "RESTARTING",
+            JobState::Cancelling => "CANCELLING",
+            JobState::Canceled => "CANCELED",
+            JobState::Failed => "FAILED",
+            JobState::Finished => "FINISHED",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Canceled | JobState::Failed | JobState::Finished
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("invalid job spec: {0}")]
+    Spec(String),
+    #[error("operators[{index}] '{operator}' has no sha256 of an uploaded module; `weir submit` uploads modules and pins them")]
+    Unpinned { index: usize, operator: String },
+    #[error(
+        "operators[{index}] '{operator}': module {digest} was not uploaded to this JobManager"
+    )]
+    MissingModule {
+        index: usize,
+        operator: String,
+        digest: String,
+    },
+}
+
+struct TaskManager {
+    registration: RegisterTaskManager,
+    sender: mpsc::Sender<Result<JobManagerMessage, Status>>,
+    last_heartbeat: Instant,
+    /// Tells a stale stream from the current one after a re-registration.
+    session: u64,
+}
+
+#[derive(Default)]
+struct OperatorTotals {
+    user_metrics: BTreeMap<String, UserMetric>,
+    recycles: u64,
+    peak_memory: u64,
+}
+
+struct Job {
+    id: String,
+    spec: JobSpec,
+    spec_yaml: String,
+    graph: JobGraph,
+    state: JobState,
+    status_message: String,
+    /// Deployments so far; the first is attempt 0.
+    attempt: u32,
+    deployed: bool,
+    history: RestartHistory,
+    submitted_ms: i64,
+    end_ms: i64,
+    attempt_started: Instant,
+    restart_at: Option<Instant>,
+    failed_at: Option<Instant>,
+    /// TaskManager id per slot of the current attempt.
+    placement: Vec<String>,
+    /// State per (vertex, subtask) of the current attempt.
+    tasks: BTreeMap<(u32, u32), TaskState>,
+    /// Latest counters of the current attempt, per TaskManager.
+    counters: HashMap<String, JobCounters>,
+    operators: BTreeMap<u32, OperatorTotals>,
+}
+
+impl Job {
+    fn tasks_stopped(&self) -> bool {
+        self.tasks.values().all(|state| {
+            matches!(
+                state,
+                TaskState::Finished | TaskState::Failed | TaskState::Canceled
+            )
+        })
+    }
+
+    fn end(&mut self, state: JobState, message: String) {
+        self.state = state;
+        self.status_message = message;
+        self.end_ms = now_ms();
+        self.restart_at = None;
+    }
+}
+
+#[derive(Default)]
+struct State {
+    modules: HashMap<String, Arc<Vec<u8>>>,
+    task_managers: BTreeMap<String, TaskManager>,
+    jobs: BTreeMap<String, Job>,
+    /// Job ids in submission order: the scheduler serves jobs first come.
+    order: Vec<String>,
+    sessions: u64,
+}
+
+pub struct Core {
+    state: Mutex<State>,
+    changed: Notify,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn new_job_id(seed: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let digest = Sha256::digest(format!("{seed}{nanos}{}", std::process::id()).as_bytes());
+    hex::encode(&digest[..16])
+}
+
+fn send(tm: &TaskManager, message: ToTaskManager) {
+    // The queue is deep; a TaskManager that cannot keep up with its control
+    // messages is failing, and heartbeats will say so.
+    if tm
+        .sender
+        .try_send(Ok(JobManagerMessage {
+            message: Some(message),
+        }))
+        .is_err()
+    {
+        tracing::warn!(
+            tm = %tm.registration.task_manager_id,
+            "cannot queue a message to the TaskManager"
+        );
+    }
+}
+
+impl Core {
+    pub fn new(heartbeat_interval: Duration, heartbeat_timeout: Duration) -> Self {
+        Core {
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            heartbeat_interval,
+            heartbeat_timeout,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn changed(&self) {
+        self.changed.notify_waiters();
+    }
+
+    // ----- modules -------------------------------------------------------
+
+    /// Keeps `bytes` if they have `claimed` digest; returns the digest.
+    pub fn put_module(&self, claimed: &str, bytes: Vec<u8>) -> Result<String, String> {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        if !claimed.is_empty() && claimed != digest {
+            return Err(format!(
+                "the module's bytes have digest {digest}, not the {claimed} the client sent"
+            ));
+        }
+        self.lock().modules.insert(digest.clone(), Arc::new(bytes));
+        Ok(digest)
+    }
+
+    pub fn module(&self, digest: &str) -> Option<Arc<Vec<u8>>> {
+        self.lock().modules.get(digest).cloned()
+    }
+
+    // ----- jobs ----------------------------------------------------------
+
+    pub fn submit(&self, spec_yaml: &str) -> Result<String, SubmitError> {
+        let spec = JobSpec::from_yaml(spec_yaml).map_err(|e| SubmitError::Spec(e.to_string()))?;
+        let mut state = self.lock();
+        for (index, op) in spec.operators.iter().enumerate() {
+            if op.module.is_none() {
+                continue;
+            }
+            let Some(digest) = &op.sha256 else {
+                return Err(SubmitError::Unpinned {
+                    index,
+                    operator: op.name.clone(),
+                });
+            };
+            let digest = if digest.starts_with("sha256:") {
+                digest.clone()
+            } else {
+                format!("sha256:{digest}")
+            };
+            if !state.modules.contains_key(&digest) {
+                return Err(SubmitError::MissingModule {
+                    index,
+                    operator: op.name.clone(),
+                    digest,
+                });
+            }
+        }
+        let id = new_job_id(&spec.name);
+        let graph = JobGraph::of(&spec);
+        tracing::info!(job = %id, name = %spec.name, "job submitted");
+        let job = Job {
+            id: id.clone(),
+            spec_yaml: spec_yaml.to_string(),
+            graph,
+            state: JobState::Created,
+            status_message: String::new(),
+            attempt: 0,
+            deployed: false,
+            history: RestartHistory::default(),
+            submitted_ms: now_ms(),
+            end_ms: -1,
+            attempt_started: Instant::now(),
+            restart_at: None,
+            failed_at: None,
+            placement: Vec::new(),
+            tasks: BTreeMap::new(),
+            counters: HashMap::new(),
+            operators: BTreeMap::new(),
+            spec,
+        };
+        state.jobs.insert(id.clone(), job);
+        state.order.push(id.clone());
+        self.schedule(&mut state);
+        drop(state);
+        self.changed();
+        Ok(id)
+    }
+
+    pub fn cancel(&self, job_id: &str) -> Option<JobState> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let job = state.jobs.get_mut(job_id)?;
+        let previous = job.state;
+        match job.state {
+            JobState::Created | JobState::Restarting if job.tasks_stopped() => {
+                job.end(JobState::Canceled, "cancelled".into());
+            }
+            JobState::Running | JobState::Restarting | JobState::Created => {
+                job.state = JobState::Cancelling;
+                job.status_message = "cancelling".into();
+                job.restart_at = None;
+                cancel_tasks(&state.task_managers, job);
+            }
+            _ => {}
+        }
+        self.changed();
+        Some(previous)
+    }
+
+    pub fn job(&self, job_id: &str) -> Option<JobDetails> {
+        let state = self.lock();
+        state.jobs.get(job_id).map(details)
+    }
+
+    pub fn jobs(&self) -> Vec<JobDetails> {
+        let state = self.lock();
+        state
+            .order
+            .iter()
+            .filter_map(|id| state.jobs.get(id))
+            .map(details)
+            .collect()
+    }
+
+    /// Waits until the job ends; returns its details.
+    pub async fn wait(&self, job_id: &str) -> Option<JobDetails> {
+        loop {
+            let changed = self.changed.notified();
+            let details = self.job(job_id)?;
+            let ended = matches!(details.state.as_str(), "FINISHED" | "FAILED" | "CANCELED");
+            if ended {
+                return Some(details);
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(500), changed).await;
+        }
+    }
+
+    // ----- TaskManagers ---------------------------------------------------
+
+    /// Registers a TaskManager; returns its session number.
+    pub fn register(
+        &self,
+        registration: RegisterTaskManager,
+        sender: mpsc::Sender<Result<JobManagerMessage, Status>>,
+    ) -> u64 {
+        let mut state = self.lock();
+        let id = registration.task_manager_id.clone();
+        if state.task_managers.contains_key(&id) {
+            self.lose(&mut state, &id, "it registered again");
+        }
+        state.sessions += 1;
+        let session = state.sessions;
+        tracing::info!(
+            tm = %id,
+            slots = registration.slots,
+            data = %registration.data_address,
+            "TaskManager registered"
+        );
+        state.task_managers.insert(
+            id,
+            TaskManager {
+                registration,
+                sender,
+                last_heartbeat: Instant::now(),
+                session,
+            },
+        );
+        self.schedule(&mut state);
+        drop(state);
+        self.changed();
+        session
+    }
+
+    pub fn heartbeat(&self, tm_id: &str, session: u64, jobs: Vec<JobCounters>) {
+        let mut state = self.lock();
+        match state.task_managers.get_mut(tm_id) {
+            Some(tm) if tm.session == session => tm.last_heartbeat = Instant::now(),
+            _ => return,
+        }
+        for counters in jobs {
+            if let Some(job) = state.jobs.get_mut(&counters.job_id) {
+                if job.attempt == counters.attempt && job.deployed {
+                    job.counters.insert(tm_id.to_string(), counters);
+                }
+            }
+        }
+    }
+
+    /// The TaskManager's stream ended.
+    pub fn disconnected(&self, tm_id: &str, session: u64, why: &str) {
+        let mut state = self.lock();
+        if state
+            .task_managers
+            .get(tm_id)
+            .is_some_and(|tm| tm.session == session)
+        {
+            self.lose(&mut state, tm_id, why);
+            self.schedule(&mut state);
+            drop(state);
+            self.changed();
+        }
+    }
+
+    fn lose(&self, state: &mut State, tm_id: &str, why: &str) {
+        let Some(tm) = state.task_managers.remove(tm_id) else {
+            return;
+        };
+        tracing::warn!(tm = %tm_id, "TaskManager lost: {why}");
+        let message = format!(
+            "TaskManager {tm_id} ({}) was lost: {why}",
+            tm.registration.data_address
+        );
+        let jobs: Vec<String> = state
+            .jobs
+            .values()
+            .filter(|job| job.placement.iter().any(|id| id == tm_id))
+            .map(|job| job.id.clone())
+            .collect();
+        for job_id in jobs {
+            if let Some(job) = state.jobs.get_mut(&job_id) {
+                // Subtask i of every vertex runs in slot i.
+                for ((_, subtask), task_state) in job.tasks.iter_mut() {
+                    if job.placement.get(*subtask as usize).map(String::as_str) == Some(tm_id) {
+                        *task_state = TaskState::Failed;
+                    }
+                }
+            }
+            self.fail(state, &job_id, message.clone(), true);
+        }
+    }
+
+    pub fn task_state(&self, tm_id: &str, session: u64, update: TaskStateUpdate) {
+        let mut state = self.lock();
+        if state
+            .task_managers
+            .get(tm_id)
+            .is_none_or(|tm| tm.session != session)
+        {
+            return;
+        }
+        let Some(task) = update.task.clone() else {
+            return;
+        };
+        let Some(job) = state.jobs.get_mut(&task.job_id) else {
+            return;
+        };
+        if job.attempt != task.attempt || !job.deployed {
+            return;
+        }
+        let new_state = TaskState::try_from(update.state).unwrap_or(TaskState::Unspecified);
+        if let Some(slot) = job.tasks.get_mut(&(task.vertex, task.subtask)) {
+            *slot = new_state;
+        }
+        if let Some(counters) = update.counters {
+            job.counters.insert(tm_id.to_string(), counters);
+        }
+        for report in update.operators {
+            let totals = job.operators.entry(report.operator_index).or_default();
+            for (name, value) in report.user_metrics {
+                let merged = match (
+                    totals.user_metrics.get(&name).and_then(|m| m.value),
+                    value.value,
+                ) {
+                    (
+                        Some(user_metric::Value::Counter(a)),
+                        Some(user_metric::Value::Counter(b)),
+                    ) => UserMetric {
+                        value: Some(user_metric::Value::Counter(a.saturating_add(b))),
+                    },
+                    _ => value,
+                };
+                totals.user_metrics.insert(name, merged);
+            }
+            totals.recycles += report.instance_recycles;
+            totals.peak_memory = totals.peak_memory.max(report.peak_memory_bytes);
+        }
+        let job_id = task.job_id.clone();
+        match new_state {
+            TaskState::Failed => {
+                let message = if update.error.is_empty() {
+                    "a task failed".to_string()
+                } else {
+                    update.error
+                };
+                self.fail(&mut state, &job_id, message, update.retryable);
+            }
+            TaskState::Finished | TaskState::Canceled => {
+                let job = state.jobs.get_mut(&job_id);
+                if let Some(job) = job {
+                    let all_finished = job.tasks.values().all(|s| *s == TaskState::Finished);
+                    if job.state == JobState::Running && all_finished {
+                        tracing::info!(job = %job.id, "job finished");
+                        job.end(JobState::Finished, String::new());
+                        job.placement.clear();
+                    } else if job.state == JobState::Cancelling && job.tasks_stopped() {
+                        job.end(JobState::Canceled, "cancelled".into());
+                        job.placement.clear();
+                    }
+                }
+                self.schedule(&mut state);
+            }
+            _ => {}
+        }
+        drop(state);
+        self.changed();
+    }
+
+    /// A task failed or its TaskManager was lost: cancel the rest, then
+    /// restart under the job's strategy or fail the job.
+    fn fail(&self, state: &mut State, job_id: &str, message: String, retryable: bool) {
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return;
+        };
+        match job.state {
+            JobState::Running => {}
+            JobState::Cancelling => {
+                if job.tasks_stopped() {
+                    job.end(JobState::Canceled, "cancelled".into());
+                    job.placement.clear();
+                }
+                return;
+            }
+            _ => return,
+        }
+        cancel_tasks(&state.task_managers, job);
+        let delay = if retryable {
+            job.spec
+                .restart_strategy
+                .next_delay(&mut job.history, job.attempt_started.elapsed())
+        } else {
+            None
+        };
+        match delay {
+            Some(delay) => {
+                tracing::warn!(job = %job.id, "job failed, restarting in {delay:?}: {message}");
+                job.state = JobState::Restarting;
+                job.status_message = format!(
+                    "restart {} in {:.1} s after: {message}",
+                    job.history.restarts,
+                    delay.as_secs_f64()
+                );
+                job.restart_at = Some(Instant::now() + delay);
+                job.failed_at = Some(Instant::now());
+            }
+            None => {
+                let why = if retryable && job.history.restarts > 0 {
+                    format!(
+                        "{message} (no restart left under {})",
+                        job.spec.restart_strategy.describe()
+                    )
+                } else {
+                    message
+                };
+                tracing::warn!(job = %job.id, "job failed: {why}");
+                job.end(JobState::Failed, why);
+            }
+        }
+        job.placement.clear();
+    }
+
+    /// Places and deploys waiting jobs, first come first served.
+    fn schedule(&self, state: &mut State) {
+        let now = Instant::now();
+        let order = state.order.clone();
+        for job_id in order {
+            let ready = match state.jobs.get(&job_id) {
+                Some(job) => match job.state {
+                    JobState::Created => true,
+                    JobState::Restarting => {
+                        job.restart_at.is_some_and(|at| at <= now)
+                            && (job.tasks_stopped()
+                                || job.failed_at.is_some_and(|at| at.elapsed() > CANCEL_GRACE))
+                    }
+                    _ => false,
+                },
+                None => false,
+            };
+            if !ready {
+                continue;
+            }
+            let free = free_slots(state);
+            let Some(job) = state.jobs.get_mut(&job_id) else {
+                continue;
+            };
+            let required = job.graph.required_slots() as usize;
+            if free.len() < required {
+                let message = format!(
+                    "waiting for {required} task slot{}, {} available",
+                    if required == 1 { "" } else { "s" },
+                    free.len()
+                );
+                if job.status_message != message {
+                    tracing::info!(job = %job.id, "{message}");
+                }
+                job.status_message = message;
+                // Later jobs may fit; Flink's scheduler lets them.
+                continue;
+            }
+            deploy(&state.task_managers, job, free[..required].to_vec());
+        }
+    }
+
+    /// Heartbeat timeouts and due restarts; runs every heartbeat interval.
+    fn tick(&self) {
+        let mut state = self.lock();
+        let timeout = self.heartbeat_timeout;
+        let silent: Vec<String> = state
+            .task_managers
+            .iter()
+            .filter(|(_, tm)| tm.last_heartbeat.elapsed() > timeout)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &silent {
+            let why = format!("no heartbeat for {:.1} s", timeout.as_secs_f64());
+            self.lose(&mut state, id, &why);
+        }
+        self.schedule(&mut state);
+        drop(state);
+        self.changed();
+    }
+
+    // ----- figures for REST and metrics -----------------------------------
+
+    pub fn task_managers(&self) -> Vec<TaskManagerInfo> {
+        let state = self.lock();
+        let used = used_slots(&state);
+        state
+            .task_managers
+            .values()
+            .map(|tm| {
+                let id = &tm.registration.task_manager_id;
+                let in_use = used.get(id).copied().unwrap_or(0);
+                TaskManagerInfo {
+                    id: id.clone(),
+                    data_address: tm.registration.data_address.clone(),
+                    metrics_address: tm.registration.metrics_address.clone(),
+                    slots: tm.registration.slots,
+                    free_slots: tm.registration.slots.saturating_sub(in_use),
+                    since_heartbeat: tm.last_heartbeat.elapsed(),
+                    version: tm.registration.version.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskManagerInfo {
+    pub id: String,
+    pub data_address: String,
+    pub metrics_address: String,
+    pub slots: u32,
+    pub free_slots: u32,
+    pub since_heartbeat: Duration,
+    pub version: String,
+}
+
+/// Runs the timers: heartbeat checks, restart delays.
+pub async fn supervise(core: Arc<Core>) {
+    let period = (core.heartbeat_interval / 2).max(Duration::from_millis(50));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        core.tick();
+    }
+}
+
+fn used_slots(state: &State) -> HashMap<String, u32> {
+    let mut used: HashMap<String, u32> = HashMap::new();
+    for job in state.jobs.values() {
+        for tm in &job.placement {
+            *used.entry(tm.clone()).or_default() += 1;
+        }
+    }
+    used
+}
+
+/// Free slots, interleaved across TaskManagers so a job spreads out (as
+/// Flink's `cluster.evenly-spread-out-slots`).
+fn free_slots(state: &State) -> Vec<String> {
+    let used = used_slots(state);
+    let mut per_tm: Vec<(String, u32)> = state
+        .task_managers
+        .iter()
+        .map(|(id, tm)| {
+            let free = tm
+                .registration
+                .slots
+                .saturating_sub(used.get(id).copied().unwrap_or(0));
+            (id.clone(), free)
+        })
+        .collect();
+    let mut slots = Vec::new();
+    loop {
+        let mut any = false;
+        for (id, free) in per_tm.iter_mut() {
+            if *free > 0 {
+                *free -= 1;
+                slots.push(id.clone());
+                any = true;
+            }
+        }
+        if !any {
+            return slots;
+        }
+    }
+}
+
+fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placement: Vec<String>) {
+    if job.deployed {
+        job.attempt += 1;
+    }
+    job.deployed = true;
+    job.state = JobState::Running;
+    job.status_message = String::new();
+    job.restart_at = None;
+    job.failed_at = None;
+    job.attempt_started = Instant::now();
+    job.counters.clear();
+    job.operators.clear();
+    job.tasks.clear();
+    job.placement = placement;
+    let address_of = |slot: usize| -> String {
+        job.placement
+            .get(slot)
+            .and_then(|id| task_managers.get(id))
+            .map(|tm| tm.registration.data_address.clone())
+            .unwrap_or_default()
+    };
+    let mut per_tm: BTreeMap<String, Vec<TaskDeployment>> = BTreeMap::new();
+    for (v, vertex) in job.graph.vertices.iter().enumerate() {
+        let consumers: Vec<String> = job
+            .graph
+            .vertices
+            .get(v + 1)
+            .map(|next| (0..next.parallelism as usize).map(address_of).collect())
+            .unwrap_or_default();
+        for subtask in 0..vertex.parallelism {
+            let tm = job.placement[subtask as usize].clone();
+            job.tasks.insert((v as u32, subtask), TaskState::Deploying);
+            per_tm.entry(tm).or_default().push(TaskDeployment {
+                vertex: v as u32,
+                subtask,
+                consumers: consumers.clone(),
+            });
+        }
+    }
+    tracing::info!(
+        job = %job.id,
+        attempt = job.attempt,
+        task_managers = per_tm.len(),
+        "deploying"
+    );
+    for (tm_id, tasks) in per_tm {
+        if let Some(tm) = task_managers.get(&tm_id) {
+            send(
+                tm,
+                ToTaskManager::Deploy(DeployTasks {
+                    job_id: job.id.clone(),
+                    attempt: job.attempt,
+                    spec_yaml: job.spec_yaml.clone(),
+                    tasks,
+                }),
+            );
+        }
+    }
+}
+
+fn cancel_tasks(task_managers: &BTreeMap<String, TaskManager>, job: &Job) {
+    let mut sent = Vec::new();
+    for tm_id in &job.placement {
+        if sent.contains(tm_id) {
+            continue;
+        }
+        sent.push(tm_id.clone());
+        if let Some(tm) = task_managers.get(tm_id) {
+            send(
+                tm,
+                ToTaskManager::Cancel(CancelTasks {
+                    job_id: job.id.clone(),
+                    attempt: job.attempt,
+                }),
+            );
+        }
+    }
+}
+
+fn details(job: &Job) -> JobDetails {
+    let sum = |f: &dyn Fn(&JobCounters) -> u64| job.counters.values().map(f).sum::<u64>();
+    let op_in = |i: usize| sum(&|c| c.operator_records_in.get(i).copied().unwrap_or(0));
+    let op_out = |i: usize| sum(&|c| c.operator_records_out.get(i).copied().unwrap_or(0));
+    let source_records = sum(&|c| c.source_records);
+    let sink_records = sum(&|c| c.sink_records);
+    let vertices = job
+        .graph
+        .vertices
+        .iter()
+        .enumerate()
+        .map(|(v, vertex)| {
+            let states: Vec<TaskState> = job
+                .tasks
+                .iter()
+                .filter(|((tv, _), _)| *tv as usize == v)
+                .map(|(_, s)| *s)
+                .collect();
+            let records_in = match (vertex.reads_source, vertex.operators.first()) {
+                (true, _) => 0,
+                (false, Some(&first)) => op_in(first),
+                (false, None) => sink_records,
+            };
+            let records_out = match vertex.operators.last() {
+                Some(&last) => op_out(last),
+                None if vertex.reads_source => source_records,
+                None => 0,
+            };
+            VertexDetails {
+                id: format!("v{v}"),
+                name: vertex.name.clone(),
+                parallelism: vertex.parallelism,
+                state: vertex_state(job.state, &states).to_string(),
+                records_in,
+                records_out,
+                task_managers: (0..vertex.parallelism as usize)
+                    .map(|s| job.placement.get(s).cloned().unwrap_or_default())
+                    .collect(),
+            }
+        })
+        .collect();
+    let operators = job
+        .spec
+        .operators
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let totals = job.operators.get(&(i as u32));
+            OperatorDetails {
+                name: op.name.clone(),
+                kind: match (&op.builtin, &op.sha256) {
+                    (Some(builtin), _) => format!("builtin {builtin}"),
+                    (None, Some(digest)) if digest.starts_with("sha256:") => {
+                        format!("wasm {digest}")
+                    }
+                    (None, Some(digest)) => format!("wasm sha256:{digest}"),
+                    (None, None) => "unknown".into(),
+                },
+                parallelism: job.spec.operator_parallelism(op),
+                records_in: op_in(i),
+                records_out: op_out(i),
+                user_metrics: totals
+                    .map(|t| t.user_metrics.clone().into_iter().collect())
+                    .unwrap_or_default(),
+                instance_recycles: totals.map(|t| t.recycles).unwrap_or(0),
+                peak_memory_bytes: totals.map(|t| t.peak_memory).unwrap_or(0),
+            }
+        })
+        .collect();
+    JobDetails {
+        job_id: job.id.clone(),
+        name: job.spec.name.clone(),
+        state: job.state.name().to_string(),
+        status_message: job.status_message.clone(),
+        start_time_ms: job.submitted_ms,
+        end_time_ms: job.end_ms,
+        restarts: job.history.restarts,
+        attempt: job.attempt,
+        vertices,
+        source_records,
+        sink_records,
+        operators,
+        required_slots: job.graph.required_slots(),
+    }
+}
+
+fn vertex_state(job: JobState, tasks: &[TaskState]) -> &'static str {
+    let all = |s: TaskState| !tasks.is_empty() && tasks.iter().all(|t| *t == s);
+    if all(TaskState::Finished) {
+        "FINISHED"
+    } else if tasks.contains(&TaskState::Failed) {
+        "FAILED"
+    } else if tasks.contains(&TaskState::Running) {
+        "RUNNING"
+    } else if tasks.contains(&TaskState::Deploying) {
+        "DEPLOYING"
+    } else if all(TaskState::Canceled) {
+        "CANCELED"
+    } else if job == JobState::Created || job == JobState::Restarting {
+        "CREATED"
+    } else {
+        job.name()
+    }
+}

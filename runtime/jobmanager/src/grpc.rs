@@ -1,0 +1,189 @@
+//! The gRPC services: translation between messages and `Core`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use weir_proto::v1::job_manager_message::Message as ToTaskManager;
+use weir_proto::v1::job_service_server::JobService;
+use weir_proto::v1::resource_manager_server::ResourceManager;
+use weir_proto::v1::task_manager_message::Message as FromTaskManager;
+use weir_proto::v1::{
+    CancelJobRequest, CancelJobResponse, FetchModuleRequest, GetJobRequest, JobDetails,
+    JobManagerMessage, ListJobsRequest, ListJobsResponse, ModuleChunk, PutModuleResponse,
+    Registered, SubmitJobRequest, SubmitJobResponse, TaskManagerMessage,
+};
+
+use crate::core::{Core, SubmitError};
+
+pub struct Jobs {
+    pub core: Arc<Core>,
+}
+
+#[tonic::async_trait]
+impl JobService for Jobs {
+    async fn put_module(
+        &self,
+        request: Request<Streaming<ModuleChunk>>,
+    ) -> Result<Response<PutModuleResponse>, Status> {
+        let mut chunks = request.into_inner();
+        let mut claimed = String::new();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            if claimed.is_empty() {
+                claimed = chunk.digest;
+            }
+            bytes.extend_from_slice(&chunk.data);
+        }
+        let size = bytes.len() as u64;
+        let digest = self
+            .core
+            .put_module(&claimed, bytes)
+            .map_err(Status::data_loss)?;
+        Ok(Response::new(PutModuleResponse { digest, size }))
+    }
+
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<SubmitJobResponse>, Status> {
+        let job_id = self
+            .core
+            .submit(&request.into_inner().spec_yaml)
+            .map_err(|e| match e {
+                SubmitError::Spec(_) => Status::invalid_argument(e.to_string()),
+                _ => Status::failed_precondition(e.to_string()),
+            })?;
+        Ok(Response::new(SubmitJobResponse { job_id }))
+    }
+
+    async fn list_jobs(
+        &self,
+        _request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
+        Ok(Response::new(ListJobsResponse {
+            jobs: self.core.jobs(),
+        }))
+    }
+
+    async fn get_job(
+        &self,
+        request: Request<GetJobRequest>,
+    ) -> Result<Response<JobDetails>, Status> {
+        let job_id = request.into_inner().job_id;
+        self.core
+            .job(&job_id)
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("there is no job {job_id}")))
+    }
+
+    async fn cancel_job(
+        &self,
+        request: Request<CancelJobRequest>,
+    ) -> Result<Response<CancelJobResponse>, Status> {
+        let job_id = request.into_inner().job_id;
+        let previous = self
+            .core
+            .cancel(&job_id)
+            .ok_or_else(|| Status::not_found(format!("there is no job {job_id}")))?;
+        Ok(Response::new(CancelJobResponse {
+            previous_state: previous.name().to_string(),
+        }))
+    }
+}
+
+pub struct Resources {
+    pub core: Arc<Core>,
+}
+
+type Outbound = ReceiverStream<Result<JobManagerMessage, Status>>;
+type Chunks = Pin<Box<dyn Stream<Item = Result<ModuleChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ResourceManager for Resources {
+    type AttachStream = Outbound;
+    type FetchModuleStream = Chunks;
+
+    async fn attach(
+        &self,
+        request: Request<Streaming<TaskManagerMessage>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let mut inbound = request.into_inner();
+        let registration = match inbound.message().await? {
+            Some(TaskManagerMessage {
+                message: Some(FromTaskManager::Register(registration)),
+            }) => registration,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "a TaskManager must register first",
+                ))
+            }
+        };
+        if registration.task_manager_id.is_empty() || registration.slots == 0 {
+            return Err(Status::invalid_argument(
+                "a TaskManager needs an id and at least one slot",
+            ));
+        }
+        let (sender, receiver) = mpsc::channel(1024);
+        let _ = sender
+            .send(Ok(JobManagerMessage {
+                message: Some(ToTaskManager::Registered(Registered {
+                    heartbeat_interval_ms: self.core.heartbeat_interval.as_millis() as u64,
+                    heartbeat_timeout_ms: self.core.heartbeat_timeout.as_millis() as u64,
+                })),
+            }))
+            .await;
+        let tm_id = registration.task_manager_id.clone();
+        let session = self.core.register(registration, sender);
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            let why = loop {
+                match inbound.message().await {
+                    Ok(Some(message)) => match message.message {
+                        Some(FromTaskManager::Heartbeat(beat)) => {
+                            core.heartbeat(&tm_id, session, beat.jobs)
+                        }
+                        Some(FromTaskManager::TaskState(update)) => {
+                            core.task_state(&tm_id, session, update)
+                        }
+                        Some(FromTaskManager::Register(_)) | None => {}
+                    },
+                    Ok(None) => break "it closed its connection".to_string(),
+                    Err(status) => break format!("its connection broke ({})", status.message()),
+                }
+            };
+            core.disconnected(&tm_id, session, &why);
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
+    async fn fetch_module(
+        &self,
+        request: Request<FetchModuleRequest>,
+    ) -> Result<Response<Self::FetchModuleStream>, Status> {
+        let digest = request.into_inner().digest;
+        let bytes = self
+            .core
+            .module(&digest)
+            .ok_or_else(|| Status::not_found(format!("no module {digest} here")))?;
+        let chunks: Vec<Result<ModuleChunk, Status>> = bytes
+            .chunks(weir_proto::MODULE_CHUNK_BYTES)
+            .enumerate()
+            .map(|(i, data)| {
+                Ok(ModuleChunk {
+                    digest: if i == 0 {
+                        digest.clone()
+                    } else {
+                        String::new()
+                    },
+                    data: data.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}

@@ -1,0 +1,118 @@
+//! The Weir JobManager. Its parts, as in Flink:
+//! - the dispatcher accepts jobs and their modules (`JobService`);
+//! - the resource manager tracks TaskManagers and their slots
+//!   (`ResourceManager`: one stream per TaskManager, heartbeats on it);
+//! - the scheduler places a job's subtasks into slots (Flink's default slot
+//!   sharing: slot i holds subtask i of every vertex), deploys them, follows
+//!   their states, and restarts the job under its restart strategy when a
+//!   task fails or a TaskManager disappears;
+//! - REST (shaped like Flink's) and Prometheus metrics.
+//!
+//! It never depends on the executor: the job graph comes from weir-types.
+
+mod core;
+mod grpc;
+mod rest;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use weir_proto::v1::job_service_server::JobServiceServer;
+use weir_proto::v1::resource_manager_server::ResourceManagerServer;
+
+pub use crate::core::{Core, JobState, SubmitError, TaskManagerInfo};
+pub use crate::rest::job_json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobManagerError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct JobManagerConfig {
+    /// Where clients and TaskManagers reach it (gRPC); port 0 picks one.
+    pub rpc_bind: SocketAddr,
+    /// Where REST and `/metrics` listen, if anywhere.
+    pub rest_bind: Option<SocketAddr>,
+    /// How often TaskManagers send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// A TaskManager silent this long is considered lost.
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for JobManagerConfig {
+    fn default() -> Self {
+        JobManagerConfig {
+            rpc_bind: SocketAddr::from(([127, 0, 0, 1], 6123)),
+            rest_bind: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
+            heartbeat_interval: Duration::from_secs(2),
+            heartbeat_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A started JobManager.
+#[derive(Clone)]
+pub struct JobManagerHandle {
+    pub rpc_address: SocketAddr,
+    pub rest_address: Option<SocketAddr>,
+    pub core: Arc<Core>,
+}
+
+async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), JobManagerError> {
+    let error = |source| JobManagerError::Bind { address, source };
+    let listener = TcpListener::bind(address).await.map_err(error)?;
+    let bound = listener.local_addr().map_err(error)?;
+    Ok((listener, bound))
+}
+
+/// Starts the JobManager on the current tokio runtime.
+pub async fn start(config: JobManagerConfig) -> Result<JobManagerHandle, JobManagerError> {
+    let core = Arc::new(Core::new(
+        config.heartbeat_interval,
+        config.heartbeat_timeout,
+    ));
+    let (listener, rpc_address) = bind(config.rpc_bind).await?;
+    let jobs = JobServiceServer::new(grpc::Jobs { core: core.clone() })
+        .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES);
+    let resources = ResourceManagerServer::new(grpc::Resources { core: core.clone() })
+        .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES);
+    tokio::spawn(async move {
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(jobs)
+            .add_service(resources)
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await
+        {
+            tracing::error!("the JobManager's RPC endpoint stopped: {e}");
+        }
+    });
+    let rest_address = match config.rest_bind {
+        Some(address) => {
+            let (listener, bound) = bind(address).await?;
+            let app = rest::router(core.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("the REST endpoint stopped: {e}");
+                }
+            });
+            Some(bound)
+        }
+        None => None,
+    };
+    tokio::spawn(core::supervise(core.clone()));
+    Ok(JobManagerHandle {
+        rpc_address,
+        rest_address,
+        core,
+    })
+}

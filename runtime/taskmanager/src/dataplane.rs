@@ -1,0 +1,426 @@
+//! The data plane between TaskManagers.
+//!
+//! A producer subtask's outbox towards a consumer on another TaskManager is a
+//! `NetworkOutbox`: the task thread hands it messages through a one-slot
+//! channel, and an async writer coalesces small batches (up to the job's
+//! batch size, or until the flush timeout passes, so low-rate streams are not
+//! held back) and sends each frame only while it holds a credit. The consumer
+//! side grants `CREDITS` frames up front and one more each time a frame has
+//! moved into the consumer's input gate, so per channel at most `CREDITS`
+//! frames are ever in flight or waiting, whatever the consumer's pace.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use prost::Message as _;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+use weir_executor::{Message, Outbox, SendError};
+use weir_proto::v1::data_plane_client::DataPlaneClient;
+use weir_proto::v1::data_plane_server::DataPlane;
+use weir_proto::v1::{ChannelMetadata, Credit, FlightData};
+
+use crate::codec::{self, Decoded};
+
+/// Frames a consumer lets one producer have in flight.
+pub const CREDITS: u32 = 4;
+/// How long a producer waits for its consumer's task to be deployed.
+const GATE_WAIT: Duration = Duration::from_secs(60);
+
+/// Identifies one consumer subtask's input gate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GateKey {
+    pub job_id: String,
+    pub attempt: u32,
+    pub vertex: u32,
+    pub subtask: u32,
+}
+
+/// Bytes the data plane holds: batches waiting to be coalesced or sent, and
+/// frames received but not yet in an input gate. `max` is the high-water mark.
+#[derive(Debug, Default)]
+pub struct BufferGauge {
+    current: AtomicU64,
+    max: AtomicU64,
+}
+
+impl BufferGauge {
+    fn add(&self, bytes: u64) {
+        let now = self.current.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.max.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn sub(&self, bytes: u64) {
+        self.current.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    pub fn current(&self) -> u64 {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+}
+
+/// The input gates of the tasks deployed here, for producers to find.
+#[derive(Default)]
+pub struct GateRegistry {
+    gates: Mutex<HashMap<GateKey, SyncSender<Message>>>,
+    changed: Notify,
+}
+
+impl GateRegistry {
+    pub fn register(&self, key: GateKey, sender: SyncSender<Message>) {
+        self.lock().insert(key, sender);
+        self.changed.notify_waiters();
+    }
+
+    pub fn get(&self, key: &GateKey) -> Option<SyncSender<Message>> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Forgets every gate of a job attempt (and of earlier attempts).
+    pub fn remove_job(&self, job_id: &str, attempt: u32) {
+        self.lock()
+            .retain(|key, _| !(key.job_id == job_id && key.attempt <= attempt));
+    }
+
+    async fn wait_for(&self, key: &GateKey) -> Option<SyncSender<Message>> {
+        let deadline = tokio::time::Instant::now() + GATE_WAIT;
+        loop {
+            let changed = self.changed.notified();
+            if let Some(sender) = self.get(key) {
+                return Some(sender);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<GateKey, SyncSender<Message>>> {
+        self.gates.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The consumer side: the `DataPlane` gRPC service.
+pub struct DataPlaneService {
+    pub gates: Arc<GateRegistry>,
+    pub buffered: Arc<BufferGauge>,
+}
+
+fn batch_bytes(batch: &RecordBatch) -> u64 {
+    batch.get_array_memory_size() as u64
+}
+
+#[tonic::async_trait]
+impl DataPlane for DataPlaneService {
+    type ExchangeStream = ReceiverStream<Result<Credit, Status>>;
+
+    async fn exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::ExchangeStream>, Status> {
+        let mut frames = request.into_inner();
+        let first = frames
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the exchange stream is empty"))?;
+        let metadata = ChannelMetadata::decode(first.app_metadata.as_slice()).map_err(|e| {
+            Status::invalid_argument(format!("the first frame lacks its channel metadata: {e}"))
+        })?;
+        let key = GateKey {
+            job_id: metadata.job_id.clone(),
+            attempt: metadata.attempt,
+            vertex: metadata.vertex,
+            subtask: metadata.subtask,
+        };
+        let gate = self.gates.wait_for(&key).await.ok_or_else(|| {
+            Status::not_found(format!(
+                "no task of job {} attempt {} vertex {} subtask {} is deployed here",
+                key.job_id, key.attempt, key.vertex, key.subtask
+            ))
+        })?;
+
+        let (credit_tx, credit_rx) = mpsc::channel(CREDITS as usize + 1);
+        let _ = credit_tx.send(Ok(Credit { frames: CREDITS })).await;
+        // Decoded messages wait here (at most CREDITS of them) for a blocking
+        // thread to move them into the gate, which may be full.
+        let (message_tx, mut message_rx) = mpsc::channel::<(Message, u64)>(CREDITS as usize);
+        let buffered = self.buffered.clone();
+        let forward_credits = credit_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            while let Some((message, bytes)) = message_rx.blocking_recv() {
+                let delivered = gate.send(message).is_ok();
+                buffered.sub(bytes);
+                if !delivered {
+                    break;
+                }
+                if bytes > 0
+                    && forward_credits
+                        .blocking_send(Ok(Credit { frames: 1 }))
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        });
+
+        let buffered = self.buffered.clone();
+        tokio::spawn(async move {
+            let mut schema: Option<SchemaRef> = None;
+            let result: Result<(), String> = async {
+                while let Some(frame) = frames.next().await {
+                    let frame = frame.map_err(|e| format!("the producer's stream broke: {e}"))?;
+                    if !frame.app_metadata.is_empty() {
+                        let meta = ChannelMetadata::decode(frame.app_metadata.as_slice())
+                            .map_err(|e| format!("bad channel metadata: {e}"))?;
+                        if meta.end {
+                            let _ = message_tx.send((Message::End, 0)).await;
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    let message = match codec::decode(frame, schema.as_ref())? {
+                        Decoded::Schema(s) => {
+                            schema = Some(s.clone());
+                            (Message::Schema(s), 0)
+                        }
+                        Decoded::Batch(batch) => {
+                            let bytes = batch_bytes(&batch);
+                            buffered.add(bytes);
+                            (Message::Batch(batch), bytes)
+                        }
+                    };
+                    if message_tx.send(message).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err("the producer's stream ended before the producer finished".into())
+            }
+            .await;
+            if let Err(why) = result {
+                // The job fails (or is already failing) through the task
+                // states the JobManager sees; this consumer just stops
+                // waiting for this producer's frames.
+                tracing::debug!(channel = ?key, "data channel closed: {why}");
+                let _ = credit_tx.send(Err(Status::aborted(why))).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(credit_rx)))
+    }
+}
+
+/// When a producer sends what it has coalesced.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    /// Send once this many rows wait (the job's batch size).
+    pub rows: usize,
+    /// Send once this many bytes wait.
+    pub bytes: u64,
+    /// Send what waits once its first row has waited this long.
+    pub timeout: Duration,
+}
+
+/// Connections to other TaskManagers' data planes, one per address;
+/// HTTP/2 multiplexes every channel between two TaskManagers over it.
+#[derive(Default)]
+pub struct Connections {
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl Connections {
+    fn get(&self, address: &str) -> Result<Channel, String> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = channels.get(address) {
+            return Ok(channel.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| format!("bad data address '{address}': {e}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        channels.insert(address.to_string(), channel.clone());
+        Ok(channel)
+    }
+}
+
+/// The producer side of one network channel.
+pub struct NetworkOutbox {
+    sender: mpsc::Sender<Message>,
+}
+
+impl Outbox for NetworkOutbox {
+    fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.sender
+            .blocking_send(message)
+            .map_err(|_| SendError::Channel("the network channel closed".into()))
+    }
+}
+
+impl NetworkOutbox {
+    /// Opens a channel to the consumer described by `metadata` at
+    /// `address`. Failures of the channel surface on the next `send`.
+    pub fn open(
+        runtime: &tokio::runtime::Handle,
+        connections: &Connections,
+        address: &str,
+        metadata: ChannelMetadata,
+        policy: FlushPolicy,
+        buffered: Arc<BufferGauge>,
+    ) -> Result<NetworkOutbox, String> {
+        let channel = connections.get(address)?;
+        let (sender, receiver) = mpsc::channel(1);
+        let address = address.to_string();
+        runtime.spawn(async move {
+            if let Err(why) = write_channel(channel, metadata, receiver, policy, buffered).await {
+                tracing::warn!(consumer = %address, "data channel failed: {why}");
+            }
+        });
+        Ok(NetworkOutbox { sender })
+    }
+}
+
+async fn write_channel(
+    channel: Channel,
+    metadata: ChannelMetadata,
+    mut messages: mpsc::Receiver<Message>,
+    policy: FlushPolicy,
+    buffered: Arc<BufferGauge>,
+) -> Result<(), String> {
+    let (frame_tx, frame_rx) = mpsc::channel::<FlightData>(1);
+    let first = FlightData {
+        app_metadata: metadata.encode_to_vec(),
+        ..FlightData::default()
+    };
+    frame_tx
+        .send(first)
+        .await
+        .map_err(|_| "the channel closed".to_string())?;
+    let mut client = DataPlaneClient::new(channel)
+        .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES);
+    let response = client
+        .exchange(ReceiverStream::new(frame_rx))
+        .await
+        .map_err(|e| format!("the consumer refused the channel: {}", e.message()))?;
+    let credits = Arc::new(Semaphore::new(0));
+    let mut credit_stream = response.into_inner();
+    let granted = credits.clone();
+    let credit_task = tokio::spawn(async move {
+        while let Some(credit) = credit_stream.next().await {
+            match credit {
+                Ok(credit) => granted.add_permits(credit.frames as usize),
+                Err(status) => return Err(status.message().to_string()),
+            }
+        }
+        Ok(())
+    });
+
+    let mut schema: Option<SchemaRef> = None;
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut pending_rows = 0usize;
+    let mut pending_bytes = 0u64;
+    let mut deadline: Option<tokio::time::Instant> = None;
+
+    let result = async {
+        loop {
+            let flush_now = tokio::select! {
+                message = messages.recv() => match message {
+                    Some(Message::Schema(s)) => {
+                        frame_tx.send(codec::schema_frame(&s)).await.map_err(|_| "the consumer is gone")?;
+                        schema = Some(s);
+                        false
+                    }
+                    Some(Message::Batch(batch)) => {
+                        let bytes = batch_bytes(&batch);
+                        buffered.add(bytes);
+                        pending_rows += batch.num_rows();
+                        pending_bytes += bytes;
+                        pending.push(batch);
+                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + policy.timeout);
+                        pending_rows >= policy.rows || pending_bytes >= policy.bytes
+                    }
+                    Some(Message::End) => {
+                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx).await?;
+                        buffered.sub(pending_bytes);
+                        pending_bytes = 0;
+                        let end = ChannelMetadata { end: true, ..metadata.clone() };
+                        frame_tx
+                            .send(FlightData { app_metadata: end.encode_to_vec(), ..FlightData::default() })
+                            .await
+                            .map_err(|_| "the consumer is gone")?;
+                        return Ok::<(), String>(());
+                    }
+                    // The task stopped without finishing: it failed or was
+                    // cancelled; the stream ends without its end frame.
+                    None => return Ok(()),
+                },
+                _ = sleep_until(deadline) => true,
+            };
+            if flush_now {
+                flush(&mut pending, schema.as_ref(), &credits, &frame_tx).await?;
+                buffered.sub(pending_bytes);
+                pending_rows = 0;
+                pending_bytes = 0;
+                deadline = None;
+            }
+        }
+    }
+    .await;
+    buffered.sub(pending_bytes);
+    drop(frame_tx);
+    if result.is_err() && credit_task.is_finished() {
+        if let Ok(Err(why)) = credit_task.await {
+            return Err(why);
+        }
+    }
+    result
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends what is pending as one frame, once a credit allows.
+async fn flush(
+    pending: &mut Vec<RecordBatch>,
+    schema: Option<&SchemaRef>,
+    credits: &Semaphore,
+    frames: &mpsc::Sender<FlightData>,
+) -> Result<(), String> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let schema = schema.ok_or("a batch came before the schema")?;
+    let batch = if pending.len() == 1 {
+        pending.pop().ok_or("nothing pending")?
+    } else {
+        let merged = arrow_select::concat::concat_batches(schema, pending.iter())
+            .map_err(|e| format!("cannot coalesce batches: {e}"))?;
+        pending.clear();
+        merged
+    };
+    let frame = codec::batch_frame(&batch)?;
+    credits
+        .acquire()
+        .await
+        .map_err(|_| "the credits closed")?
+        .forget();
+    frames
+        .send(frame)
+        .await
+        .map_err(|_| "the consumer is gone".to_string())
+}

@@ -1,0 +1,343 @@
+//! The Weir TaskManager: it registers with a JobManager and offers its task
+//! slots, runs the tasks deployed to it with the wasm host, fetches the job's
+//! modules by digest (verified, cached), exchanges batches with other
+//! TaskManagers over the data plane, and serves Prometheus metrics.
+//!
+//! When the JobManager cannot be reached it retries with a growing delay and
+//! says why; when the connection breaks it cancels its tasks (the JobManager
+//! restarts the job elsewhere) and registers again.
+
+mod codec;
+mod dataplane;
+mod metrics;
+mod modules;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+use weir_executor::RunDefaults;
+use weir_proto::v1::data_plane_server::DataPlaneServer;
+use weir_proto::v1::job_manager_message::Message as FromJobManager;
+use weir_proto::v1::resource_manager_client::ResourceManagerClient;
+use weir_proto::v1::task_manager_message::Message as ToJobManager;
+use weir_proto::v1::{Heartbeat, RegisterTaskManager, TaskManagerMessage};
+use weir_wasm_host::{EngineConfig, WasmHost};
+
+pub use dataplane::{BufferGauge, FlushPolicy, CREDITS};
+
+use crate::dataplane::{Connections, DataPlaneService, GateRegistry};
+use crate::modules::ModuleCache;
+use crate::tasks::Tasks;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskManagerError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("'{0}' is not a JobManager address (expected http://HOST:PORT)")]
+    BadJobManagerAddress(String),
+    #[error(transparent)]
+    Engine(#[from] weir_wasm_host::LoadError),
+}
+
+#[derive(Clone)]
+pub struct TaskManagerConfig {
+    /// The JobManager's RPC endpoint, `http://host:port`.
+    pub jobmanager: String,
+    pub slots: u32,
+    /// Where the data plane listens; port 0 picks a free one.
+    pub data_bind: SocketAddr,
+    /// The host other TaskManagers reach this one at; the bind address's
+    /// host when absent.
+    pub advertised_host: Option<String>,
+    /// Where `/metrics` listens, if anywhere.
+    pub metrics_bind: Option<SocketAddr>,
+    /// Fetched modules and compiled code are kept here between runs.
+    pub cache_dir: Option<PathBuf>,
+    pub defaults: RunDefaults,
+    /// How long a partly filled network buffer may wait before it is sent.
+    pub flush_timeout: Duration,
+    /// Chosen when absent.
+    pub id: Option<String>,
+    /// A wasm host to share (`weir run` compiles modules once for all its
+    /// TaskManagers); one of its own when absent.
+    pub host: Option<Arc<WasmHost>>,
+}
+
+impl TaskManagerConfig {
+    pub fn new(jobmanager: impl Into<String>, slots: u32) -> Self {
+        TaskManagerConfig {
+            jobmanager: jobmanager.into(),
+            slots,
+            data_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertised_host: None,
+            metrics_bind: None,
+            cache_dir: None,
+            defaults: RunDefaults::default(),
+            flush_timeout: Duration::from_millis(100),
+            id: None,
+            host: None,
+        }
+    }
+}
+
+/// What a started TaskManager tells its starter.
+#[derive(Debug, Clone)]
+pub struct TaskManagerHandle {
+    pub id: String,
+    pub data_address: String,
+    pub metrics_address: Option<SocketAddr>,
+    pub buffered: Arc<BufferGauge>,
+}
+
+/// Starts a TaskManager on the current tokio runtime: binds its listeners,
+/// then keeps itself registered with the JobManager until the runtime ends.
+pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskManagerError> {
+    let endpoint = Endpoint::from_shared(config.jobmanager.clone())
+        .map_err(|_| TaskManagerError::BadJobManagerAddress(config.jobmanager.clone()))?;
+    let id = config.id.clone().unwrap_or_else(new_id);
+
+    let listener = TcpListener::bind(config.data_bind)
+        .await
+        .map_err(|source| TaskManagerError::Bind {
+            address: config.data_bind,
+            source,
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| TaskManagerError::Bind {
+            address: config.data_bind,
+            source,
+        })?;
+    let host = config
+        .advertised_host
+        .clone()
+        .unwrap_or_else(|| bound.ip().to_string());
+    let data_address = format!("{host}:{}", bound.port());
+
+    let engine = match &config.host {
+        Some(host) => host.clone(),
+        None => Arc::new(WasmHost::new(EngineConfig {
+            cache_dir: config.cache_dir.as_ref().map(|d| d.join("compiled")),
+            ..EngineConfig::default()
+        })?),
+    };
+    let gates = Arc::new(GateRegistry::default());
+    let buffered = Arc::new(BufferGauge::default());
+    let tasks = Arc::new(Tasks::new(tasks::Shared {
+        id: id.clone(),
+        data_address: data_address.clone(),
+        slots: config.slots,
+        gates: gates.clone(),
+        buffered: buffered.clone(),
+        connections: Connections::default(),
+        modules: ModuleCache::new(engine, config.cache_dir.as_ref().map(|d| d.join("modules"))),
+        runtime: tokio::runtime::Handle::current(),
+        defaults: config.defaults.clone(),
+        flush_timeout: config.flush_timeout,
+    }));
+
+    let service = DataPlaneServer::new(DataPlaneService {
+        gates,
+        buffered: buffered.clone(),
+    })
+    .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES);
+    tokio::spawn(async move {
+        let incoming = TcpListenerStream::new(listener).map(|stream| {
+            stream.inspect(|s| {
+                let _ = s.set_nodelay(true);
+            })
+        });
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await
+        {
+            tracing::error!("the data plane stopped: {e}");
+        }
+    });
+
+    let metrics_address = match config.metrics_bind {
+        Some(address) => Some(
+            metrics::serve(address, tasks.clone())
+                .await
+                .map_err(|source| TaskManagerError::Bind { address, source })?,
+        ),
+        None => None,
+    };
+
+    let registration = RegisterTaskManager {
+        task_manager_id: id.clone(),
+        data_address: data_address.clone(),
+        slots: config.slots,
+        metrics_address: metrics_address.map(|a| a.to_string()).unwrap_or_default(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    tokio::spawn(stay_registered(endpoint, registration, tasks.clone()));
+    tokio::spawn(tasks::sample_rates(tasks));
+    Ok(TaskManagerHandle {
+        id,
+        data_address,
+        metrics_address,
+        buffered,
+    })
+}
+
+fn new_id() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seed = format!("{}-{nanos}", std::process::id());
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
+    format!("tm-{}", &hex::encode(digest)[..12])
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const LAST_RETRY: Duration = Duration::from_secs(10);
+
+/// Connects, registers and serves the JobManager; on any failure, backs off
+/// and starts over.
+async fn stay_registered(endpoint: Endpoint, registration: RegisterTaskManager, tasks: Arc<Tasks>) {
+    let endpoint = endpoint
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true);
+    let address = endpoint.uri().to_string();
+    let mut delay = FIRST_RETRY;
+    loop {
+        match session(&endpoint, &registration, &tasks).await {
+            Ok(()) => {
+                tracing::warn!(jobmanager = %address, "the JobManager closed the connection; registering again");
+                delay = FIRST_RETRY;
+            }
+            Err(Failure::BeforeRegistration(why)) => {
+                tracing::warn!(
+                    jobmanager = %address,
+                    "cannot register with the JobManager: {why}; retrying in {:.1} s",
+                    delay.as_secs_f64()
+                );
+            }
+            Err(Failure::AfterRegistration(why)) => {
+                tracing::warn!(jobmanager = %address, "lost the JobManager: {why}; registering again");
+                delay = FIRST_RETRY;
+            }
+        }
+        tasks.cancel_everything();
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(LAST_RETRY);
+    }
+}
+
+enum Failure {
+    BeforeRegistration(String),
+    AfterRegistration(String),
+}
+
+async fn session(
+    endpoint: &Endpoint,
+    registration: &RegisterTaskManager,
+    tasks: &Arc<Tasks>,
+) -> Result<(), Failure> {
+    let before = Failure::BeforeRegistration;
+    let channel: Channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| before(error_chain(&e)))?;
+    let client = ResourceManagerClient::new(channel)
+        .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES);
+    let (outbound, receiver) = mpsc::channel::<TaskManagerMessage>(256);
+    let _ = outbound
+        .send(TaskManagerMessage {
+            message: Some(ToJobManager::Register(registration.clone())),
+        })
+        .await;
+    let mut inbound = client
+        .clone()
+        .attach(ReceiverStream::new(receiver))
+        .await
+        .map_err(|e| before(e.message().to_string()))?
+        .into_inner();
+    let registered = match inbound.message().await {
+        Ok(Some(message)) => match message.message {
+            Some(FromJobManager::Registered(registered)) => registered,
+            _ => {
+                return Err(before(
+                    "the JobManager did not confirm the registration".into(),
+                ))
+            }
+        },
+        Ok(None) => return Err(before("the JobManager closed the stream".into())),
+        Err(e) => return Err(before(e.message().to_string())),
+    };
+    tracing::info!(
+        id = %registration.task_manager_id,
+        slots = registration.slots,
+        data = %registration.data_address,
+        "registered with the JobManager"
+    );
+    tasks.connected(outbound.clone(), client);
+
+    let interval = Duration::from_millis(registered.heartbeat_interval_ms.max(50));
+    let heartbeats = {
+        let tasks = tasks.clone();
+        let outbound = outbound.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                ticker.tick().await;
+                let beat = TaskManagerMessage {
+                    message: Some(ToJobManager::Heartbeat(Heartbeat {
+                        jobs: tasks.counters(),
+                    })),
+                };
+                if outbound.send(beat).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let result = loop {
+        match inbound.message().await {
+            Ok(Some(message)) => match message.message {
+                Some(FromJobManager::Deploy(deploy)) => tasks.deploy(deploy),
+                Some(FromJobManager::Cancel(cancel)) => {
+                    tasks.cancel(&cancel.job_id, cancel.attempt)
+                }
+                Some(FromJobManager::Registered(_)) | None => {}
+            },
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(Failure::AfterRegistration(e.message().to_string())),
+        }
+    };
+    heartbeats.abort();
+    tasks.disconnected();
+    result
+}
+
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        // hyper and tonic repeat their causes' messages in their own.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,148 @@
+//! The module cache: components fetched from the JobManager by digest,
+//! verified, kept on disk, compiled once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+use weir_proto::v1::resource_manager_client::ResourceManagerClient;
+use weir_proto::v1::FetchModuleRequest;
+use weir_wasm_host::{LoadError, Module, WasmHost};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("cannot fetch module {digest} from the JobManager: {message}")]
+    Fetch { digest: String, message: String },
+    #[error("module {digest} arrived with digest {actual}; refusing it")]
+    Corrupt { digest: String, actual: String },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+impl ModuleError {
+    /// A fetch can succeed next time; wrong or broken bytes cannot.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ModuleError::Fetch { .. })
+    }
+}
+
+pub struct ModuleCache {
+    host: Arc<WasmHost>,
+    dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<String, Arc<Module>>>,
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+impl ModuleCache {
+    pub fn new(host: Arc<WasmHost>, dir: Option<PathBuf>) -> Self {
+        ModuleCache {
+            host,
+            dir,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn file_of(&self, digest: &str) -> Option<PathBuf> {
+        let name = digest.replace(':', "-");
+        self.dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{name}.wasm")))
+    }
+
+    /// The compiled module with `digest` ("sha256:<hex>"), from memory, the
+    /// disk cache, or the JobManager. `operator` names it in errors.
+    pub async fn get(
+        &self,
+        operator: &str,
+        digest: &str,
+        jobmanager: &ResourceManagerClient<Channel>,
+    ) -> Result<Arc<Module>, ModuleError> {
+        if let Some(module) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+        {
+            return Ok(module.clone());
+        }
+        let cached = self
+            .file_of(digest)
+            .and_then(|path| std::fs::read(path).ok())
+            .filter(|bytes| sha256_of(bytes) == digest);
+        let bytes = match cached {
+            Some(bytes) => bytes,
+            None => {
+                let bytes = fetch(digest, jobmanager.clone()).await?;
+                let actual = sha256_of(&bytes);
+                if actual != digest {
+                    return Err(ModuleError::Corrupt {
+                        digest: digest.to_string(),
+                        actual,
+                    });
+                }
+                if let Some(path) = self.file_of(digest) {
+                    store(&path, &bytes);
+                }
+                bytes
+            }
+        };
+        let host = self.host.clone();
+        let (operator, expected) = (operator.to_string(), digest.to_string());
+        let module =
+            tokio::task::spawn_blocking(move || host.load(&operator, &bytes, Some(&expected)))
+                .await
+                .map_err(|e| ModuleError::Fetch {
+                    digest: digest.to_string(),
+                    message: format!("the compiler thread failed: {e}"),
+                })??;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_string(), module.clone());
+        Ok(module)
+    }
+}
+
+async fn fetch(
+    digest: &str,
+    mut jobmanager: ResourceManagerClient<Channel>,
+) -> Result<Vec<u8>, ModuleError> {
+    let error = |message: String| ModuleError::Fetch {
+        digest: digest.to_string(),
+        message,
+    };
+    let mut chunks = jobmanager
+        .fetch_module(FetchModuleRequest {
+            digest: digest.to_string(),
+        })
+        .await
+        .map_err(|e| error(e.message().to_string()))?
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        bytes.extend_from_slice(&chunk.map_err(|e| error(e.message().to_string()))?.data);
+    }
+    Ok(bytes)
+}
+
+/// Writes the verified bytes where a later run finds them; a cache that
+/// cannot be written only costs a fetch next time.
+fn store(path: &std::path::Path, bytes: &[u8]) {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temp, bytes)?;
+        std::fs::rename(&temp, path)
+    };
+    if let Err(e) = write() {
+        tracing::warn!("cannot cache module at {}: {e}", path.display());
+    }
+}

@@ -1,0 +1,501 @@
+//! The tasks deployed to this TaskManager: one thread each, grouped by job
+//! attempt, reporting their states to the JobManager.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+use weir_executor::{
+    InputGate, JobError, JobMetrics, Outbox, RunDefaults, Task, TaskMetrics, TaskSetup,
+    CHANNEL_CAPACITY,
+};
+use weir_proto::v1::resource_manager_client::ResourceManagerClient;
+use weir_proto::v1::task_manager_message::Message as ToJobManager;
+use weir_proto::v1::{
+    user_metric, ChannelMetadata, DeployTasks, JobCounters, OperatorReport, TaskId,
+    TaskManagerMessage, TaskState, TaskStateUpdate, UserMetric as ProtoMetric,
+};
+use weir_types::{JobGraph, JobSpec};
+use weir_wasm_host::UserMetric;
+
+use crate::dataplane::{
+    BufferGauge, Connections, FlushPolicy, GateKey, GateRegistry, NetworkOutbox,
+};
+use crate::modules::ModuleCache;
+
+/// What never changes over the TaskManager's life.
+pub struct Shared {
+    pub id: String,
+    pub data_address: String,
+    pub slots: u32,
+    pub gates: Arc<GateRegistry>,
+    pub buffered: Arc<BufferGauge>,
+    pub connections: Connections,
+    pub modules: ModuleCache,
+    pub runtime: tokio::runtime::Handle,
+    pub defaults: RunDefaults,
+    pub flush_timeout: Duration,
+}
+
+/// Per-second rates of one task, from the last two samples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rates {
+    pub records_in_per_second: f64,
+    pub records_out_per_second: f64,
+    pub busy_ms_per_second: f64,
+    pub backpressured_ms_per_second: f64,
+}
+
+pub struct RunningTask {
+    pub subtask: u32,
+    pub name: String,
+    pub metrics: Arc<TaskMetrics>,
+    pub rates: Rates,
+    last_sample: Option<(Instant, [u64; 4])>,
+}
+
+pub struct RunningJob {
+    pub job_id: String,
+    pub job_name: String,
+    pub attempt: u32,
+    pub metrics: Arc<JobMetrics>,
+    pub tasks: Vec<RunningTask>,
+    pub slots: u32,
+    cancel: Arc<AtomicBool>,
+    remaining: usize,
+}
+
+pub struct Tasks {
+    pub shared: Shared,
+    jobs: Mutex<HashMap<(String, u32), RunningJob>>,
+    /// Cancels that arrived before (or while) their deployment did.
+    cancelled: Mutex<HashSet<(String, u32)>>,
+    link: Mutex<
+        Option<(
+            mpsc::Sender<TaskManagerMessage>,
+            ResourceManagerClient<Channel>,
+        )>,
+    >,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Tasks {
+    pub fn new(shared: Shared) -> Self {
+        Tasks {
+            shared,
+            jobs: Mutex::new(HashMap::new()),
+            cancelled: Mutex::new(HashSet::new()),
+            link: Mutex::new(None),
+        }
+    }
+
+    pub fn connected(
+        &self,
+        outbound: mpsc::Sender<TaskManagerMessage>,
+        client: ResourceManagerClient<Channel>,
+    ) {
+        *lock(&self.link) = Some((outbound, client));
+    }
+
+    pub fn disconnected(&self) {
+        *lock(&self.link) = None;
+    }
+
+    fn report(&self, update: TaskStateUpdate) {
+        let outbound = lock(&self.link).as_ref().map(|(o, _)| o.clone());
+        if let Some(outbound) = outbound {
+            // Never block a task thread on the JobManager: a full queue means
+            // the connection is failing and the JobManager will learn anyway.
+            let _ = outbound.try_send(TaskManagerMessage {
+                message: Some(ToJobManager::TaskState(update)),
+            });
+        }
+    }
+
+    /// Slots held by the jobs running here.
+    pub fn slots_in_use(&self) -> u32 {
+        lock(&self.jobs).values().map(|job| job.slots).sum()
+    }
+
+    pub fn with_jobs<R>(&self, f: impl FnOnce(&HashMap<(String, u32), RunningJob>) -> R) -> R {
+        f(&lock(&self.jobs))
+    }
+
+    pub fn counters(&self) -> Vec<JobCounters> {
+        lock(&self.jobs).values().map(counters_of).collect()
+    }
+
+    pub fn cancel(&self, job_id: &str, attempt: u32) {
+        lock(&self.cancelled).insert((job_id.to_string(), attempt));
+        for job in lock(&self.jobs).values() {
+            if job.job_id == job_id && job.attempt <= attempt {
+                job.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        self.shared.gates.remove_job(job_id, attempt);
+    }
+
+    /// The JobManager is gone: it will restart these jobs elsewhere.
+    pub fn cancel_everything(&self) {
+        let jobs: Vec<(String, u32)> = lock(&self.jobs).keys().cloned().collect();
+        for (job_id, attempt) in jobs {
+            self.cancel(&job_id, attempt);
+        }
+    }
+
+    pub fn deploy(self: &Arc<Self>, deploy: DeployTasks) {
+        let tasks = self.clone();
+        self.shared.runtime.spawn(async move {
+            let ids: Vec<TaskId> = deploy
+                .tasks
+                .iter()
+                .map(|t| TaskId {
+                    job_id: deploy.job_id.clone(),
+                    attempt: deploy.attempt,
+                    vertex: t.vertex,
+                    subtask: t.subtask,
+                })
+                .collect();
+            if let Err((message, retryable)) = tasks.clone().start(deploy).await {
+                tracing::warn!("cannot deploy tasks: {message}");
+                for task in ids {
+                    tasks.report(TaskStateUpdate {
+                        task: Some(task),
+                        state: TaskState::Failed as i32,
+                        error: message.clone(),
+                        retryable,
+                        ..TaskStateUpdate::default()
+                    });
+                }
+            }
+        });
+    }
+
+    async fn start(self: Arc<Self>, deploy: DeployTasks) -> Result<(), (String, bool)> {
+        let spec = JobSpec::from_yaml(&deploy.spec_yaml)
+            .map_err(|e| (format!("the deployed job spec is invalid: {e}"), false))?;
+        let graph = JobGraph::of(&spec);
+        let client = lock(&self.link)
+            .as_ref()
+            .map(|(_, client)| client.clone())
+            .ok_or_else(|| ("lost the JobManager while deploying".to_string(), true))?;
+        let mut modules = BTreeMap::new();
+        for (index, op) in spec.operators.iter().enumerate() {
+            let Some(digest) = &op.sha256 else { continue };
+            if op.module.is_none() {
+                continue;
+            }
+            let module = self
+                .shared
+                .modules
+                .get(&op.name, digest, &client)
+                .await
+                .map_err(|e| {
+                    let retryable = e.is_retryable();
+                    (format!("operators[{index}] '{}': {e}", op.name), retryable)
+                })?;
+            modules.insert(index, module);
+        }
+
+        let key = (deploy.job_id.clone(), deploy.attempt);
+        if lock(&self.cancelled).contains(&key) {
+            return Ok(());
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let metrics = Arc::new(JobMetrics::new(
+            spec.operators.iter().map(|op| op.name.clone()),
+        ));
+
+        // Gates first, so that local producers find them.
+        let mut gates = HashMap::new();
+        for task in &deploy.tasks {
+            if task.vertex == 0 {
+                continue;
+            }
+            let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
+            let gate_key = GateKey {
+                job_id: deploy.job_id.clone(),
+                attempt: deploy.attempt,
+                vertex: task.vertex,
+                subtask: task.subtask,
+            };
+            self.shared.gates.register(gate_key, sender);
+            gates.insert(
+                (task.vertex, task.subtask),
+                InputGate {
+                    receiver,
+                    producers: graph.producers_of(task.vertex as usize),
+                },
+            );
+        }
+
+        let mut slots_here: BTreeMap<u32, u32> = BTreeMap::new();
+        for task in &deploy.tasks {
+            *slots_here.entry(task.vertex).or_default() += 1;
+        }
+        let mut running = RunningJob {
+            job_id: deploy.job_id.clone(),
+            job_name: spec.name.clone(),
+            attempt: deploy.attempt,
+            metrics: metrics.clone(),
+            tasks: Vec::new(),
+            slots: slots_here.values().copied().max().unwrap_or(0),
+            cancel: cancel.clone(),
+            remaining: deploy.tasks.len(),
+        };
+        let spec = Arc::new(spec);
+        let graph = Arc::new(graph);
+        let modules = Arc::new(modules);
+        let mut threads = Vec::new();
+        for deployment in &deploy.tasks {
+            let vertex = deployment.vertex;
+            let subtask = deployment.subtask;
+            let mut outboxes: Vec<Box<dyn Outbox>> = Vec::new();
+            for (consumer, address) in deployment.consumers.iter().enumerate() {
+                let consumer = consumer as u32;
+                if *address == self.shared.data_address {
+                    let gate_key = GateKey {
+                        job_id: deploy.job_id.clone(),
+                        attempt: deploy.attempt,
+                        vertex: vertex + 1,
+                        subtask: consumer,
+                    };
+                    let sender = self.shared.gates.get(&gate_key).ok_or_else(|| {
+                        (
+                            format!("the JobManager placed vertex {} subtask {consumer} here but did not deploy it", vertex + 1),
+                            true,
+                        )
+                    })?;
+                    outboxes.push(Box::new(sender));
+                } else {
+                    let metadata = ChannelMetadata {
+                        job_id: deploy.job_id.clone(),
+                        attempt: deploy.attempt,
+                        vertex: vertex + 1,
+                        subtask: consumer,
+                        producer_subtask: subtask,
+                        end: false,
+                    };
+                    let policy = FlushPolicy {
+                        rows: spec.batch_size,
+                        bytes: 4 << 20,
+                        timeout: self.shared.flush_timeout,
+                    };
+                    let outbox = NetworkOutbox::open(
+                        &self.shared.runtime,
+                        &self.shared.connections,
+                        address,
+                        metadata,
+                        policy,
+                        self.shared.buffered.clone(),
+                    )
+                    .map_err(|e| (e, false))?;
+                    outboxes.push(Box::new(outbox));
+                }
+            }
+            let task_metrics = Arc::new(TaskMetrics::default());
+            let vertex_info = &graph.vertices[vertex as usize];
+            let name = format!(
+                "{} ({}/{})",
+                vertex_info.name,
+                subtask + 1,
+                vertex_info.parallelism
+            );
+            running.tasks.push(RunningTask {
+                subtask,
+                name: name.clone(),
+                metrics: task_metrics.clone(),
+                rates: Rates::default(),
+                last_sample: None,
+            });
+            let gate = gates.remove(&(vertex, subtask));
+            let context = TaskContext {
+                tasks: self.clone(),
+                id: TaskId {
+                    job_id: deploy.job_id.clone(),
+                    attempt: deploy.attempt,
+                    vertex,
+                    subtask,
+                },
+                spec: spec.clone(),
+                graph: graph.clone(),
+                modules: modules.clone(),
+                metrics: metrics.clone(),
+                task_metrics,
+                cancel: cancel.clone(),
+            };
+            threads.push((name, gate, outboxes, context));
+        }
+        lock(&self.jobs).insert(key, running);
+        for (name, gate, outboxes, context) in threads {
+            let spawned = std::thread::Builder::new()
+                .name(format!("weir-task {name}"))
+                .spawn(move || context.run(gate, outboxes));
+            if let Err(e) = spawned {
+                return Err((format!("cannot start a task thread: {e}"), true));
+            }
+        }
+        Ok(())
+    }
+
+    fn task_ended(&self, id: &TaskId) {
+        let key = (id.job_id.clone(), id.attempt);
+        let mut jobs = lock(&self.jobs);
+        let finished = match jobs.get_mut(&key) {
+            Some(job) => {
+                job.remaining = job.remaining.saturating_sub(1);
+                job.remaining == 0
+            }
+            None => false,
+        };
+        if finished {
+            jobs.remove(&key);
+            drop(jobs);
+            self.shared.gates.remove_job(&id.job_id, id.attempt);
+        }
+    }
+
+    fn counters_of(&self, job_id: &str, attempt: u32) -> Option<JobCounters> {
+        lock(&self.jobs)
+            .get(&(job_id.to_string(), attempt))
+            .map(counters_of)
+    }
+}
+
+fn counters_of(job: &RunningJob) -> JobCounters {
+    let m = &job.metrics;
+    JobCounters {
+        job_id: job.job_id.clone(),
+        attempt: job.attempt,
+        source_records: m.source_records(),
+        sink_records: m.sink_records(),
+        operator_records_in: m
+            .operators
+            .iter()
+            .map(|o| o.records_in.load(Ordering::Relaxed))
+            .collect(),
+        operator_records_out: m
+            .operators
+            .iter()
+            .map(|o| o.records_out.load(Ordering::Relaxed))
+            .collect(),
+    }
+}
+
+struct TaskContext {
+    tasks: Arc<Tasks>,
+    id: TaskId,
+    spec: Arc<JobSpec>,
+    graph: Arc<JobGraph>,
+    modules: Arc<BTreeMap<usize, Arc<weir_wasm_host::Module>>>,
+    metrics: Arc<JobMetrics>,
+    task_metrics: Arc<TaskMetrics>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl TaskContext {
+    fn run(self, gate: Option<InputGate>, outboxes: Vec<Box<dyn Outbox>>) {
+        let setup = TaskSetup {
+            spec: &self.spec,
+            graph: &self.graph,
+            vertex: self.id.vertex as usize,
+            subtask: self.id.subtask,
+            attempt: self.id.attempt,
+            base_dir: Path::new("/"),
+            modules: &self.modules,
+            defaults: &self.tasks.shared.defaults,
+        };
+        self.tasks.report(TaskStateUpdate {
+            task: Some(self.id.clone()),
+            state: TaskState::Running as i32,
+            ..TaskStateUpdate::default()
+        });
+        let result = Task::new(&setup, gate, outboxes)
+            .and_then(|task| task.run(&self.metrics, &self.task_metrics, &self.cancel));
+        let mut update = TaskStateUpdate {
+            task: Some(self.id.clone()),
+            ..TaskStateUpdate::default()
+        };
+        match result {
+            Ok(reports) => {
+                update.state = TaskState::Finished as i32;
+                update.operators = reports
+                    .into_iter()
+                    .map(|(index, user_metrics, stats)| OperatorReport {
+                        operator_index: index as u32,
+                        user_metrics: user_metrics
+                            .into_iter()
+                            .map(|(name, value)| (name, to_proto(value)))
+                            .collect(),
+                        instance_recycles: stats.recycles,
+                        peak_memory_bytes: stats.peak_memory_bytes,
+                    })
+                    .collect();
+            }
+            Err(JobError::Cancelled) => update.state = TaskState::Canceled as i32,
+            Err(error) => {
+                if self.cancel.load(Ordering::Relaxed) {
+                    update.state = TaskState::Canceled as i32;
+                } else {
+                    tracing::warn!(job = %self.id.job_id, "task failed: {error}");
+                    update.state = TaskState::Failed as i32;
+                    update.retryable = error.is_retryable();
+                    update.error = error.to_string();
+                }
+            }
+        }
+        update.counters = self.tasks.counters_of(&self.id.job_id, self.id.attempt);
+        self.tasks.report(update);
+        self.tasks.task_ended(&self.id);
+    }
+}
+
+pub fn to_proto(value: UserMetric) -> ProtoMetric {
+    ProtoMetric {
+        value: Some(match value {
+            UserMetric::Counter(n) => user_metric::Value::Counter(n),
+            UserMetric::Gauge(g) => user_metric::Value::Gauge(g),
+        }),
+    }
+}
+
+/// Samples every task's counters once a second into per-second rates, as
+/// Flink's meters do.
+pub async fn sample_rates(tasks: Arc<Tasks>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        let now = Instant::now();
+        let mut jobs = lock(&tasks.jobs);
+        for job in jobs.values_mut() {
+            for task in &mut job.tasks {
+                let m = &task.metrics;
+                let values = [
+                    m.records_in.load(Ordering::Relaxed),
+                    m.records_out.load(Ordering::Relaxed),
+                    m.busy_nanos.load(Ordering::Relaxed),
+                    m.backpressured_nanos.load(Ordering::Relaxed),
+                ];
+                if let Some((then, before)) = task.last_sample {
+                    let seconds = now.duration_since(then).as_secs_f64().max(1e-3);
+                    let rate = |i: usize| values[i].saturating_sub(before[i]) as f64 / seconds;
+                    task.rates = Rates {
+                        records_in_per_second: rate(0),
+                        records_out_per_second: rate(1),
+                        busy_ms_per_second: (rate(2) / 1e6).min(1000.0),
+                        backpressured_ms_per_second: (rate(3) / 1e6).min(1000.0),
+                    };
+                }
+                task.last_sample = Some((now, values));
+            }
+        }
+    }
+}
