@@ -15,7 +15,7 @@ export PATH := $(WEIR_TOOLS)/bin:$(PATH)
 PYTHON := $(WEIR_TOOLS)/python/bin/python
 GO_MODULES := operators-sdk/go examples/go/tokenize examples/mixed/wordlen tests/fixtures/go/conform tests/fixtures/go/misbehave
 
-.PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-sdks bench
+.PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-sdks bench proto
 
 run: weir
 	@$(WEIR) build examples/wordcount/operator
@@ -23,6 +23,11 @@ run: weir
 
 setup:
 	@scripts/setup.sh
+
+# Regenerates proto/src/gen from proto/weir/v1/*.proto (needs protoc);
+# the test suite fails while the committed copy differs.
+proto: setup
+	WEIR_PROTO_WRITE=1 cargo test --release --locked -p weir-proto --test codegen
 
 setup-all:
 	@scripts/setup.sh --all
@@ -65,3 +70,4 @@ test-sdks:
 bench: setup-all
 	cargo bench --locked -p weir-executor --bench pipeline
 	cargo bench --locked -p weir-executor --bench languages
+	cargo bench --locked -p weir-taskmanager --bench shuffle

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Weir needs and is missing: the Rust toolchain's
-# wasm32-wasip2 target (operators compile to it). With --all, also every SDK
+# wasm32-wasip2 target (operators compile to it) and protoc (for the check
+# that the committed gRPC code matches proto/). With --all, also every SDK
 # language's toolchain (scripts/setup-{tools,c,go,js,python}.sh), which the
 # tests need. Safe to run repeatedly.
 set -euo pipefail
@@ -22,6 +23,17 @@ if ! command -v cc >/dev/null 2>&1; then
         apt-get update -qq && apt-get install -y -qq gcc >/dev/null
     else
         echo "error: no C compiler (cc) found; install gcc or clang." >&2
+        exit 1
+    fi
+fi
+if ! command -v protoc >/dev/null 2>&1; then
+    # Only the drift check of the committed gRPC code (proto/tests) runs
+    # protoc; building Weir does not need it.
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "setup: installing protoc (protobuf-compiler)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null
+    else
+        echo "error: protoc is missing; install protobuf-compiler (apt) or protobuf (brew)." >&2
         exit 1
     fi
 fi

@@ -48,6 +48,9 @@ pub struct TaskManagerArgs {
     /// Fetched modules and compiled code are kept here.
     #[arg(long, env = "WEIR_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Keep fetched modules and compiled code in memory only.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
     /// Default memory limit of a WASM operator instance.
     #[arg(long, default_value = "256Mi", env = "WEIR_OPERATOR_MEMORY")]
     memory: String,
@@ -121,7 +124,11 @@ pub fn taskmanager(args: TaskManagerArgs) -> Result<()> {
         data_bind: args.data_address,
         advertised_host: args.advertised_host,
         metrics_bind: Some(args.metrics_address),
-        cache_dir: args.cache_dir.or_else(crate::run::default_cache_dir),
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir.or_else(crate::run::default_cache_dir)
+        },
         defaults,
         flush_timeout: parse_duration(&args.flush_timeout)
             .map_err(|e| anyhow!("--flush-timeout: {e}"))?,

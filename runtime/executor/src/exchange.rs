@@ -9,7 +9,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
-use std::time::Instant;
 
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
@@ -178,9 +177,9 @@ impl Downstream {
         };
         task.records_out.fetch_add(rows, Ordering::Relaxed);
         let send = |outbox: &mut Box<dyn Outbox>, batch| {
-            let started = Instant::now();
+            task.begin_backpressure();
             let result = outbox.send(Message::Batch(batch));
-            task.add_backpressured(started.elapsed());
+            task.end_backpressure();
             result
         };
         match partitioner {

@@ -70,17 +70,53 @@ pub struct TaskMetrics {
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
     pub busy_nanos: AtomicU64,
+    /// Completed waits only; see `backpressured_nanos_now`.
     pub backpressured_nanos: AtomicU64,
+    /// When the current wait began (`monotonic_nanos`), 0 when not waiting.
+    blocked_since: AtomicU64,
+}
+
+/// Nanoseconds since the first call in this process; never 0 afterwards.
+fn monotonic_nanos() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+        + 1
 }
 
 impl TaskMetrics {
-    pub fn add_busy(&self, elapsed: std::time::Duration) {
-        self.busy_nanos
-            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    /// The task starts waiting on a full consumer.
+    pub fn begin_backpressure(&self) {
+        self.blocked_since
+            .store(monotonic_nanos(), Ordering::Relaxed);
     }
 
-    pub fn add_backpressured(&self, elapsed: std::time::Duration) {
-        self.backpressured_nanos
+    /// The wait is over; it counts in full.
+    pub fn end_backpressure(&self) {
+        let since = self.blocked_since.swap(0, Ordering::Relaxed);
+        if since != 0 {
+            self.backpressured_nanos
+                .fetch_add(monotonic_nanos().saturating_sub(since), Ordering::Relaxed);
+        }
+    }
+
+    /// Time spent waiting so far, including a wait still going on: a task
+    /// stalled behind a consumer that never reads shows as back-pressured,
+    /// as in Flink, rather than idle.
+    pub fn backpressured_nanos_now(&self) -> u64 {
+        let done = self.backpressured_nanos.load(Ordering::Relaxed);
+        let since = self.blocked_since.load(Ordering::Relaxed);
+        if since == 0 {
+            done
+        } else {
+            done + monotonic_nanos().saturating_sub(since)
+        }
+    }
+
+    pub fn add_busy(&self, elapsed: std::time::Duration) {
+        self.busy_nanos
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 }

@@ -96,9 +96,14 @@ impl Sink for JsonlSink {
     }
 
     fn finish(&mut self) -> Result<(), String> {
+        // A pipe or a device (a FIFO, /dev/stdout) cannot be synced; only a
+        // regular file has anything to make durable.
         self.out
             .flush()
-            .and_then(|()| self.out.get_ref().sync_all())
+            .and_then(|()| match self.out.get_ref().metadata()?.is_file() {
+                true => self.out.get_ref().sync_all(),
+                false => Ok(()),
+            })
             .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
     }
 }

@@ -102,8 +102,11 @@ struct Job {
     attempt_started: Instant,
     restart_at: Option<Instant>,
     failed_at: Option<Instant>,
-    /// TaskManager id per slot of the current attempt.
+    /// TaskManager id per slot the current attempt holds; emptied when the
+    /// attempt ends and its slots are free again.
     placement: Vec<String>,
+    /// Where the last attempt ran, for people; kept after it ends.
+    hosts: Vec<String>,
     /// State per (vertex, subtask) of the current attempt.
     tasks: BTreeMap<(u32, u32), TaskState>,
     /// Latest counters of the current attempt, per TaskManager.
@@ -261,6 +264,7 @@ impl Core {
             restart_at: None,
             failed_at: None,
             placement: Vec::new(),
+            hosts: Vec::new(),
             tasks: BTreeMap::new(),
             counters: HashMap::new(),
             operators: BTreeMap::new(),
@@ -707,6 +711,7 @@ fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placemen
     job.counters.clear();
     job.operators.clear();
     job.tasks.clear();
+    job.hosts = placement.clone();
     job.placement = placement;
     let address_of = |slot: usize| -> String {
         job.placement
@@ -809,7 +814,7 @@ fn details(job: &Job) -> JobDetails {
                 records_in,
                 records_out,
                 task_managers: (0..vertex.parallelism as usize)
-                    .map(|s| job.placement.get(s).cloned().unwrap_or_default())
+                    .map(|s| job.hosts.get(s).cloned().unwrap_or_default())
                     .collect(),
             }
         })

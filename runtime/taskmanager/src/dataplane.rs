@@ -44,15 +44,18 @@ pub struct GateKey {
     pub subtask: u32,
 }
 
-/// Bytes the data plane holds: batches waiting to be coalesced or sent, and
-/// frames received but not yet in an input gate. `max` is the high-water mark.
+/// What the data plane holds and has sent. Held: batches waiting to be
+/// coalesced or sent, and frames received but not yet in an input gate;
+/// `max` is its high-water mark.
 #[derive(Debug, Default)]
-pub struct BufferGauge {
+pub struct DataPlaneStats {
     current: AtomicU64,
     max: AtomicU64,
+    sent_bytes: AtomicU64,
+    sent_frames: AtomicU64,
 }
 
-impl BufferGauge {
+impl DataPlaneStats {
     fn add(&self, bytes: u64) {
         let now = self.current.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.max.fetch_max(now, Ordering::Relaxed);
@@ -68,6 +71,24 @@ impl BufferGauge {
 
     pub fn max(&self) -> u64 {
         self.max.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of data frames (Arrow IPC header and body) sent to other
+    /// TaskManagers.
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn sent_frames(&self) -> u64 {
+        self.sent_frames.load(Ordering::Relaxed)
+    }
+
+    fn sent(&self, frame: &FlightData) {
+        self.sent_bytes.fetch_add(
+            (frame.data_header.len() + frame.data_body.len()) as u64,
+            Ordering::Relaxed,
+        );
+        self.sent_frames.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -115,7 +136,7 @@ impl GateRegistry {
 /// The consumer side: the `DataPlane` gRPC service.
 pub struct DataPlaneService {
     pub gates: Arc<GateRegistry>,
-    pub buffered: Arc<BufferGauge>,
+    pub buffered: Arc<DataPlaneStats>,
 }
 
 fn batch_bytes(batch: &RecordBatch) -> u64 {
@@ -276,7 +297,7 @@ impl NetworkOutbox {
         address: &str,
         metadata: ChannelMetadata,
         policy: FlushPolicy,
-        buffered: Arc<BufferGauge>,
+        buffered: Arc<DataPlaneStats>,
     ) -> Result<NetworkOutbox, String> {
         let channel = connections.get(address)?;
         let (sender, receiver) = mpsc::channel(1);
@@ -295,7 +316,7 @@ async fn write_channel(
     metadata: ChannelMetadata,
     mut messages: mpsc::Receiver<Message>,
     policy: FlushPolicy,
-    buffered: Arc<BufferGauge>,
+    buffered: Arc<DataPlaneStats>,
 ) -> Result<(), String> {
     let (frame_tx, frame_rx) = mpsc::channel::<FlightData>(1);
     let first = FlightData {
@@ -351,7 +372,7 @@ async fn write_channel(
                         pending_rows >= policy.rows || pending_bytes >= policy.bytes
                     }
                     Some(Message::End) => {
-                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx).await?;
+                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
                         buffered.sub(pending_bytes);
                         pending_bytes = 0;
                         let end = ChannelMetadata { end: true, ..metadata.clone() };
@@ -368,7 +389,7 @@ async fn write_channel(
                 _ = sleep_until(deadline) => true,
             };
             if flush_now {
-                flush(&mut pending, schema.as_ref(), &credits, &frame_tx).await?;
+                flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
                 buffered.sub(pending_bytes);
                 pending_rows = 0;
                 pending_bytes = 0;
@@ -400,6 +421,7 @@ async fn flush(
     schema: Option<&SchemaRef>,
     credits: &Semaphore,
     frames: &mpsc::Sender<FlightData>,
+    stats: &DataPlaneStats,
 ) -> Result<(), String> {
     if pending.is_empty() {
         return Ok(());
@@ -419,6 +441,7 @@ async fn flush(
         .await
         .map_err(|_| "the credits closed")?
         .forget();
+    stats.sent(&frame);
     frames
         .send(frame)
         .await

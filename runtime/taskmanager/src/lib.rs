@@ -31,7 +31,7 @@ use weir_proto::v1::task_manager_message::Message as ToJobManager;
 use weir_proto::v1::{Heartbeat, RegisterTaskManager, TaskManagerMessage};
 use weir_wasm_host::{EngineConfig, WasmHost};
 
-pub use dataplane::{BufferGauge, FlushPolicy, CREDITS};
+pub use dataplane::{DataPlaneStats, FlushPolicy, CREDITS};
 
 use crate::dataplane::{Connections, DataPlaneService, GateRegistry};
 use crate::modules::ModuleCache;
@@ -97,7 +97,8 @@ pub struct TaskManagerHandle {
     pub id: String,
     pub data_address: String,
     pub metrics_address: Option<SocketAddr>,
-    pub buffered: Arc<BufferGauge>,
+    /// The data plane's figures.
+    pub data_plane: Arc<DataPlaneStats>,
 }
 
 /// Starts a TaskManager on the current tokio runtime: binds its listeners,
@@ -133,7 +134,7 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         })?),
     };
     let gates = Arc::new(GateRegistry::default());
-    let buffered = Arc::new(BufferGauge::default());
+    let buffered = Arc::new(DataPlaneStats::default());
     let tasks = Arc::new(Tasks::new(tasks::Shared {
         id: id.clone(),
         data_address: data_address.clone(),
@@ -190,7 +191,7 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         id,
         data_address,
         metrics_address,
-        buffered,
+        data_plane: buffered,
     })
 }
 

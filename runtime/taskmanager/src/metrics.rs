@@ -71,6 +71,12 @@ pub fn render(tasks: &Tasks) -> String {
     );
     gauge(
         &mut out,
+        "dataplane_sentBytes",
+        "Bytes of data frames sent to other TaskManagers.",
+        tasks.shared.buffered.sent_bytes() as f64,
+    );
+    gauge(
+        &mut out,
         "dataplane_bufferedBytesMax",
         "The most bytes the data plane has held at once.",
         tasks.shared.buffered.max() as f64,

@@ -24,7 +24,7 @@ use weir_types::{JobGraph, JobSpec};
 use weir_wasm_host::UserMetric;
 
 use crate::dataplane::{
-    BufferGauge, Connections, FlushPolicy, GateKey, GateRegistry, NetworkOutbox,
+    Connections, DataPlaneStats, FlushPolicy, GateKey, GateRegistry, NetworkOutbox,
 };
 use crate::modules::ModuleCache;
 
@@ -34,7 +34,7 @@ pub struct Shared {
     pub data_address: String,
     pub slots: u32,
     pub gates: Arc<GateRegistry>,
-    pub buffered: Arc<BufferGauge>,
+    pub buffered: Arc<DataPlaneStats>,
     pub connections: Connections,
     pub modules: ModuleCache,
     pub runtime: tokio::runtime::Handle,
@@ -482,7 +482,7 @@ pub async fn sample_rates(tasks: Arc<Tasks>) {
                     m.records_in.load(Ordering::Relaxed),
                     m.records_out.load(Ordering::Relaxed),
                     m.busy_nanos.load(Ordering::Relaxed),
-                    m.backpressured_nanos.load(Ordering::Relaxed),
+                    m.backpressured_nanos_now(),
                 ];
                 if let Some((then, before)) = task.last_sample {
                     let seconds = now.duration_since(then).as_secs_f64().max(1e-3);

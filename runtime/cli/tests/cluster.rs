@@ -1,0 +1,722 @@
+//! The cluster as a user runs it: `weir jobmanager` and `weir taskmanager`
+//! as separate OS processes on loopback, driven by `weir submit`, `list`,
+//! `status`, `cancel` and the REST API.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::run_weir;
+use weir_testing::guests;
+
+/// A `weir` process whose standard error is collected line by line; killed
+/// when dropped.
+struct Process {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    fn start(args: &[&str]) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .env("WEIR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("weir starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Process { child, lines }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The first line containing `needle`, waiting up to `timeout`.
+    fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "no line with {needle:?} within {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn count_lines(&self, needle: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cluster {
+    jobmanager: Process,
+    rpc: String,
+    rest: SocketAddr,
+    taskmanagers: Vec<Process>,
+}
+
+/// Heartbeats every 200 ms; silent for 2 s means lost.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+const WAIT: Duration = Duration::from_secs(60);
+
+impl Cluster {
+    fn start(taskmanagers: usize, slots: u32) -> Cluster {
+        let jobmanager = Process::start(&[
+            "jobmanager",
+            "--rpc-address",
+            "127.0.0.1:0",
+            "--rest-address",
+            "127.0.0.1:0",
+            "--heartbeat-interval",
+            "200ms",
+            "--heartbeat-timeout",
+            "2s",
+        ]);
+        let ready = jobmanager.wait_for_line("JobManager ready", WAIT);
+        let rpc = ready
+            .split("rpc ")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .unwrap()
+            .to_string();
+        let rest: SocketAddr = ready.rsplit("http://").next().unwrap().parse().unwrap();
+        let mut cluster = Cluster {
+            jobmanager,
+            rpc: format!("http://{rpc}"),
+            rest,
+            taskmanagers: Vec::new(),
+        };
+        for _ in 0..taskmanagers {
+            cluster.add_taskmanager(slots);
+        }
+        cluster.wait_for_taskmanagers(taskmanagers);
+        cluster
+    }
+
+    fn add_taskmanager(&mut self, slots: u32) {
+        let tm = Process::start(&[
+            "taskmanager",
+            "--jobmanager",
+            &self.rpc,
+            "--slots",
+            &slots.to_string(),
+            "--no-cache",
+        ]);
+        self.taskmanagers.push(tm);
+    }
+
+    fn wait_for_taskmanagers(&self, count: usize) {
+        wait_until(WAIT, || {
+            self.get("/taskmanagers")["taskmanagers"]
+                .as_array()
+                .map(|a| a.len())
+                == Some(count)
+        });
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = http(self.rest, "GET", path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    fn job(&self, id: &str) -> Value {
+        self.get(&format!("/jobs/{id}"))
+    }
+
+    fn weir(&self, args: &[&str], dir: &Path) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--jobmanager", &self.rpc]);
+        run_weir(&all, dir).expect("the command finishes")
+    }
+
+    /// Submits `job.yaml` in `dir`; returns the job id.
+    fn submit(&self, dir: &Path, job: &str) -> String {
+        let out = self.weir(&["submit", job, "--output", "json"], dir);
+        assert!(
+            out.status.success(),
+            "submit failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+        reply["jobId"].as_str().unwrap().to_string()
+    }
+
+    fn wait_for_state(&self, id: &str, state: &str) -> Value {
+        let mut last = Value::Null;
+        let started = Instant::now();
+        while started.elapsed() < WAIT {
+            last = self.job(id);
+            if last["state"] == state {
+                return last;
+            }
+            assert!(
+                !(["FAILED", "CANCELED", "FINISHED"]
+                    .contains(&last["state"].as_str().unwrap_or(""))),
+                "job ended {} while waiting for {state}: {last:#}\njobmanager:\n{}",
+                last["state"],
+                self.jobmanager.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("job not {state} within {WAIT:?}: {last:#}");
+    }
+}
+
+fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < timeout,
+            "condition not met within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A minimal HTTP/1.1 exchange, enough for the JSON API and /metrics.
+fn http(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connects");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // axum answers without chunking for these small bodies.
+    (status, body)
+}
+
+fn metrics_of(address: &str) -> String {
+    let (status, body) = http(address.parse().unwrap(), "GET", "/metrics");
+    assert_eq!(status, 200);
+    body
+}
+
+/// Sum of the samples of `name` whose labels contain `label`.
+fn metric_sum(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn word_input(lines: usize) -> String {
+    let words = [
+        "weir", "river", "stream", "Flink", "wasm", "key", "group", "slot", "credit", "batch",
+        "arrow", "shuffle", "barrier", "sink", "source",
+    ];
+    (0..lines)
+        .map(|i| {
+            (0..(i % 7 + 1))
+                .map(|j| words[(i * 31 + j * 7) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sorted_lines(path: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_keyed_job_on_three_taskmanager_processes_matches_the_embedded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("input.txt"), word_input(6000)).unwrap();
+    std::fs::copy(
+        guests().path("wordcount"),
+        dir.path().join("wordcount.wasm"),
+    )
+    .unwrap();
+    let job = |sink: &str| {
+        format!(
+            "name: keyed\nparallelism: 3\nbatchSize: 64\n\
+             source: {{type: text, path: input.txt}}\n\
+             operators:\n  - name: tokenize\n    module: wordcount.wasm\n    config: {{lowercase: true}}\n\
+             \x20 - name: count\n    builtin: count\n    keyBy: [word]\n    config: {{emit: final}}\n\
+             sink: {{type: jsonl, path: {sink}}}\n"
+        )
+    };
+    std::fs::write(dir.path().join("embedded.yaml"), job("embedded.jsonl")).unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), job("cluster.jsonl")).unwrap();
+
+    let embedded = run_weir(&["run", "embedded.yaml", "--progress", "never"], dir.path()).unwrap();
+    assert!(
+        embedded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&embedded.stderr)
+    );
+
+    let cluster = Cluster::start(3, 1);
+    let id = cluster.submit(dir.path(), "cluster.yaml");
+    let done = cluster.wait_for_state(&id, "FINISHED");
+
+    let expected = sorted_lines(&dir.path().join("embedded.jsonl"));
+    assert!(expected.len() > 10, "{expected:?}");
+    assert_eq!(sorted_lines(&dir.path().join("cluster.jsonl")), expected);
+
+    // The keyed vertex ran on all three processes, so keys crossed the network.
+    let count = done["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "count")
+        .expect("a count vertex");
+    assert_eq!(count["parallelism"], 3);
+    let mut hosts: Vec<&str> = count["taskmanagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 3, "{done:#}");
+    assert_eq!(count["metrics"]["write-records"], expected.len() as u64);
+    assert_eq!(done["sink-records"], expected.len() as u64);
+
+    // The CLI shows the same job, as tables and as JSON.
+    let listed = cluster.weir(&["list", "--output", "json"], dir.path());
+    let jobs: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(jobs[0]["jid"], id.as_str());
+    assert_eq!(jobs[0]["state"], "FINISHED");
+    let status = cluster.weir(&["status", &id], dir.path());
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        table.contains("FINISHED") && table.contains("count"),
+        "{table}"
+    );
+    let overview = cluster.get("/overview");
+    assert_eq!(overview["taskmanagers"], 3);
+    assert_eq!(overview["slots-total"], 3);
+    assert_eq!(overview["jobs-finished"], 1);
+}
+
+#[test]
+fn a_slow_sink_slows_the_sources_and_buffers_stay_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    const RECORDS: u64 = 2_000_000;
+    const BATCH: u64 = 1000;
+    std::fs::write(
+        dir.path().join("job.yaml"),
+        format!(
+            "name: slow-sink\nparallelism: 2\nbatchSize: {BATCH}\n\
+             source: {{type: generator, count: {RECORDS}, keys: 100}}\n\
+             sink: {{type: jsonl, path: out.fifo}}\n"
+        ),
+    )
+    .unwrap();
+    let cluster = Cluster::start(2, 1);
+    // The reader opens the pipe and then reads nothing: the sink blocks.
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::File::open(reader_path).unwrap());
+    let id = cluster.submit(dir.path(), "job.yaml");
+    let pipe = reader.join().unwrap();
+
+    // Wait until the sources have stopped: the heartbeats' figures stay put.
+    let mut last = (u64::MAX, 0);
+    let mut unchanged = 0;
+    wait_until(WAIT, || {
+        let job = cluster.job(&id);
+        let now = (
+            job["source-records"].as_u64().unwrap(),
+            job["sink-records"].as_u64().unwrap(),
+        );
+        unchanged = if now == last && now.0 > 0 {
+            unchanged + 1
+        } else {
+            0
+        };
+        last = now;
+        std::thread::sleep(Duration::from_millis(300));
+        unchanged >= 4
+    });
+    let (emitted, written) = last;
+    // What fits between the sources and the stalled sink: one input gate of
+    // 8 batches, per network channel its credits, its forwarder and its
+    // coalescing buffer, each task's batch in hand, plus the sink's write
+    // buffer (256 KiB) and the pipe (64 KiB) of about 60-byte lines.
+    let in_flight_bound = (8 + 2 * (4 + 4 + 2) + 4) * BATCH + 6_000;
+    assert!(
+        emitted - written <= in_flight_bound,
+        "the sources ran ahead of the stalled sink: {emitted} emitted, {written} written"
+    );
+    assert!(
+        emitted < RECORDS / 4,
+        "the sources were not slowed: {emitted} emitted"
+    );
+
+    eprintln!(
+        "stalled sink: {emitted} records emitted, {written} written, {} in between (bound {in_flight_bound})",
+        emitted - written
+    );
+    let taskmanagers = cluster.get("/taskmanagers");
+    let mut backpressured = 0.0;
+    for tm in taskmanagers["taskmanagers"].as_array().unwrap() {
+        let text = metrics_of(tm["metricsAddress"].as_str().unwrap());
+        let buffered_max = metric_sum(&text, "weir_taskmanager_dataplane_bufferedBytesMax", "");
+        eprintln!("data plane high-water mark: {buffered_max} bytes");
+        assert!(
+            buffered_max <= (8 << 20) as f64,
+            "the data plane held {buffered_max} bytes at once"
+        );
+        backpressured += metric_sum(
+            &text,
+            "weir_taskmanager_job_task_backPressuredTimeMsPerSecond",
+            "task_name=\"source",
+        );
+        for name in [
+            "numRecordsIn",
+            "numRecordsOut",
+            "numRecordsInPerSecond",
+            "busyTimeMsPerSecond",
+        ] {
+            assert!(
+                text.contains(&format!("weir_taskmanager_job_task_{name}{{")),
+                "no {name} in:\n{text}"
+            );
+        }
+    }
+    assert!(
+        backpressured > 500.0,
+        "the stalled sources should report back-pressure, got {backpressured} ms/s"
+    );
+
+    // Draining the pipe lets everything through, exactly once.
+    let lines = BufReader::new(pipe).lines().count() as u64;
+    assert_eq!(lines, RECORDS);
+    cluster.wait_for_state(&id, "FINISHED");
+}
+
+fn keyed_generator_job(dir: &Path, records: u64, rate: u64) {
+    std::fs::write(
+        dir.join("job.yaml"),
+        format!(
+            "name: recover\nparallelism: 3\nbatchSize: 500\n\
+             source: {{type: generator, count: {records}, rate: {rate}, keys: 40}}\n\
+             operators:\n  - name: count\n    builtin: count\n    keyBy: [key]\n    config: {{emit: final}}\n\
+             sink: {{type: jsonl, path: out.jsonl}}\n\
+             restartStrategy: {{type: fixed-delay, attempts: 3, delay: 200ms}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn counted(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["count"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn a_killed_taskmanager_is_noticed_and_the_job_restarts_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    const RECORDS: u64 = 300_000;
+    keyed_generator_job(dir.path(), RECORDS, 60_000);
+    let mut cluster = Cluster::start(3, 2);
+    let id = cluster.submit(dir.path(), "job.yaml");
+    wait_until(WAIT, || {
+        cluster.job(&id)["source-records"].as_u64().unwrap_or(0) > 20_000
+    });
+
+    let victim = cluster.taskmanagers.remove(1);
+    let pid = victim.pid().to_string();
+    let killed = Command::new("kill").args(["-9", &pid]).status().unwrap();
+    assert!(killed.success());
+    let killed_at = Instant::now();
+    drop(victim);
+    cluster.wait_for_taskmanagers(2);
+    assert!(
+        killed_at.elapsed() <= HEARTBEAT_TIMEOUT + Duration::from_secs(1),
+        "the JobManager took {:?} to notice",
+        killed_at.elapsed()
+    );
+
+    let done = cluster.wait_for_state(&id, "FINISHED");
+    assert!(done["restarts"].as_u64().unwrap() >= 1, "{done:#}");
+    // Without checkpoints the restart starts over; the sink file is rewritten.
+    assert_eq!(counted(&dir.path().join("out.jsonl")), RECORDS);
+    let metrics = http(cluster.rest, "GET", "/metrics").1;
+    assert!(
+        metrics.contains(&format!("weir_jobmanager_job_numRestarts{{job_id=\"{id}\"")),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_frozen_taskmanager_is_lost_after_the_heartbeat_timeout() {
+    let cluster = Cluster::start(2, 1);
+    let frozen = &cluster.taskmanagers[0];
+    let pid = frozen.pid().to_string();
+    // Stopped, the process keeps its connection open: only the missing
+    // heartbeats can tell.
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopped_at = Instant::now();
+    cluster.wait_for_taskmanagers(1);
+    let noticed = stopped_at.elapsed();
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    assert!(
+        noticed >= HEARTBEAT_TIMEOUT - Duration::from_millis(300),
+        "lost after {noticed:?}, before the timeout"
+    );
+    cluster
+        .jobmanager
+        .wait_for_line("no heartbeat for 2.0 s", WAIT);
+    // Awake again, it learns it was dropped and registers anew.
+    cluster.wait_for_taskmanagers(2);
+}
+
+#[test]
+fn a_job_needing_more_slots_waits_then_runs_when_a_taskmanager_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    keyed_generator_job(dir.path(), 30_000, 1_000_000);
+    let mut cluster = Cluster::start(1, 1);
+    let id = cluster.submit(dir.path(), "job.yaml");
+    let waiting = cluster.wait_for_state(&id, "CREATED");
+    wait_until(WAIT, || {
+        cluster.job(&id)["status-message"] == "waiting for 3 task slots, 1 available"
+    });
+    let status = cluster.weir(&["status", &id], dir.path());
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        table.contains("waiting for 3 task slots, 1 available"),
+        "{table}\n{waiting:#}"
+    );
+
+    cluster.add_taskmanager(2);
+    cluster.wait_for_state(&id, "FINISHED");
+    assert_eq!(counted(&dir.path().join("out.jsonl")), 30_000);
+}
+
+#[test]
+fn submitting_to_a_jobmanager_that_is_down_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    keyed_generator_job(dir.path(), 10, 10);
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("http://127.0.0.1:{port}");
+    let out = run_weir(
+        &["submit", "job.yaml", "--jobmanager", &address],
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot reach the JobManager at {address}"))
+            && stderr.contains("Connection refused")
+            && stderr.contains("is `weir jobmanager` running there?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_taskmanager_with_a_wrong_address_retries_with_backoff_and_says_why() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let tm = Process::start(&[
+        "taskmanager",
+        "--jobmanager",
+        &format!("http://{address}"),
+        "--no-cache",
+    ]);
+    tm.wait_for_line("retrying in 0.8 s", WAIT);
+    for delay in ["0.2 s", "0.4 s", "0.8 s"] {
+        assert_eq!(
+            tm.count_lines(&format!("retrying in {delay}")),
+            1,
+            "{}",
+            tm.log()
+        );
+    }
+    assert!(
+        tm.log().contains("cannot register with the JobManager")
+            && tm.log().contains("Connection refused"),
+        "{}",
+        tm.log()
+    );
+    // Once a JobManager is there, the TaskManager registers with it.
+    let jobmanager = Process::start(&[
+        "jobmanager",
+        "--rpc-address",
+        &address,
+        "--rest-address",
+        "127.0.0.1:0",
+    ]);
+    let ready = jobmanager.wait_for_line("JobManager ready", WAIT);
+    let rest: SocketAddr = ready.rsplit("http://").next().unwrap().parse().unwrap();
+    wait_until(WAIT, || {
+        let (_, body) = http(rest, "GET", "/taskmanagers");
+        body.contains("slotsNumber")
+    });
+}
+
+#[test]
+fn rest_cancels_a_running_job_and_reports_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.yaml"),
+        "name: endless\nsource: {type: generator, rate: 1000}\nsink: {type: blackhole}\n",
+    )
+    .unwrap();
+    let cluster = Cluster::start(1, 1);
+    let id = cluster.submit(dir.path(), "job.yaml");
+    cluster.wait_for_state(&id, "RUNNING");
+    let jobs = cluster.get("/jobs");
+    assert_eq!(jobs["jobs"][0]["id"], id.as_str());
+    assert_eq!(jobs["jobs"][0]["status"], "RUNNING");
+    let job = cluster.job(&id);
+    for field in [
+        "jid",
+        "name",
+        "state",
+        "start-time",
+        "end-time",
+        "duration",
+        "vertices",
+    ] {
+        assert!(job.get(field).is_some(), "no {field} in {job:#}");
+    }
+    assert_eq!(job["end-time"], -1);
+
+    let (status, body) = http(cluster.rest, "PATCH", &format!("/jobs/{id}?mode=stop"));
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = http(cluster.rest, "PATCH", &format!("/jobs/{id}?mode=cancel"));
+    assert_eq!(status, 202);
+    cluster.wait_for_state(&id, "CANCELED");
+    wait_until(WAIT, || cluster.get("/overview")["slots-available"] == 1);
+
+    let (status, body) = http(cluster.rest, "GET", "/jobs/0123456789abcdef");
+    assert_eq!(status, 404);
+    assert!(body.contains("there is no job 0123456789abcdef"), "{body}");
+    let out = cluster.weir(&["cancel", "0123456789abcdef"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no job"));
+}
+
+#[test]
+fn weir_run_with_three_taskmanagers_shuffles_over_loopback_with_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("input.txt"), word_input(3000)).unwrap();
+    std::fs::copy(
+        guests().path("wordcount"),
+        dir.path().join("wordcount.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("job.yaml"),
+        "name: shuffled\nparallelism: 3\nbatchSize: 50\nsource: {type: text, path: input.txt}\n\
+         operators:\n  - name: tokenize\n    module: wordcount.wasm\n\
+         \x20 - name: count\n    builtin: count\n    keyBy: [word]\n    config: {emit: final}\n\
+         sink: {type: stdout, format: text}\n",
+    )
+    .unwrap();
+    let one = run_weir(&["run", "job.yaml", "--progress", "never"], dir.path()).unwrap();
+    let three = run_weir(
+        &[
+            "run",
+            "job.yaml",
+            "--progress",
+            "never",
+            "--taskmanagers",
+            "3",
+        ],
+        dir.path(),
+    )
+    .unwrap();
+    assert!(
+        three.status.success(),
+        "{}",
+        String::from_utf8_lossy(&three.stderr)
+    );
+    let sorted = |bytes: &[u8]| {
+        let mut lines: Vec<String> = String::from_utf8_lossy(bytes)
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert!(!one.stdout.is_empty());
+    assert_eq!(sorted(&three.stdout), sorted(&one.stdout));
+}
