@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
 use weir_proto::v1::job_service_server::JobServiceServer;
 use weir_proto::v1::resource_manager_server::ResourceManagerServer;
 
@@ -90,7 +91,12 @@ pub async fn start(config: JobManagerConfig) -> Result<JobManagerHandle, JobMana
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(jobs)
             .add_service(resources)
-            .serve_with_incoming(TcpListenerStream::new(listener))
+            .serve_with_incoming(TcpListenerStream::new(listener).map(|stream| {
+                // Control messages are small; Nagle would hold each for an ACK.
+                stream.inspect(|s| {
+                    let _ = s.set_nodelay(true);
+                })
+            }))
             .await
         {
             tracing::error!("the JobManager's RPC endpoint stopped: {e}");
