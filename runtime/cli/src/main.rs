@@ -64,11 +64,20 @@ enum Command {
     },
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, command: &Command) {
     use tracing_subscriber::EnvFilter;
-    // Guest output is logged at info; the runtime's own chatter only from warn.
-    let filter = EnvFilter::try_from_env("WEIR_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,weir::guest=info"));
+    // Guest output is logged at info; the runtime's own chatter only from
+    // warn. The cluster's roles also say at info what they do (registrations,
+    // submissions, deployments). Under `weir run` the in-process cluster keeps
+    // quiet below errors: a failure is reported once, as the command's error.
+    let default = match command {
+        Command::Jobmanager(_) | Command::Taskmanager(_) => {
+            "warn,weir_jobmanager=info,weir_taskmanager=info,weir::guest=info"
+        }
+        Command::Run(_) => "warn,weir_jobmanager=error,weir_taskmanager=error,weir::guest=info",
+        _ => "warn,weir::guest=info",
+    };
+    let filter = EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -81,7 +90,7 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, &cli.command);
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Jobmanager(args) => cluster::jobmanager(args),

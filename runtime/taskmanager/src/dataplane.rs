@@ -447,3 +447,213 @@ async fn flush(
         .await
         .map_err(|_| "the consumer is gone".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc::{sync_channel, Receiver};
+
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+    use tokio_stream::wrappers::TcpListenerStream;
+    use weir_proto::v1::data_plane_server::DataPlaneServer;
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
+    }
+
+    fn batch(rows: usize) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(Int64Array::from_iter_values(0..rows as i64))],
+        )
+        .unwrap()
+    }
+
+    struct Consumer {
+        address: String,
+        gates: Arc<GateRegistry>,
+        stats: Arc<DataPlaneStats>,
+        connections: Connections,
+    }
+
+    async fn consumer() -> Consumer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let gates = Arc::new(GateRegistry::default());
+        let stats = Arc::new(DataPlaneStats::default());
+        let service = DataPlaneServer::new(DataPlaneService {
+            gates: gates.clone(),
+            buffered: stats.clone(),
+        });
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+        Consumer {
+            address,
+            gates,
+            stats,
+            connections: Connections::default(),
+        }
+    }
+
+    impl Consumer {
+        fn gate(&self, capacity: usize) -> Receiver<Message> {
+            let (sender, receiver) = sync_channel(capacity);
+            self.gates.register(key(), sender);
+            receiver
+        }
+
+        fn outbox(
+            &self,
+            policy: FlushPolicy,
+            producer_stats: Arc<DataPlaneStats>,
+        ) -> NetworkOutbox {
+            let metadata = ChannelMetadata {
+                job_id: "job".into(),
+                attempt: 0,
+                vertex: 1,
+                subtask: 0,
+                producer_subtask: 0,
+                end: false,
+            };
+            NetworkOutbox::open(
+                &tokio::runtime::Handle::current(),
+                &self.connections,
+                &self.address,
+                metadata,
+                policy,
+                producer_stats,
+            )
+            .unwrap()
+        }
+    }
+
+    fn key() -> GateKey {
+        GateKey {
+            job_id: "job".into(),
+            attempt: 0,
+            vertex: 1,
+            subtask: 0,
+        }
+    }
+
+    fn received(gate: &Receiver<Message>) -> Message {
+        gate.recv_timeout(Duration::from_secs(10))
+            .expect("a message within 10 s")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_small_batch_is_sent_after_the_flush_timeout() {
+        let consumer = consumer().await;
+        let gate = consumer.gate(8);
+        let policy = FlushPolicy {
+            rows: 1000,
+            bytes: u64::MAX,
+            timeout: Duration::from_millis(50),
+        };
+        let mut outbox = consumer.outbox(policy, Arc::default());
+        let producer = std::thread::spawn(move || {
+            outbox.send(Message::Schema(schema())).unwrap();
+            outbox.send(Message::Batch(batch(3))).unwrap();
+            // No more rows and no end: only the timeout can send these.
+            std::thread::sleep(Duration::from_secs(30));
+        });
+        let gate = tokio::task::spawn_blocking(move || {
+            assert!(matches!(received(&gate), Message::Schema(_)));
+            match received(&gate) {
+                Message::Batch(b) => assert_eq!(b.num_rows(), 3),
+                other => panic!("expected the batch, got {other:?}"),
+            }
+        });
+        gate.await.unwrap();
+        drop(producer);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn small_pieces_are_coalesced_up_to_the_batch_size() {
+        let consumer = consumer().await;
+        let gate = consumer.gate(8);
+        let policy = FlushPolicy {
+            rows: 1000,
+            bytes: u64::MAX,
+            timeout: Duration::from_secs(60),
+        };
+        let mut outbox = consumer.outbox(policy, Arc::default());
+        std::thread::spawn(move || {
+            outbox.send(Message::Schema(schema())).unwrap();
+            for _ in 0..5 {
+                outbox.send(Message::Batch(batch(300))).unwrap();
+            }
+            outbox.send(Message::End).unwrap();
+        });
+        let rows = tokio::task::spawn_blocking(move || {
+            assert!(matches!(received(&gate), Message::Schema(_)));
+            let mut sizes = Vec::new();
+            loop {
+                match received(&gate) {
+                    Message::Batch(b) => sizes.push(b.num_rows()),
+                    Message::End => return sizes,
+                    Message::Schema(_) => panic!("a second schema"),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        // Four pieces reach 1200 rows and go as one frame; the fifth goes
+        // with the end.
+        assert_eq!(rows, vec![1200, 300]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_that_never_reads_stops_its_producer_within_the_credits() {
+        let consumer = consumer().await;
+        let gate = consumer.gate(1);
+        let policy = FlushPolicy {
+            rows: 100,
+            bytes: u64::MAX,
+            timeout: Duration::from_millis(10),
+        };
+        let producer_stats = Arc::new(DataPlaneStats::default());
+        let mut outbox = consumer.outbox(policy, producer_stats.clone());
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = sent.clone();
+        std::thread::spawn(move || {
+            outbox.send(Message::Schema(schema())).unwrap();
+            for _ in 0..200 {
+                if outbox.send(Message::Batch(batch(100))).is_err() {
+                    return;
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        // Wait until the producer has been stuck for a while.
+        let mut last = usize::MAX;
+        let mut stable = 0;
+        while stable < 5 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = sent.load(Ordering::Relaxed);
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+        }
+        // The gate (1), the consumer's forwarder (1), frames granted by the
+        // initial credits (CREDITS) and the one credit returned, the
+        // producer's coalescing buffer (1) and its outbox slot (1).
+        let bound = 1 + 1 + CREDITS as usize + 1 + 1 + 1;
+        assert!(
+            last <= bound,
+            "{last} batches left the producer; at most {bound} fit"
+        );
+        let batch_bytes = batch(100).get_array_memory_size() as u64;
+        let held = consumer.stats.max() + producer_stats.max();
+        assert!(
+            held <= bound as u64 * batch_bytes,
+            "{held} bytes held for {last} batches of {batch_bytes} bytes"
+        );
+        drop(gate);
+    }
+}
