@@ -53,9 +53,11 @@ pub struct JobArgs {
 }
 
 async fn connect(address: &str) -> Result<JobServiceClient<Channel>> {
-    let endpoint = Endpoint::from_shared(address.to_string())
+    let endpoint = Endpoint::from_shared(weir_taskmanager::jobmanager_url(address))
         .map_err(|_| {
-            anyhow!("'{address}' is not a JobManager address (expected http://HOST:PORT)")
+            anyhow!(
+                "'{address}' is not a JobManager address (expected HOST:PORT or http://HOST:PORT)"
+            )
         })?
         .connect_timeout(Duration::from_secs(5));
     let channel = endpoint.connect().await.map_err(|e| {

@@ -135,10 +135,11 @@ impl Cluster {
     }
 
     fn add_taskmanager(&mut self, slots: u32) {
+        // TaskManagers are given HOST:PORT, clients http://HOST:PORT: both work.
         let tm = Process::start(&[
             "taskmanager",
             "--jobmanager",
-            &self.rpc,
+            self.rpc.trim_start_matches("http://"),
             "--slots",
             &slots.to_string(),
             "--no-cache",

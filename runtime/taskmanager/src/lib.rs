@@ -44,7 +44,7 @@ pub enum TaskManagerError {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("'{0}' is not a JobManager address (expected http://HOST:PORT)")]
+    #[error("'{0}' is not a JobManager address (expected HOST:PORT or http://HOST:PORT)")]
     BadJobManagerAddress(String),
     #[error(transparent)]
     Engine(#[from] weir_wasm_host::LoadError),
@@ -104,7 +104,7 @@ pub struct TaskManagerHandle {
 /// Starts a TaskManager on the current tokio runtime: binds its listeners,
 /// then keeps itself registered with the JobManager until the runtime ends.
 pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskManagerError> {
-    let endpoint = Endpoint::from_shared(config.jobmanager.clone())
+    let endpoint = Endpoint::from_shared(jobmanager_url(&config.jobmanager))
         .map_err(|_| TaskManagerError::BadJobManagerAddress(config.jobmanager.clone()))?;
     let id = config.id.clone().unwrap_or_else(new_id);
 
@@ -193,6 +193,15 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         metrics_address,
         data_plane: buffered,
     })
+}
+
+/// `host:port` or `http://host:port`; the scheme is optional.
+pub fn jobmanager_url(address: &str) -> String {
+    if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    }
 }
 
 fn new_id() -> String {

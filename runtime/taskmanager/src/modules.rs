@@ -146,3 +146,71 @@ fn store(path: &std::path::Path, bytes: &[u8]) {
         tracing::warn!("cannot cache module at {}: {e}", path.display());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use weir_jobmanager::JobManagerConfig;
+    use weir_testing::guests;
+    use weir_wasm_host::EngineConfig;
+
+    use super::*;
+
+    async fn jobmanager_with(bytes: Vec<u8>) -> (ResourceManagerClient<Channel>, String) {
+        let jobmanager = weir_jobmanager::start(JobManagerConfig {
+            rpc_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rest_bind: None,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+        let digest = jobmanager.core.put_module("", bytes).unwrap();
+        let client = ResourceManagerClient::connect(format!("http://{}", jobmanager.rpc_address))
+            .await
+            .unwrap();
+        (client, digest)
+    }
+
+    fn cache(dir: &std::path::Path) -> ModuleCache {
+        let host = Arc::new(WasmHost::new(EngineConfig::default()).unwrap());
+        ModuleCache::new(host, Some(dir.to_path_buf()))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn modules_are_fetched_by_digest_verified_and_cached_on_disk() {
+        let bytes = guests().bytes("wordcount");
+        let (client, digest) = jobmanager_with(bytes.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+
+        let module = cache(dir.path())
+            .get("tokenize", &digest, &client)
+            .await
+            .unwrap();
+        assert_eq!(module.digest().to_string(), digest);
+        let file = dir
+            .path()
+            .join(format!("{}.wasm", digest.replace(':', "-")));
+        assert_eq!(std::fs::read(&file).unwrap(), bytes);
+
+        // A damaged cache file is not trusted: the module is fetched again.
+        std::fs::write(&file, b"damaged").unwrap();
+        cache(dir.path())
+            .get("tokenize", &digest, &client)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), bytes);
+
+        // A digest the JobManager does not hold is an error that names it.
+        let missing = format!("sha256:{}", "0".repeat(64));
+        let error = cache(dir.path())
+            .get("tokenize", &missing, &client)
+            .await
+            .err()
+            .unwrap();
+        assert!(error.is_retryable());
+        assert!(error.to_string().contains(&missing), "{error}");
+    }
+}

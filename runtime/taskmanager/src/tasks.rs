@@ -207,6 +207,20 @@ impl Tasks {
 
         let key = (deploy.job_id.clone(), deploy.attempt);
         if lock(&self.cancelled).contains(&key) {
+            // Cancelled while its modules arrived: say so, or a restart would
+            // wait for these tasks to stop.
+            for task in &deploy.tasks {
+                self.report(TaskStateUpdate {
+                    task: Some(TaskId {
+                        job_id: deploy.job_id.clone(),
+                        attempt: deploy.attempt,
+                        vertex: task.vertex,
+                        subtask: task.subtask,
+                    }),
+                    state: TaskState::Canceled as i32,
+                    ..TaskStateUpdate::default()
+                });
+            }
             return Ok(());
         }
         let cancel = Arc::new(AtomicBool::new(false));
