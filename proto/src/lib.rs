@@ -16,3 +16,20 @@ pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
 /// Module bytes travel in chunks of this size.
 pub const MODULE_CHUNK_BYTES: usize = 1 << 20;
+
+/// Module bytes as the chunks `PutModule` and `FetchModule` stream, the
+/// digest ("sha256:<hex>") on the first.
+pub fn module_chunks(digest: &str, bytes: &[u8]) -> Vec<v1::ModuleChunk> {
+    bytes
+        .chunks(MODULE_CHUNK_BYTES)
+        .enumerate()
+        .map(|(i, data)| v1::ModuleChunk {
+            digest: if i == 0 {
+                digest.to_string()
+            } else {
+                String::new()
+            },
+            data: data.to_vec(),
+        })
+        .collect()
+}

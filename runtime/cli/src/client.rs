@@ -9,7 +9,7 @@ use tonic::transport::{Channel, Endpoint};
 use weir_jobmanager::job_json;
 use weir_proto::v1::job_service_client::JobServiceClient;
 use weir_proto::v1::{
-    CancelJobRequest, GetJobRequest, JobDetails, ListJobsRequest, ModuleChunk, SubmitJobRequest,
+    CancelJobRequest, GetJobRequest, JobDetails, ListJobsRequest, SubmitJobRequest,
 };
 use weir_types::JobSpec;
 
@@ -93,18 +93,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
     runtime()?.block_on(async {
         let mut client = connect(&args.connection.jobmanager).await?;
         for (digest, bytes) in upload.modules {
-            let chunks: Vec<ModuleChunk> = bytes
-                .chunks(weir_proto::MODULE_CHUNK_BYTES)
-                .enumerate()
-                .map(|(i, data)| ModuleChunk {
-                    digest: if i == 0 {
-                        digest.clone()
-                    } else {
-                        String::new()
-                    },
-                    data: data.to_vec(),
-                })
-                .collect();
+            let chunks = weir_proto::module_chunks(&digest, &bytes);
             client
                 .put_module(tokio_stream::iter(chunks))
                 .await

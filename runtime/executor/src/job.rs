@@ -151,19 +151,6 @@ pub fn load_modules(
     Ok(modules)
 }
 
-/// `wasm sha256:...` or `builtin NAME`, per operator, for summaries.
-pub fn operator_kinds(spec: &JobSpec, digests: &BTreeMap<usize, String>) -> Vec<String> {
-    spec.operators
-        .iter()
-        .enumerate()
-        .map(|(index, op)| match (&op.builtin, digests.get(&index)) {
-            (Some(builtin), _) => format!("builtin {builtin}"),
-            (None, Some(digest)) => format!("wasm {digest}"),
-            (None, None) => "unknown".to_string(),
-        })
-        .collect()
-}
-
 /// Prepares `spec` to run in this process. Relative paths resolve against
 /// `base_dir` (the job spec's directory).
 pub fn prepare(
@@ -233,15 +220,15 @@ pub fn prepare(
         }
     }
 
-    let digests = modules
-        .iter()
-        .map(|(&index, module)| (index, module.digest().to_string()))
-        .collect();
     let operators = spec
         .operators
         .iter()
-        .zip(operator_kinds(spec, &digests))
-        .map(|(op, kind)| (op.name.clone(), kind, spec.operator_parallelism(op)))
+        .enumerate()
+        .map(|(index, op)| {
+            let digest = modules.get(&index).map(|m| m.digest().to_string());
+            let kind = op.kind(digest.as_deref());
+            (op.name.clone(), kind, spec.operator_parallelism(op))
+        })
         .collect();
     Ok(PreparedJob {
         name: spec.name.clone(),

@@ -17,8 +17,8 @@ mod wasm;
 
 pub use exchange::{key_group, key_hash, subtask_of, Message, Outbox, SendError};
 pub use job::{
-    load_modules, operator_kinds, prepare, JobError, JobSummary, OperatorSummary, PreparedJob,
-    RunDefaults, CHANNEL_CAPACITY,
+    load_modules, prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults,
+    CHANNEL_CAPACITY,
 };
 pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
 pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};

@@ -828,14 +828,7 @@ fn details(job: &Job) -> JobDetails {
             let totals = job.operators.get(&(i as u32));
             OperatorDetails {
                 name: op.name.clone(),
-                kind: match (&op.builtin, &op.sha256) {
-                    (Some(builtin), _) => format!("builtin {builtin}"),
-                    (None, Some(digest)) if digest.starts_with("sha256:") => {
-                        format!("wasm {digest}")
-                    }
-                    (None, Some(digest)) => format!("wasm sha256:{digest}"),
-                    (None, None) => "unknown".into(),
-                },
+                kind: op.kind(op.sha256.as_deref()),
                 parallelism: job.spec.operator_parallelism(op),
                 records_in: op_in(i),
                 records_out: op_out(i),

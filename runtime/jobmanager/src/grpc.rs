@@ -170,19 +170,9 @@ impl ResourceManager for Resources {
             .core
             .module(&digest)
             .ok_or_else(|| Status::not_found(format!("no module {digest} here")))?;
-        let chunks: Vec<Result<ModuleChunk, Status>> = bytes
-            .chunks(weir_proto::MODULE_CHUNK_BYTES)
-            .enumerate()
-            .map(|(i, data)| {
-                Ok(ModuleChunk {
-                    digest: if i == 0 {
-                        digest.clone()
-                    } else {
-                        String::new()
-                    },
-                    data: data.to_vec(),
-                })
-            })
+        let chunks: Vec<Result<ModuleChunk, Status>> = weir_proto::module_chunks(&digest, &bytes)
+            .into_iter()
+            .map(Ok)
             .collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }

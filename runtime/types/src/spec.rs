@@ -167,6 +167,18 @@ pub struct OperatorSpec {
     pub capabilities: CapabilitySpec,
 }
 
+impl OperatorSpec {
+    /// What runs the operator, for summaries: `builtin NAME`, or
+    /// `wasm sha256:HEX` given the module's digest (`sha256:` optional).
+    pub fn kind(&self, digest: Option<&str>) -> String {
+        match (&self.builtin, digest) {
+            (Some(builtin), _) => format!("builtin {builtin}"),
+            (None, Some(digest)) => format!("wasm sha256:{}", digest.trim_start_matches("sha256:")),
+            (None, None) => "unknown".to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PartitionSpec {
