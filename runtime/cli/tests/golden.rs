@@ -33,6 +33,7 @@ fn install_modules(dir: &Path) {
     let guests = guests();
     for name in [
         "wordcount",
+        "keyed-count",
         "misbehave",
         "scale",
         "scale-arrow",

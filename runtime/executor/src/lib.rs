@@ -15,7 +15,7 @@ mod source;
 mod task;
 mod wasm;
 
-pub use exchange::{key_group, key_hash, subtask_of, Message, Outbox, SendError};
+pub use exchange::{Message, Outbox, SendError};
 pub use job::{
     load_modules, prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults,
     CHANNEL_CAPACITY,
@@ -25,6 +25,7 @@ pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 pub use source::{GeneratorSource, Source};
 pub use task::{source_schema, InputGate, OperatorReports, Task, TaskSetup};
 pub use wasm::WasmOperator;
+pub use weir_types::{key_group, key_hash, subtask_of, KeyGroupRange};
 
 /// Row-encoding and Arrow IPC conversions, for benchmarks and tests of
 /// operators outside a job.

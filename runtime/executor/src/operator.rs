@@ -39,6 +39,8 @@ pub struct OpenInfo {
     pub key_fields: Vec<String>,
     pub subtask_index: u32,
     pub parallelism: u32,
+    /// Key groups of the job: keyed state is organised by them.
+    pub max_parallelism: u32,
     /// Restarts of the task so far.
     pub attempt: u32,
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use weir_state::{StateLimits, DEFAULT_MAX_VALUE_BYTES};
 use weir_types::{JobGraph, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 use weir_wasm_host::{Capabilities, InstanceLimits, Module, UserMetric};
 
@@ -73,6 +74,7 @@ pub struct Task {
     opened: bool,
     subtask: u32,
     parallelism: u32,
+    max_parallelism: u32,
     attempt: u32,
     key_fields: BTreeMap<usize, Vec<String>>,
     operator_names: Vec<String>,
@@ -162,13 +164,18 @@ fn create_operator(
     };
     let config =
         serde_json::to_string(&op.config).map_err(|e| JobError::Internal(e.to_string()))?;
-    Ok(Box::new(WasmOperator::new(
-        &op.name,
-        module,
-        limits,
-        capabilities,
-        config,
-    )?))
+    let state_limits = StateLimits {
+        max_value_bytes: spec
+            .operator_limits(op)
+            .max_state_value
+            .map_or(DEFAULT_MAX_VALUE_BYTES, |b| {
+                usize::try_from(b).unwrap_or(usize::MAX)
+            }),
+    };
+    Ok(Box::new(
+        WasmOperator::new(&op.name, module, limits, capabilities, config)?
+            .with_state_limits(state_limits),
+    ))
 }
 
 impl Task {
@@ -233,6 +240,7 @@ impl Task {
             opened: false,
             subtask: setup.subtask,
             parallelism: vertex.parallelism,
+            max_parallelism: spec.max_parallelism,
             attempt: setup.attempt,
             key_fields: spec
                 .operators
@@ -282,6 +290,7 @@ impl Task {
                 key_fields,
                 subtask_index: self.subtask,
                 parallelism: self.parallelism,
+                max_parallelism: self.max_parallelism,
                 attempt: self.attempt,
             };
             schema = link.operator.open(schema, &info)?;

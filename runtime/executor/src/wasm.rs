@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use weir_state::{KeyedState, SharedKeyedState, StateLimits};
 use weir_wasm_host::{
     Capabilities, Encoding, InstanceLimits, Module, OpenContext, OperatorInstance, UserMetric,
 };
@@ -43,6 +44,10 @@ pub struct WasmOperator {
     peak_memory: u64,
     /// User metrics of replaced instances: counters carry on from them.
     retired_metrics: BTreeMap<String, UserMetric>,
+    /// The subtask's keyed state (keyed input only). It belongs to the
+    /// subtask, not to an instance: a replacement instance gets the same.
+    keyed_state: Option<SharedKeyedState>,
+    state_limits: StateLimits,
 }
 
 struct Output {
@@ -75,7 +80,23 @@ impl WasmOperator {
             recycles: 0,
             peak_memory: 0,
             retired_metrics: BTreeMap::new(),
+            keyed_state: None,
+            state_limits: StateLimits::default(),
         })
+    }
+
+    /// Limits of the subtask's keyed state.
+    pub fn with_state_limits(mut self, limits: StateLimits) -> Self {
+        self.state_limits = limits;
+        self
+    }
+
+    /// Bytes the subtask's keyed state holds.
+    pub fn state_bytes(&self) -> u64 {
+        self.keyed_state
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).size_bytes())
+            .unwrap_or(0)
     }
 
     fn recycle_threshold(&self) -> u64 {
@@ -100,6 +121,9 @@ impl WasmOperator {
             .module
             .instantiate(&self.name, self.limits, self.capabilities)?;
         let retired = std::mem::replace(&mut self.instance, fresh);
+        if let Some(state) = &self.keyed_state {
+            self.instance.attach_keyed_state(state.clone());
+        }
         merge_user_metrics(&mut self.retired_metrics, owned(retired.user_metrics()));
         drop(retired);
         let opened = self.instance.open(&context)?;
@@ -179,6 +203,21 @@ impl Operator for WasmOperator {
             parallelism: info.parallelism,
             attempt: info.attempt,
         };
+        if !info.key_fields.is_empty() {
+            let state = self
+                .keyed_state
+                .get_or_insert_with(|| {
+                    KeyedState::in_memory(
+                        info.subtask_index,
+                        info.parallelism,
+                        info.max_parallelism,
+                        self.state_limits,
+                    )
+                    .shared()
+                })
+                .clone();
+            self.instance.attach_keyed_state(state);
+        }
         let opened = self.instance.open(&context)?;
         self.context = Some(context);
         self.recycle_at = self.recycle_threshold();

@@ -45,8 +45,8 @@ pub struct Guests {
 }
 
 impl Guests {
-    /// The component of the crate `name` (`wordcount`, `misbehave`, `scale`,
-    /// `scale-arrow`, `sandbox-probe`, `wrong-world`).
+    /// The component of the crate `name` (`wordcount`, `keyed-count`,
+    /// `misbehave`, `scale`, `scale-arrow`, `sandbox-probe`, `wrong-world`).
     pub fn path(&self, name: &str) -> PathBuf {
         let file = if name == "wrong-world" {
             name.to_string()

@@ -2,12 +2,14 @@
 //! quantities, module references, the job graph and restart strategies. No IO: callers read files and pass text.
 
 mod graph;
+mod keys;
 mod module_ref;
 mod quantity;
 mod restart;
 mod spec;
 
 pub use graph::{JobGraph, Partitioning, Vertex};
+pub use keys::{key_group, key_hash, subtask_of, KeyGroupRange};
 pub use module_ref::{ModuleRef, ModuleRefError};
 pub use quantity::{parse_bytes, parse_duration};
 pub use restart::{RestartHistory, RestartStrategy};

@@ -200,6 +200,9 @@ pub struct ResourceSpec {
     /// Wall time one call may take, e.g. `10s`.
     #[serde(default)]
     pub call_timeout: Option<String>,
+    /// Largest keyed-state value (and map user key), e.g. `1Mi`.
+    #[serde(default)]
+    pub max_state_value: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -475,9 +478,14 @@ impl JobSpec {
             .and_then(|r| r.call_timeout.as_deref())
             .or(self.resources.call_timeout.as_deref())
             .and_then(|t| parse_duration(t).ok());
+        let max_state_value = own
+            .and_then(|r| r.max_state_value.as_deref())
+            .or(self.resources.max_state_value.as_deref())
+            .and_then(|b| parse_bytes(b).ok());
         Limits {
             memory_bytes: memory,
             call_timeout,
+            max_state_value,
         }
     }
 }
@@ -504,6 +512,7 @@ fn locate_tagged_error(text: &str) -> Option<(String, String)> {
 pub struct Limits {
     pub memory_bytes: Option<u64>,
     pub call_timeout: Option<Duration>,
+    pub max_state_value: Option<u64>,
 }
 
 fn check_parallelism(value: u32, max: u32, path: &str, fail: &mut impl FnMut(String, String)) {
@@ -527,6 +536,11 @@ fn check_resources(resources: &ResourceSpec, at: &str, fail: &mut impl FnMut(Str
             Ok(0) => fail(format!("{at}.memory"), "must be more than 0".into()),
             Ok(_) => {}
             Err(e) => fail(format!("{at}.memory"), e),
+        }
+    }
+    if let Some(bytes) = &resources.max_state_value {
+        if let Err(e) = parse_bytes(bytes) {
+            fail(format!("{at}.maxStateValue"), e);
         }
     }
     if let Some(timeout) = &resources.call_timeout {

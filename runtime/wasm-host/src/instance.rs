@@ -197,6 +197,12 @@ impl OperatorInstance {
         &self.store.data().metrics
     }
 
+    /// Gives the instance its subtask's keyed state, before `open`. An
+    /// instance without it answers every state call `unavailable`.
+    pub fn attach_keyed_state(&mut self, state: weir_state::SharedKeyedState) {
+        self.store.data_mut().keyed_state = Some(state);
+    }
+
     pub fn open(&mut self, context: &OpenContext) -> Result<OpenResult, CallError> {
         self.call("open", |b, s| {
             b.weir_operator_handler().call_open(s, context)

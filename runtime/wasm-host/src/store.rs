@@ -15,6 +15,8 @@ use crate::bindings::weir::operator::keyed_state::{
 use crate::bindings::weir::operator::log::{self, Level};
 use crate::bindings::weir::operator::types::{self, HostError};
 use crate::bindings::weir::operator::{metrics, timers};
+use weir_state::{SharedKeyedState, StateError, StateId, StateKind};
+
 use crate::guest_output::{Admission, GuestOutput, LogBudget};
 
 /// Distinct metric names one instance may create; more are ignored with a
@@ -91,6 +93,8 @@ pub(crate) struct StoreState {
     budget: Arc<Mutex<LogBudget>>,
     pub(crate) metrics: BTreeMap<String, UserMetric>,
     pub(crate) watermark: Option<i64>,
+    /// The subtask's keyed state; `None` when the input is not keyed.
+    pub(crate) keyed_state: Option<SharedKeyedState>,
 }
 
 impl StoreState {
@@ -112,6 +116,7 @@ impl StoreState {
             budget,
             metrics: BTreeMap::new(),
             watermark: None,
+            keyed_state: None,
         }
     }
 
@@ -206,43 +211,67 @@ impl metrics::Host for StoreState {
     }
 }
 
-fn state_unavailable() -> HostError {
-    HostError::Unavailable(
-        "keyed state is not available to WASM operators in this version of Weir".to_string(),
-    )
-}
-
 fn timers_unavailable() -> HostError {
     HostError::Unavailable(
         "timers are not available to WASM operators in this version of Weir".to_string(),
     )
 }
 
-// Keyed state and timers are part of the contract from its first version so
-// that operators compile against the final shapes; until the runtime owns
-// checkpointed state, every call answers `unavailable` and no resource is
-// ever handed out.
+fn state_error(error: StateError) -> HostError {
+    if error.is_limit() {
+        HostError::LimitExceeded(error.to_string())
+    } else {
+        HostError::InvalidArgument(error.to_string())
+    }
+}
+
+impl StoreState {
+    /// Runs `f` on the subtask's keyed state, or says why there is none.
+    fn with_state<R>(
+        &mut self,
+        f: impl FnOnce(&mut weir_state::KeyedState) -> Result<R, StateError>,
+    ) -> Result<R, HostError> {
+        let Some(shared) = &self.keyed_state else {
+            return Err(HostError::Unavailable(format!(
+                "keyed state needs a keyed input: give operator '{}' a keyBy in the job spec",
+                self.operator
+            )));
+        };
+        let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut state).map_err(state_error)
+    }
+
+    fn open_state(&mut self, name: &str, kind: StateKind) -> Result<u32, HostError> {
+        self.with_state(|state| state.open(name, kind))
+            .map(|id| id.0)
+    }
+}
+
+// A state resource's representation is its `StateId`: the guest only ever
+// holds handles the host minted, each of one resource type, so a value-state
+// handle always names a value state.
 impl keyed_state::Host for StoreState {}
 
 impl HostValueState for StoreState {
-    fn open(&mut self, _name: String) -> Result<Resource<ValueState>, HostError> {
-        Err(state_unavailable())
+    fn open(&mut self, name: String) -> Result<Resource<ValueState>, HostError> {
+        self.open_state(&name, StateKind::Value)
+            .map(Resource::new_own)
     }
 
     fn get(
         &mut self,
-        _state: Resource<ValueState>,
-        _keys: Vec<Vec<u8>>,
+        state: Resource<ValueState>,
+        keys: Vec<Vec<u8>>,
     ) -> Result<Vec<Option<Vec<u8>>>, HostError> {
-        Err(state_unavailable())
+        self.with_state(|s| s.value_get(StateId(state.rep()), &keys))
     }
 
     fn put(
         &mut self,
-        _state: Resource<ValueState>,
-        _entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        state: Resource<ValueState>,
+        entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), HostError> {
-        Err(state_unavailable())
+        self.with_state(|s| s.value_put(StateId(state.rep()), entries))
     }
 
     fn drop(&mut self, _state: Resource<ValueState>) -> wasmtime::Result<()> {
@@ -251,36 +280,37 @@ impl HostValueState for StoreState {
 }
 
 impl HostMapState for StoreState {
-    fn open(&mut self, _name: String) -> Result<Resource<MapState>, HostError> {
-        Err(state_unavailable())
+    fn open(&mut self, name: String) -> Result<Resource<MapState>, HostError> {
+        self.open_state(&name, StateKind::Map)
+            .map(Resource::new_own)
     }
 
     fn get(
         &mut self,
-        _state: Resource<MapState>,
-        _lookups: Vec<(Vec<u8>, Vec<u8>)>,
+        state: Resource<MapState>,
+        lookups: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<Vec<Option<Vec<u8>>>, HostError> {
-        Err(state_unavailable())
+        self.with_state(|s| s.map_get(StateId(state.rep()), &lookups))
     }
 
     fn put(
         &mut self,
-        _state: Resource<MapState>,
-        _entries: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)>,
+        state: Resource<MapState>,
+        entries: Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), HostError> {
-        Err(state_unavailable())
+        self.with_state(|s| s.map_put(StateId(state.rep()), entries))
     }
 
     fn entries(
         &mut self,
-        _state: Resource<MapState>,
-        _key: Vec<u8>,
+        state: Resource<MapState>,
+        key: Vec<u8>,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, HostError> {
-        Err(state_unavailable())
+        self.with_state(|s| s.map_entries(StateId(state.rep()), &key))
     }
 
-    fn clear(&mut self, _state: Resource<MapState>, _keys: Vec<Vec<u8>>) -> Result<(), HostError> {
-        Err(state_unavailable())
+    fn clear(&mut self, state: Resource<MapState>, keys: Vec<Vec<u8>>) -> Result<(), HostError> {
+        self.with_state(|s| s.map_clear(StateId(state.rep()), &keys))
     }
 
     fn drop(&mut self, _state: Resource<MapState>) -> wasmtime::Result<()> {
@@ -289,28 +319,29 @@ impl HostMapState for StoreState {
 }
 
 impl HostListState for StoreState {
-    fn open(&mut self, _name: String) -> Result<Resource<ListState>, HostError> {
-        Err(state_unavailable())
+    fn open(&mut self, name: String) -> Result<Resource<ListState>, HostError> {
+        self.open_state(&name, StateKind::List)
+            .map(Resource::new_own)
     }
 
     fn get(
         &mut self,
-        _state: Resource<ListState>,
-        _keys: Vec<Vec<u8>>,
+        state: Resource<ListState>,
+        keys: Vec<Vec<u8>>,
     ) -> Result<Vec<Vec<Vec<u8>>>, HostError> {
-        Err(state_unavailable())
+        self.with_state(|s| s.list_get(StateId(state.rep()), &keys))
     }
 
     fn append(
         &mut self,
-        _state: Resource<ListState>,
-        _entries: Vec<(Vec<u8>, Vec<u8>)>,
+        state: Resource<ListState>,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<(), HostError> {
-        Err(state_unavailable())
+        self.with_state(|s| s.list_append(StateId(state.rep()), entries))
     }
 
-    fn clear(&mut self, _state: Resource<ListState>, _keys: Vec<Vec<u8>>) -> Result<(), HostError> {
-        Err(state_unavailable())
+    fn clear(&mut self, state: Resource<ListState>, keys: Vec<Vec<u8>>) -> Result<(), HostError> {
+        self.with_state(|s| s.list_clear(StateId(state.rep()), &keys))
     }
 
     fn drop(&mut self, _state: Resource<ListState>) -> wasmtime::Result<()> {

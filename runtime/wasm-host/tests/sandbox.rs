@@ -194,14 +194,36 @@ fn a_bad_config_fails_open_and_is_not_retryable() {
 }
 
 #[test]
-fn keyed_state_answers_unavailable() {
+fn keyed_state_is_unavailable_without_a_keyed_input() {
     let host = host();
     let mut instance = opened(&host, "state");
     let err = instance.process(&batch(&[1])).unwrap_err();
     assert!(
-        matches!(&err, CallError::Operator { kind: ErrorKind::Host, message, .. } if message.contains("keyed state is not available")),
+        matches!(&err, CallError::Operator { kind: ErrorKind::Host, message, .. }
+            if message.contains("keyed state needs a keyed input: give operator 'probe' a keyBy")),
         "{err:?}"
     );
+}
+
+#[test]
+fn keyed_state_is_granted_with_a_keyed_input() {
+    let host = host();
+    let mut instance = misbehave(&host)
+        .instantiate("probe", small_limits(), Capabilities::default())
+        .expect("instantiates");
+    let state = weir_state::KeyedState::in_memory(0, 1, 128, Default::default()).shared();
+    instance.attach_keyed_state(state);
+    let mut keyed = context(r#"{"mode":"state"}"#);
+    keyed.key_fields = vec!["n".into()];
+    instance.open(&keyed).expect("opens");
+    let out = instance
+        .process(&batch(&[1, 2]))
+        .expect("state opens, records pass");
+    let rows: u32 = out
+        .iter()
+        .map(|b| BatchReader::new(b).unwrap().rows())
+        .sum();
+    assert_eq!(rows, 2);
 }
 
 #[test]
