@@ -21,6 +21,11 @@ use weir_types::{JobGraph, JobSpec, RestartHistory};
 /// How long a restart waits for the failed attempt's tasks to stop before
 /// it goes ahead anyway.
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
+/// Ended jobs kept for `weir list` and REST; older ones are forgotten.
+const ENDED_JOBS_KEPT: usize = 1000;
+/// A module no job needs is kept this long after its upload, so that a
+/// client between `PutModule` and `SubmitJob` does not lose it.
+const MODULE_GRACE: Duration = Duration::from_secs(600);
 
 /// Flink's job states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,9 +137,14 @@ impl Job {
     }
 }
 
+struct StoredModule {
+    bytes: Arc<Vec<u8>>,
+    stored: Instant,
+}
+
 #[derive(Default)]
 struct State {
-    modules: HashMap<String, Arc<Vec<u8>>>,
+    modules: HashMap<String, StoredModule>,
     task_managers: BTreeMap<String, TaskManager>,
     jobs: BTreeMap<String, Job>,
     /// Job ids in submission order: the scheduler serves jobs first come.
@@ -210,12 +220,18 @@ impl Core {
                 "the module's bytes have digest {digest}, not the {claimed} the client sent"
             ));
         }
-        self.lock().modules.insert(digest.clone(), Arc::new(bytes));
+        self.lock().modules.insert(
+            digest.clone(),
+            StoredModule {
+                bytes: Arc::new(bytes),
+                stored: Instant::now(),
+            },
+        );
         Ok(digest)
     }
 
     pub fn module(&self, digest: &str) -> Option<Arc<Vec<u8>>> {
-        self.lock().modules.get(digest).cloned()
+        self.lock().modules.get(digest).map(|m| m.bytes.clone())
     }
 
     // ----- jobs ----------------------------------------------------------
@@ -607,6 +623,7 @@ impl Core {
             self.lose(&mut state, id, &why);
         }
         self.schedule(&mut state);
+        retire(&mut state);
         drop(state);
         self.changed();
     }
@@ -655,6 +672,41 @@ pub async fn supervise(core: Arc<Core>) {
         ticker.tick().await;
         core.tick();
     }
+}
+
+/// Forgets the oldest ended jobs beyond `ENDED_JOBS_KEPT`, and modules that
+/// no job still needs (after `MODULE_GRACE`), so that a long-lived
+/// JobManager's memory does not grow with every job.
+fn retire(state: &mut State) {
+    let ended: Vec<String> = state
+        .order
+        .iter()
+        .filter(|id| state.jobs.get(*id).is_some_and(|j| j.state.is_terminal()))
+        .cloned()
+        .collect();
+    if ended.len() > ENDED_JOBS_KEPT {
+        let forget = &ended[..ended.len() - ENDED_JOBS_KEPT];
+        for id in forget {
+            state.jobs.remove(id);
+        }
+        state.order.retain(|id| state.jobs.contains_key(id));
+    }
+    let needed: std::collections::HashSet<String> = state
+        .jobs
+        .values()
+        .filter(|job| !job.state.is_terminal())
+        .flat_map(|job| job.spec.operators.iter().filter_map(|op| op.sha256.clone()))
+        .map(|d| {
+            if d.starts_with("sha256:") {
+                d
+            } else {
+                format!("sha256:{d}")
+            }
+        })
+        .collect();
+    state
+        .modules
+        .retain(|digest, module| needed.contains(digest) || module.stored.elapsed() < MODULE_GRACE);
 }
 
 fn used_slots(state: &State) -> HashMap<String, u32> {
@@ -873,5 +925,215 @@ fn vertex_state(job: JobState, tasks: &[TaskState]) -> &'static str {
         "CREATED"
     } else {
         job.name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core() -> Core {
+        Core::new(Duration::from_secs(1), Duration::from_secs(5))
+    }
+
+    const JOB: &str = "name: j\nsource: {type: generator, count: 1}\nsink: {type: blackhole}\n";
+
+    #[test]
+    fn a_job_without_slots_waits_and_can_be_cancelled() {
+        let core = core();
+        let id = core.submit(JOB).unwrap();
+        core.tick();
+        let job = core.job(&id).unwrap();
+        assert_eq!(job.state, "CREATED");
+        assert_eq!(job.status_message, "waiting for 1 task slot, 0 available");
+        assert_eq!(core.cancel(&id), Some(JobState::Created));
+        assert_eq!(core.job(&id).unwrap().state, "CANCELED");
+    }
+
+    #[test]
+    fn modules_are_checked_at_submission() {
+        let core = core();
+        let unpinned = "name: j\nsource: {type: generator}\noperators:\n  - {name: m, module: m.wasm}\nsink: {type: blackhole}\n";
+        let error = core.submit(unpinned).unwrap_err();
+        assert!(
+            error.to_string().contains("operators[0] 'm' has no sha256"),
+            "{error}"
+        );
+        let digest = core.put_module("", b"bytes".to_vec()).unwrap();
+        let pinned = unpinned.replace(
+            "module: m.wasm",
+            &format!("module: m.wasm, sha256: {digest}"),
+        );
+        core.submit(&pinned).unwrap();
+        let wrong = core.put_module("sha256:00", b"bytes".to_vec()).unwrap_err();
+        assert!(
+            wrong.contains("not the sha256:00 the client sent"),
+            "{wrong}"
+        );
+    }
+
+    #[test]
+    fn ended_jobs_and_unneeded_modules_are_forgotten() {
+        let core = core();
+        let kept = core.put_module("", b"kept".to_vec()).unwrap();
+        let dropped = core.put_module("", b"dropped".to_vec()).unwrap();
+        let running = format!(
+            "name: r\nsource: {{type: generator}}\noperators:\n  - {{name: m, module: m.wasm, sha256: {kept}}}\nsink: {{type: blackhole}}\n"
+        );
+        let waiting = core.submit(&running).unwrap();
+        let first = core.submit(JOB).unwrap();
+        core.cancel(&first);
+        for _ in 0..ENDED_JOBS_KEPT {
+            let id = core.submit(JOB).unwrap();
+            core.cancel(&id);
+        }
+        {
+            let mut state = core.lock();
+            let long_ago = Instant::now()
+                .checked_sub(MODULE_GRACE * 2)
+                .expect("the clock reaches back");
+            for module in state.modules.values_mut() {
+                module.stored = long_ago;
+            }
+        }
+        core.tick();
+        assert!(
+            core.job(&first).is_none(),
+            "the oldest ended job is forgotten"
+        );
+        assert!(core.job(&waiting).is_some(), "a job still waiting is kept");
+        assert_eq!(core.jobs().len(), ENDED_JOBS_KEPT + 1);
+        assert!(
+            core.module(&kept).is_some(),
+            "a waiting job's module is kept"
+        );
+        assert!(core.module(&dropped).is_none());
+    }
+
+    /// A TaskManager that is only a queue of what the JobManager sends it.
+    fn fake_task_manager(
+        core: &Core,
+        id: &str,
+        slots: u32,
+    ) -> (u64, mpsc::Receiver<Result<JobManagerMessage, Status>>) {
+        let (sender, receiver) = mpsc::channel(64);
+        let registration = RegisterTaskManager {
+            task_manager_id: id.into(),
+            data_address: format!("{id}:1"),
+            slots,
+            ..RegisterTaskManager::default()
+        };
+        (core.register(registration, sender), receiver)
+    }
+
+    fn next_deploy(
+        receiver: &mut mpsc::Receiver<Result<JobManagerMessage, Status>>,
+    ) -> Option<DeployTasks> {
+        while let Ok(message) = receiver.try_recv() {
+            if let Ok(JobManagerMessage {
+                message: Some(ToTaskManager::Deploy(deploy)),
+            }) = message
+            {
+                return Some(deploy);
+            }
+        }
+        None
+    }
+
+    fn report(core: &Core, session: u64, deploy: &DeployTasks, state: TaskState, retryable: bool) {
+        for task in &deploy.tasks {
+            core.task_state(
+                "tm",
+                session,
+                TaskStateUpdate {
+                    task: Some(weir_proto::v1::TaskId {
+                        job_id: deploy.job_id.clone(),
+                        attempt: deploy.attempt,
+                        vertex: task.vertex,
+                        subtask: task.subtask,
+                    }),
+                    state: state as i32,
+                    error: "operator 'x' trapped".into(),
+                    retryable,
+                    ..TaskStateUpdate::default()
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn a_retryable_failure_restarts_after_the_delay_until_attempts_run_out() {
+        let core = core();
+        let (session, mut tm) = fake_task_manager(&core, "tm", 1);
+        let spec =
+            format!("{JOB}restartStrategy: {{type: fixed-delay, attempts: 1, delay: 1ms}}\n");
+        let id = core.submit(&spec).unwrap();
+        let first = next_deploy(&mut tm).expect("deployed at once");
+        assert_eq!(first.attempt, 0);
+
+        report(&core, session, &first, TaskState::Failed, true);
+        let job = core.job(&id).unwrap();
+        assert_eq!(job.state, "RESTARTING");
+        assert!(
+            job.status_message.contains("after: operator 'x' trapped"),
+            "{}",
+            job.status_message
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        core.tick();
+        let second = next_deploy(&mut tm).expect("redeployed after the delay");
+        assert_eq!(second.attempt, 1);
+        assert_eq!(core.job(&id).unwrap().restarts, 1);
+
+        // An update of the old attempt changes nothing now.
+        report(&core, session, &first, TaskState::Finished, false);
+        assert_eq!(core.job(&id).unwrap().state, "RUNNING");
+
+        report(&core, session, &second, TaskState::Failed, true);
+        let job = core.job(&id).unwrap();
+        assert_eq!(job.state, "FAILED");
+        assert!(
+            job.status_message
+                .contains("no restart left under fixed-delay"),
+            "{}",
+            job.status_message
+        );
+    }
+
+    #[test]
+    fn a_failure_no_restart_can_cure_fails_the_job_at_once() {
+        let core = core();
+        let (session, mut tm) = fake_task_manager(&core, "tm", 1);
+        let spec = format!("{JOB}restartStrategy: {{type: exponential-delay}}\n");
+        let id = core.submit(&spec).unwrap();
+        let deploy = next_deploy(&mut tm).unwrap();
+        report(&core, session, &deploy, TaskState::Failed, false);
+        let job = core.job(&id).unwrap();
+        assert_eq!(job.state, "FAILED");
+        assert_eq!(job.restarts, 0);
+    }
+
+    #[test]
+    fn a_lost_task_manager_restarts_its_jobs_on_the_slots_that_remain() {
+        let core = core();
+        let (first_session, mut first) = fake_task_manager(&core, "tm", 1);
+        let spec =
+            format!("{JOB}restartStrategy: {{type: fixed-delay, attempts: 2, delay: 1ms}}\n");
+        let id = core.submit(&spec).unwrap();
+        next_deploy(&mut first).unwrap();
+        let (_, mut second) = fake_task_manager(&core, "tm-2", 1);
+        core.disconnected("tm", first_session, "it closed its connection");
+        let job = core.job(&id).unwrap();
+        assert_eq!(job.state, "RESTARTING");
+        assert!(
+            job.status_message
+                .contains("TaskManager tm (tm:1) was lost"),
+            "{}",
+            job.status_message
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        core.tick();
+        let deploy = next_deploy(&mut second).expect("restarted on the other TaskManager");
+        assert_eq!(deploy.attempt, 1);
     }
 }
