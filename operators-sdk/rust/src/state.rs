@@ -11,6 +11,10 @@
 //! [`ErrorKind::Host`](crate::ErrorKind::Host) carrying the runtime's message,
 //! for example when the operator's input is not keyed.
 
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use weir_row_codec::write_value;
 
 use crate::__private::HostError;
@@ -165,5 +169,120 @@ impl ListState {
     /// Empties the list of each key.
     pub fn clear(&self, keys: &[Key]) -> Result<(), Error> {
         self.inner.clear(keys).map_err(|e| self.fail(e))
+    }
+}
+
+/// A [`ValueState`] of `T`, stored as JSON: typed, and readable by operators
+/// written in any language.
+///
+/// ```no_run
+/// # use weir_operator::state::{TypedValueState, Key};
+/// # fn demo(keys: Vec<Key>) -> Result<(), weir_operator::Error> {
+/// #[derive(serde::Serialize, serde::Deserialize, Default)]
+/// struct Totals { count: u64, sum: f64 }
+///
+/// let totals: TypedValueState<Totals> = TypedValueState::open("totals")?;
+/// let mut current: Vec<Totals> = totals
+///     .get(&keys)?
+///     .into_iter()
+///     .map(Option::unwrap_or_default)
+///     .collect();
+/// for t in &mut current { t.count += 1; }
+/// totals.put(keys.into_iter().zip(current.iter().map(Some)))?;
+/// # Ok(()) }
+/// ```
+pub struct TypedValueState<T> {
+    inner: ValueState,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> TypedValueState<T> {
+    /// Opens (creating on first use) the value state called `name`.
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Ok(TypedValueState {
+            inner: ValueState::open(name)?,
+            _value: PhantomData,
+        })
+    }
+
+    /// The name the state was opened with.
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// The value of each key, in order; `None` where a key has no value.
+    pub fn get(&self, keys: &[Key]) -> Result<Vec<Option<T>>, Error> {
+        self.inner
+            .get(keys)?
+            .into_iter()
+            .map(|bytes| bytes.map(|b| decode(self.name(), &b)).transpose())
+            .collect()
+    }
+
+    /// Sets each key's value, in order; `None` clears it.
+    pub fn put<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (Key, Option<&'a T>)>,
+    ) -> Result<(), Error>
+    where
+        T: 'a,
+    {
+        let encoded = entries
+            .into_iter()
+            .map(|(key, value)| Ok((key, value.map(|v| encode(self.name(), v)).transpose()?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.inner.put(&encoded)
+    }
+}
+
+impl<T> std::fmt::Debug for TypedValueState<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedValueState")
+            .field("name", &self.inner.name())
+            .finish_non_exhaustive()
+    }
+}
+
+fn encode<T: Serialize>(state: &str, value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value)
+        .map_err(|e| Error::internal(format!("value state `{state}`: cannot encode a value: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(state: &str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::internal(format!(
+            "value state `{state}`: a stored value is not a {}: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Totals {
+        count: u64,
+        sum: f64,
+    }
+
+    #[test]
+    fn typed_values_are_json() {
+        let totals = Totals { count: 2, sum: 1.5 };
+        let bytes = encode("t", &totals).unwrap();
+        assert_eq!(bytes, br#"{"count":2,"sum":1.5}"#);
+        assert_eq!(decode::<Totals>("t", &bytes).unwrap(), totals);
+    }
+
+    #[test]
+    fn a_stored_value_of_another_shape_is_a_clear_error() {
+        let error = decode::<Totals>("totals", b"17").unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("value state `totals`: a stored value is not a"),
+            "{text}"
+        );
+        assert!(text.contains("Totals"), "{text}");
     }
 }
