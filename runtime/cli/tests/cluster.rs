@@ -350,6 +350,48 @@ fn a_keyed_job_on_three_taskmanager_processes_matches_the_embedded_run() {
     assert_eq!(overview["taskmanagers"], 3);
     assert_eq!(overview["slots-total"], 3);
     assert_eq!(overview["jobs-finished"], 1);
+
+    // Keyed state in a WASM operator on three processes: each subtask's
+    // state holds its own keys, and the running counts match the embedded run.
+    std::fs::copy(
+        guests().path("keyed-count"),
+        dir.path().join("keyed_count.wasm"),
+    )
+    .unwrap();
+    let stateful = |sink: &str| {
+        format!(
+            "name: stateful\nparallelism: 3\nbatchSize: 64\n\
+             source: {{type: text, path: input.txt}}\n\
+             operators:\n  - name: tokenize\n    module: wordcount.wasm\n\
+             \x20 - name: count\n    module: keyed_count.wasm\n    keyBy: [word]\n\
+             sink: {{type: jsonl, path: {sink}}}\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("stateful-embedded.yaml"),
+        stateful("se.jsonl"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("stateful-cluster.yaml"),
+        stateful("sc.jsonl"),
+    )
+    .unwrap();
+    let embedded = run_weir(
+        &["run", "stateful-embedded.yaml", "--progress", "never"],
+        dir.path(),
+    )
+    .unwrap();
+    assert!(
+        embedded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&embedded.stderr)
+    );
+    let id = cluster.submit(dir.path(), "stateful-cluster.yaml");
+    cluster.wait_for_state(&id, "FINISHED");
+    let expected = sorted_lines(&dir.path().join("se.jsonl"));
+    assert!(expected.len() > 1000, "{}", expected.len());
+    assert_eq!(sorted_lines(&dir.path().join("sc.jsonl")), expected);
 }
 
 #[test]
