@@ -1370,7 +1370,8 @@ pub struct FlightData {
     pub flight_descriptor: ::prost::alloc::vec::Vec<u8>,
     #[prost(bytes = "vec", tag = "2")]
     pub data_header: ::prost::alloc::vec::Vec<u8>,
-    /// A ChannelMetadata, encoded; on the first frame, and on the last.
+    /// A ChannelMetadata, encoded; on the first frame, on watermark frames, and
+    /// on the last.
     #[prost(bytes = "vec", tag = "3")]
     pub app_metadata: ::prost::alloc::vec::Vec<u8>,
     #[prost(bytes = "vec", tag = "1000")]
@@ -1393,6 +1394,10 @@ pub struct ChannelMetadata {
     /// The producer has finished: no frame follows.
     #[prost(bool, tag = "6")]
     pub end: bool,
+    /// The producer's watermark (event time, milliseconds since the Unix
+    /// epoch): on a frame of its own, after the batches it follows.
+    #[prost(int64, optional, tag = "7")]
+    pub watermark: ::core::option::Option<i64>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

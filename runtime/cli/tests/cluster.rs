@@ -763,3 +763,48 @@ fn weir_run_with_three_taskmanagers_shuffles_over_loopback_with_the_same_result(
     assert!(!one.stdout.is_empty());
     assert_eq!(sorted(&three.stdout), sorted(&one.stdout));
 }
+
+#[test]
+fn watermarks_cross_the_network_in_order_with_their_batches() {
+    // The golden case, with the keyed vertex's second subtask on another
+    // TaskManager: its watermarks and counts arrive over loopback gRPC.
+    let case = weir_testing::repo_root().join("tests/golden/event-time-keyed");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["job.yaml", "events.jsonl"] {
+        std::fs::copy(case.join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("modules")).unwrap();
+    std::fs::copy(
+        guests().path("event-time-probe"),
+        dir.path().join("modules/event_time_probe.wasm"),
+    )
+    .unwrap();
+    let out = run_weir(
+        &[
+            "run",
+            "job.yaml",
+            "--progress",
+            "never",
+            "--taskmanagers",
+            "2",
+        ],
+        dir.path(),
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    let expected: Vec<String> = std::fs::read_to_string(case.join("expected.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(got, expected);
+}

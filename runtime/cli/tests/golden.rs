@@ -34,6 +34,7 @@ fn install_modules(dir: &Path) {
     for name in [
         "wordcount",
         "keyed-count",
+        "event-time-probe",
         "misbehave",
         "scale",
         "scale-arrow",

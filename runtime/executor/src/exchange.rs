@@ -26,6 +26,12 @@ pub enum Message {
     /// The producer's output schema, sent once before any batch.
     Schema(SchemaRef),
     Batch(RecordBatch),
+    /// Producer `producer` (its subtask index) will send no record with an
+    /// event time at or before `at` any more.
+    Watermark {
+        producer: u32,
+        at: i64,
+    },
     /// The producer has finished; a consumer ends after one per producer.
     End,
 }
@@ -75,6 +81,8 @@ pub enum Downstream {
     Channels {
         outboxes: Vec<Box<dyn Outbox>>,
         partitioner: Partitioner,
+        /// This producer's subtask index, which watermarks carry.
+        subtask: u32,
     },
 }
 
@@ -105,6 +113,23 @@ impl Downstream {
         Downstream::Channels {
             outboxes,
             partitioner,
+            subtask,
+        }
+    }
+
+    /// Sends a watermark to every consumer (whatever the partitioning: each
+    /// must hear from every producer); a sink has no use for it.
+    pub fn emit_watermark(&mut self, at: i64) -> Result<(), SendError> {
+        match self {
+            Downstream::Sink(_) => Ok(()),
+            Downstream::Channels {
+                outboxes, subtask, ..
+            } => outboxes.iter_mut().try_for_each(|outbox| {
+                outbox.send(Message::Watermark {
+                    producer: *subtask,
+                    at,
+                })
+            }),
         }
     }
 
@@ -114,6 +139,7 @@ impl Downstream {
         let Downstream::Channels {
             outboxes,
             partitioner,
+            ..
         } = self
         else {
             return Ok(());
@@ -146,6 +172,7 @@ impl Downstream {
             Downstream::Channels {
                 outboxes,
                 partitioner,
+                ..
             } => (outboxes, partitioner),
         };
         task.records_out.fetch_add(rows, Ordering::Relaxed);

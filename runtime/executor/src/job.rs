@@ -45,6 +45,10 @@ pub enum JobError {
     Operator(#[from] OperatorError),
     #[error("source: {0}")]
     Source(String),
+    /// The job spec does not fit what the job met (a column it names is
+    /// missing, say): no restart can help.
+    #[error("{0}")]
+    Config(String),
     #[error("sink: {0}")]
     Sink(String),
     /// A network channel between tasks failed.
@@ -62,7 +66,7 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             JobError::Operator(e) => e.is_retryable(),
-            JobError::Plan { .. } | JobError::Module { .. } => false,
+            JobError::Plan { .. } | JobError::Module { .. } | JobError::Config(_) => false,
             _ => true,
         }
     }

@@ -13,6 +13,7 @@ mod schema;
 mod sink;
 mod source;
 mod task;
+mod time;
 mod wasm;
 
 pub use exchange::{Message, Outbox, SendError};
@@ -24,6 +25,7 @@ pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
 pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 pub use source::{GeneratorSource, Source};
 pub use task::{source_schema, InputGate, OperatorReports, Task, TaskSetup};
+pub use time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
 pub use wasm::WasmOperator;
 pub use weir_types::{key_group, key_hash, subtask_of, KeyGroupRange};
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use weir_state::{StateLimits, DEFAULT_MAX_VALUE_BYTES};
-use weir_types::{JobGraph, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
+use weir_types::{EventTimeSpec, JobGraph, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 use weir_wasm_host::{Capabilities, InstanceLimits, Module, UserMetric};
 
 use crate::builtins;
@@ -24,6 +24,7 @@ use crate::operator::{InstanceStats, OpenInfo, Operator};
 use crate::schema::{self, column_indices};
 use crate::sink::{BlackholeSink, JsonlSink, Sink, StdoutSink};
 use crate::source::{GeneratorSource, JsonlSource, Source, TextSource};
+use crate::time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
 use crate::wasm::WasmOperator;
 
 /// How often a task blocked on its input looks at the cancel flag.
@@ -79,6 +80,11 @@ pub struct Task {
     key_fields: BTreeMap<usize, Vec<String>>,
     operator_names: Vec<String>,
     next_key_operator: Option<usize>,
+    event_time: Option<EventTimeSpec>,
+    /// Source tasks with event time: their watermarks.
+    watermarks: Option<WatermarkGenerator>,
+    /// Tasks fed by producers, with event time: the producers' watermarks.
+    input_watermarks: Option<InputWatermarks>,
 }
 
 fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
@@ -250,6 +256,13 @@ impl Task {
                 .collect(),
             operator_names: spec.operators.iter().map(|op| op.name.clone()).collect(),
             next_key_operator,
+            event_time: spec.event_time.clone(),
+            watermarks: None,
+            input_watermarks: spec
+                .event_time
+                .as_ref()
+                .filter(|_| !vertex.reads_source)
+                .map(|_| InputWatermarks::new(setup.graph.producers_of(setup.vertex))),
         })
     }
 
@@ -269,6 +282,12 @@ impl Task {
     /// Opens the chain for `input` and tells the consumers the output
     /// schema; returns it.
     pub fn open(&mut self, input: SchemaRef) -> Result<SchemaRef, JobError> {
+        if let (Input::Source(_), Some(event_time)) = (&self.input, &self.event_time) {
+            self.watermarks = Some(
+                WatermarkGenerator::new(event_time, &input)
+                    .map_err(|e| JobError::Config(format!("eventTime.column: {e}")))?,
+            );
+        }
         let mut schema = input.clone();
         for link in &mut self.chain {
             let key_fields = self
@@ -334,12 +353,28 @@ impl Task {
                             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                         batch
                     }
-                    None => break,
+                    None => {
+                        if self.watermarks.is_some() {
+                            // A bounded source has ended: event time is over.
+                            self.advance_watermark(MAX_WATERMARK, metrics, task_metrics)?;
+                        }
+                        break;
+                    }
                 },
                 Input::Gate(gate) => match gate.receiver.recv_timeout(CANCEL_POLL) {
                     Ok(Message::Batch(batch)) => batch,
                     Ok(Message::Schema(schema)) => {
                         self.check_input_schema(schema)?;
+                        continue;
+                    }
+                    Ok(Message::Watermark { producer, at }) => {
+                        let advanced = self
+                            .input_watermarks
+                            .as_mut()
+                            .and_then(|w| w.update(producer as usize, at));
+                        if let Some(watermark) = advanced {
+                            self.advance_watermark(watermark, metrics, task_metrics)?;
+                        }
                         continue;
                     }
                     Ok(Message::End) => {
@@ -357,6 +392,7 @@ impl Task {
             task_metrics
                 .records_in
                 .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            let watermark = self.watermarks.as_mut().and_then(|w| w.observe(&batch));
             // Busy is working time: blocked on a full consumer does not count.
             let started = Instant::now();
             let blocked_before = task_metrics.backpressured_nanos.load(Ordering::Relaxed);
@@ -367,6 +403,9 @@ impl Task {
                     .elapsed()
                     .saturating_sub(Duration::from_nanos(blocked)),
             );
+            if let Some(watermark) = watermark {
+                self.advance_watermark(watermark, metrics, task_metrics)?;
+            }
         }
         if !self.opened {
             // No producer ever opened: the input was empty of everything.
@@ -397,6 +436,30 @@ impl Task {
                 )
             })
             .collect())
+    }
+
+    /// Event time reached `watermark`: each operator of the chain hears it in
+    /// turn (what it emits goes through the rest of the chain first), then
+    /// every consumer.
+    fn advance_watermark(
+        &mut self,
+        watermark: i64,
+        metrics: &JobMetrics,
+        task_metrics: &TaskMetrics,
+    ) -> Result<(), JobError> {
+        for position in 0..self.chain.len() {
+            let mut out = Vec::new();
+            let link = &mut self.chain[position];
+            link.operator.on_watermark(watermark, &mut out)?;
+            let produced: usize = out.iter().map(RecordBatch::num_rows).sum();
+            metrics.operators[link.index]
+                .records_out
+                .fetch_add(produced as u64, Ordering::Relaxed);
+            self.push(position + 1, out, metrics, task_metrics)?;
+        }
+        self.downstream
+            .emit_watermark(watermark)
+            .map_err(send_error)
     }
 
     /// The first producer's schema opens the task; every other producer

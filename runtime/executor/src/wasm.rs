@@ -48,6 +48,8 @@ pub struct WasmOperator {
     /// subtask, not to an instance: a replacement instance gets the same.
     keyed_state: Option<SharedKeyedState>,
     state_limits: StateLimits,
+    /// The last watermark delivered, for a replacement instance.
+    watermark: Option<i64>,
 }
 
 struct Output {
@@ -82,6 +84,7 @@ impl WasmOperator {
             retired_metrics: BTreeMap::new(),
             keyed_state: None,
             state_limits: StateLimits::default(),
+            watermark: None,
         })
     }
 
@@ -124,6 +127,7 @@ impl WasmOperator {
         if let Some(state) = &self.keyed_state {
             self.instance.attach_keyed_state(state.clone());
         }
+        self.instance.set_current_watermark(self.watermark);
         merge_user_metrics(&mut self.retired_metrics, owned(retired.user_metrics()));
         drop(retired);
         let opened = self.instance.open(&context)?;
@@ -264,6 +268,7 @@ impl Operator for WasmOperator {
         watermark: i64,
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
+        self.watermark = Some(watermark);
         let produced = self.instance.on_watermark(watermark)?;
         self.decode_all("on-watermark", produced, out)?;
         self.after_call()

@@ -209,6 +209,15 @@ impl DataPlane for DataPlaneService {
                             let _ = message_tx.send((Message::End, 0)).await;
                             return Ok(());
                         }
+                        if let Some(at) = meta.watermark {
+                            let watermark = Message::Watermark {
+                                producer: meta.producer_subtask,
+                                at,
+                            };
+                            if message_tx.send((watermark, 0)).await.is_err() {
+                                return Ok(());
+                            }
+                        }
                         continue;
                     }
                     let message = match codec::decode(frame, schema.as_ref())? {
@@ -371,6 +380,21 @@ async fn write_channel(
                         deadline.get_or_insert_with(|| tokio::time::Instant::now() + policy.timeout);
                         pending_rows >= policy.rows || pending_bytes >= policy.bytes
                     }
+                    Some(Message::Watermark { at, .. }) => {
+                        // Batches before it go first; a watermark needs no
+                        // credit, it holds no records.
+                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
+                        buffered.sub(pending_bytes);
+                        pending_rows = 0;
+                        pending_bytes = 0;
+                        deadline = None;
+                        let mark = ChannelMetadata { watermark: Some(at), ..metadata.clone() };
+                        frame_tx
+                            .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
+                            .await
+                            .map_err(|_| "the consumer is gone")?;
+                        false
+                    }
                     Some(Message::End) => {
                         flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
                         buffered.sub(pending_bytes);
@@ -520,6 +544,7 @@ mod tests {
                 subtask: 0,
                 producer_subtask: 0,
                 end: false,
+                watermark: None,
             };
             NetworkOutbox::open(
                 &tokio::runtime::Handle::current(),
@@ -598,7 +623,7 @@ mod tests {
                 match received(&gate) {
                     Message::Batch(b) => sizes.push(b.num_rows()),
                     Message::End => return sizes,
-                    Message::Schema(_) => panic!("a second schema"),
+                    other => panic!("unexpected {other:?}"),
                 }
             }
         })
@@ -655,5 +680,44 @@ mod tests {
             "{held} bytes held for {last} batches of {batch_bytes} bytes"
         );
         drop(gate);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watermark_follows_the_batches_sent_before_it() {
+        let consumer = consumer().await;
+        let gate = consumer.gate(8);
+        let policy = FlushPolicy {
+            rows: 1000,
+            bytes: u64::MAX,
+            timeout: Duration::from_secs(60),
+        };
+        let mut outbox = consumer.outbox(policy, Arc::default());
+        std::thread::spawn(move || {
+            outbox.send(Message::Schema(schema())).unwrap();
+            outbox.send(Message::Batch(batch(10))).unwrap();
+            outbox
+                .send(Message::Watermark {
+                    producer: 0,
+                    at: 42,
+                })
+                .unwrap();
+            outbox.send(Message::End).unwrap();
+        });
+        let got = tokio::task::spawn_blocking(move || {
+            let mut got = Vec::new();
+            loop {
+                match received(&gate) {
+                    Message::Schema(_) => got.push("schema".to_string()),
+                    Message::Batch(b) => got.push(format!("batch {}", b.num_rows())),
+                    Message::Watermark { producer, at } => {
+                        got.push(format!("watermark {producer} {at}"))
+                    }
+                    Message::End => return got,
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, ["schema", "batch 10", "watermark 0 42"]);
     }
 }

@@ -297,6 +297,7 @@ impl Tasks {
                         subtask: consumer,
                         producer_subtask: subtask,
                         end: false,
+                        watermark: None,
                     };
                     let policy = FlushPolicy {
                         rows: spec.batch_size,

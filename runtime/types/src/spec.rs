@@ -46,6 +46,46 @@ pub struct JobSpec {
     /// What a cluster does when a task fails in a way a restart could cure.
     #[serde(default)]
     pub restart_strategy: RestartStrategy,
+    /// Event time: which source column holds it and how watermarks follow
+    /// it. Without it, no watermarks flow.
+    #[serde(default)]
+    pub event_time: Option<EventTimeSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventTimeSpec {
+    /// The source's column of event times: `timestamp-millis`, or `int64`
+    /// milliseconds since the Unix epoch.
+    pub column: String,
+    #[serde(default)]
+    pub watermarks: WatermarkSpec,
+}
+
+/// How a source subtask derives its watermark from the event times it has
+/// read (Flink's `WatermarkStrategy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum WatermarkSpec {
+    /// Event times never decrease: the watermark follows the largest one.
+    #[default]
+    Monotonous,
+    /// Records may arrive up to `maxOutOfOrderness` later than a record with
+    /// a greater event time.
+    #[serde(rename_all = "camelCase")]
+    BoundedOutOfOrderness { max_out_of_orderness: String },
+}
+
+impl WatermarkSpec {
+    /// How far the watermark stays behind the largest event time seen.
+    pub fn bound(&self) -> Duration {
+        match self {
+            WatermarkSpec::Monotonous => Duration::ZERO,
+            WatermarkSpec::BoundedOutOfOrderness {
+                max_out_of_orderness,
+            } => parse_duration(max_out_of_orderness).unwrap_or_default(),
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -453,6 +493,19 @@ impl JobSpec {
         }
         for (path, message) in self.restart_strategy.validate("restartStrategy") {
             fail(path, message);
+        }
+        if let Some(event_time) = &self.event_time {
+            if event_time.column.trim().is_empty() {
+                fail("eventTime.column".into(), "must not be empty".into());
+            }
+            if let WatermarkSpec::BoundedOutOfOrderness {
+                max_out_of_orderness,
+            } = &event_time.watermarks
+            {
+                if let Err(e) = parse_duration(max_out_of_orderness) {
+                    fail("eventTime.watermarks.maxOutOfOrderness".into(), e);
+                }
+            }
         }
 
         if errors.is_empty() {

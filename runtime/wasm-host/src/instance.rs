@@ -218,6 +218,12 @@ impl OperatorInstance {
         })
     }
 
+    /// What `current-watermark` answers until the next `on_watermark`: a
+    /// replacement instance carries on from its predecessor's.
+    pub fn set_current_watermark(&mut self, watermark: Option<i64>) {
+        self.store.data_mut().watermark = watermark;
+    }
+
     pub fn on_watermark(&mut self, watermark: i64) -> Result<Vec<Vec<u8>>, CallError> {
         self.store.data_mut().watermark = Some(watermark);
         self.call("on-watermark", |b, s| {

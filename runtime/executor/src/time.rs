@@ -1,0 +1,203 @@
+//! Event time: the watermarks a source subtask derives from the event times
+//! it reads, and the watermark a task with several producers holds (the
+//! minimum of theirs, as in Flink).
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMillisecondType};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, Schema, TimeUnit};
+use weir_types::EventTimeSpec;
+
+/// The watermark a finished input sends: nothing later can arrive.
+pub const MAX_WATERMARK: i64 = i64::MAX;
+
+/// Derives a source subtask's watermarks from its batches.
+#[derive(Debug)]
+pub struct WatermarkGenerator {
+    column: usize,
+    bound_ms: i64,
+    max_seen: Option<i64>,
+    emitted: Option<i64>,
+}
+
+impl WatermarkGenerator {
+    /// For `schema` (the source's); the error says what is wrong with the
+    /// column.
+    pub fn new(spec: &EventTimeSpec, schema: &Schema) -> Result<Self, String> {
+        let column = schema.index_of(&spec.column).map_err(|_| {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            format!(
+                "there is no column '{}' (the source has: {})",
+                spec.column,
+                names.join(", ")
+            )
+        })?;
+        match schema.field(column).data_type() {
+            DataType::Int64 | DataType::Timestamp(TimeUnit::Millisecond, _) => {}
+            other => {
+                return Err(format!(
+                    "column '{}' is {other}, not timestamp-millis or int64 milliseconds",
+                    spec.column
+                ))
+            }
+        }
+        Ok(WatermarkGenerator {
+            column,
+            bound_ms: i64::try_from(spec.watermarks.bound().as_millis()).unwrap_or(i64::MAX),
+            max_seen: None,
+            emitted: None,
+        })
+    }
+
+    /// Looks at a batch; returns the new watermark if it advanced. As in
+    /// Flink, the watermark is the largest event time seen, minus the bound,
+    /// minus one millisecond: records at the watermark may still come.
+    pub fn observe(&mut self, batch: &RecordBatch) -> Option<i64> {
+        let column = batch.column(self.column);
+        let max = match column.data_type() {
+            DataType::Int64 => arrow_arith_max(column.as_primitive::<Int64Type>().iter()),
+            _ => arrow_arith_max(column.as_primitive::<TimestampMillisecondType>().iter()),
+        }?;
+        if self.max_seen.is_some_and(|seen| seen >= max) {
+            return None;
+        }
+        self.max_seen = Some(max);
+        let watermark = max.saturating_sub(self.bound_ms).saturating_sub(1);
+        if self.emitted.is_some_and(|w| w >= watermark) {
+            return None;
+        }
+        self.emitted = Some(watermark);
+        Some(watermark)
+    }
+}
+
+fn arrow_arith_max(values: impl Iterator<Item = Option<i64>>) -> Option<i64> {
+    values.flatten().max()
+}
+
+/// The watermark of a task fed by several producers: the smallest of
+/// theirs, once every producer has sent one.
+#[derive(Debug)]
+pub struct InputWatermarks {
+    per_producer: Vec<Option<i64>>,
+    current: Option<i64>,
+}
+
+impl InputWatermarks {
+    pub fn new(producers: usize) -> Self {
+        InputWatermarks {
+            per_producer: vec![None; producers],
+            current: None,
+        }
+    }
+
+    /// Producer `producer` is at `watermark`; returns the task's watermark
+    /// if it advanced.
+    pub fn update(&mut self, producer: usize, watermark: i64) -> Option<i64> {
+        let slot = self.per_producer.get_mut(producer)?;
+        if slot.is_some_and(|w| w >= watermark) {
+            return None;
+        }
+        *slot = Some(watermark);
+        let min = self
+            .per_producer
+            .iter()
+            .copied()
+            .collect::<Option<Vec<i64>>>()?;
+        let min = min.into_iter().min()?;
+        if self.current.is_some_and(|c| c >= min) {
+            return None;
+        }
+        self.current = Some(min);
+        Some(min)
+    }
+
+    pub fn current(&self) -> Option<i64> {
+        self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::Field;
+    use weir_types::WatermarkSpec;
+
+    use super::*;
+
+    fn batch(times: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("ts", DataType::Int64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["x"; times.len()])),
+                Arc::new(Int64Array::from(times.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn spec(watermarks: WatermarkSpec) -> EventTimeSpec {
+        EventTimeSpec {
+            column: "ts".into(),
+            watermarks,
+        }
+    }
+
+    #[test]
+    fn bounded_out_of_orderness_trails_the_largest_time_seen() {
+        let bounded = WatermarkSpec::BoundedOutOfOrderness {
+            max_out_of_orderness: "2s".into(),
+        };
+        let mut generator = WatermarkGenerator::new(&spec(bounded), &batch(&[]).schema()).unwrap();
+        assert_eq!(
+            generator.observe(&batch(&[10_000, 12_000, 11_000])),
+            Some(9_999)
+        );
+        // Late or earlier records do not move it back, nor forward.
+        assert_eq!(generator.observe(&batch(&[5_000])), None);
+        assert_eq!(generator.observe(&batch(&[13_000])), Some(10_999));
+        assert_eq!(generator.observe(&batch(&[])), None);
+    }
+
+    #[test]
+    fn monotonous_follows_the_largest_time() {
+        let mut generator =
+            WatermarkGenerator::new(&spec(WatermarkSpec::Monotonous), &batch(&[]).schema())
+                .unwrap();
+        assert_eq!(generator.observe(&batch(&[1, 5, 3])), Some(4));
+    }
+
+    #[test]
+    fn the_column_must_exist_and_hold_times() {
+        let schema = batch(&[]).schema();
+        let mut missing = spec(WatermarkSpec::Monotonous);
+        missing.column = "when".into();
+        let error = WatermarkGenerator::new(&missing, &schema).unwrap_err();
+        assert_eq!(
+            error,
+            "there is no column 'when' (the source has: name, ts)"
+        );
+        let mut text = spec(WatermarkSpec::Monotonous);
+        text.column = "name".into();
+        let error = WatermarkGenerator::new(&text, &schema).unwrap_err();
+        assert!(error.contains("not timestamp-millis or int64"), "{error}");
+    }
+
+    #[test]
+    fn a_task_holds_the_smallest_watermark_of_its_producers() {
+        let mut input = InputWatermarks::new(2);
+        assert_eq!(input.update(0, 10), None, "producer 1 has not spoken");
+        assert_eq!(input.update(1, 7), Some(7));
+        assert_eq!(input.update(1, 12), Some(10));
+        assert_eq!(input.update(0, 9), None, "watermarks never go back");
+        assert_eq!(input.update(0, MAX_WATERMARK), Some(12));
+        assert_eq!(input.update(1, MAX_WATERMARK), Some(MAX_WATERMARK));
+        assert_eq!(input.current(), Some(MAX_WATERMARK));
+    }
+}
