@@ -34,6 +34,7 @@ fn install_modules(dir: &Path) {
     for name in [
         "wordcount",
         "keyed-count",
+        "session-alerts",
         "event-time-probe",
         "misbehave",
         "scale",

@@ -87,6 +87,17 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// The TaskManager's clock reached `now` (milliseconds since the epoch):
+    /// processing-time timers that are due fire. Called every few
+    /// milliseconds while the task runs.
+    fn on_processing_time(
+        &mut self,
+        _now: i64,
+        _out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
     /// The input ended; emits what the operator still holds.
     fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError>;
 

@@ -29,6 +29,9 @@ use crate::wasm::WasmOperator;
 
 /// How often a task blocked on its input looks at the cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
+/// How often a running task lets its operators fire processing-time timers
+/// (at most: a task blocked on its input does so every `CANCEL_POLL`).
+const PROCESSING_TIME_TICK: Duration = Duration::from_millis(10);
 
 /// Which task to build, and from what.
 pub struct TaskSetup<'a> {
@@ -85,6 +88,7 @@ pub struct Task {
     watermarks: Option<WatermarkGenerator>,
     /// Tasks fed by producers, with event time: the producers' watermarks.
     input_watermarks: Option<InputWatermarks>,
+    last_processing_time: Instant,
 }
 
 fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
@@ -263,6 +267,7 @@ impl Task {
                 .as_ref()
                 .filter(|_| !vertex.reads_source)
                 .map(|_| InputWatermarks::new(setup.graph.producers_of(setup.vertex))),
+            last_processing_time: Instant::now(),
         })
     }
 
@@ -344,6 +349,9 @@ impl Task {
         loop {
             if cancelled.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
+            }
+            if self.opened && self.last_processing_time.elapsed() >= PROCESSING_TIME_TICK {
+                self.fire_processing_time(metrics, task_metrics)?;
             }
             let batch = match &mut self.input {
                 Input::Source(source) => match source.next_batch().map_err(JobError::Source)? {
@@ -436,6 +444,33 @@ impl Task {
                 )
             })
             .collect())
+    }
+
+    /// Lets each operator of the chain fire its due processing-time timers.
+    fn fire_processing_time(
+        &mut self,
+        metrics: &JobMetrics,
+        task_metrics: &TaskMetrics,
+    ) -> Result<(), JobError> {
+        self.last_processing_time = Instant::now();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        for position in 0..self.chain.len() {
+            let mut out = Vec::new();
+            let link = &mut self.chain[position];
+            link.operator.on_processing_time(now, &mut out)?;
+            if out.is_empty() {
+                continue;
+            }
+            let produced: usize = out.iter().map(RecordBatch::num_rows).sum();
+            metrics.operators[link.index]
+                .records_out
+                .fetch_add(produced as u64, Ordering::Relaxed);
+            self.push(position + 1, out, metrics, task_metrics)?;
+        }
+        Ok(())
     }
 
     /// Event time reached `watermark`: each operator of the chain hears it in

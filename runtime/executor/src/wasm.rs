@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use weir_state::{KeyedState, SharedKeyedState, StateLimits};
+use weir_state::{KeyedState, SharedKeyedState, StateLimits, TimeDomain};
 use weir_wasm_host::{
-    Capabilities, Encoding, InstanceLimits, Module, OpenContext, OperatorInstance, UserMetric,
+    Capabilities, Encoding, InstanceLimits, Module, OpenContext, OperatorInstance, Timer,
+    UserMetric,
 };
 
 use crate::ipc;
@@ -26,6 +27,11 @@ use crate::schema;
 /// context), while hitting the limit inside a call would fail the task.
 const RECYCLE_NUMERATOR: u64 = 3;
 const RECYCLE_DENOMINATOR: u64 = 4;
+/// Timers handed to one `on-timer` call.
+const TIMERS_PER_CALL: usize = 1024;
+/// Rounds of firing one advance of time may take; a guest that registers,
+/// round after round, timers that are already due is stopped.
+const MAX_TIMER_ROUNDS: usize = 100_000;
 
 pub struct WasmOperator {
     name: String,
@@ -155,6 +161,50 @@ impl WasmOperator {
         Ok(())
     }
 
+    /// Fires, in (timestamp, key) order, the timers of `domain` due at
+    /// `time`, including those the operator registers while they fire.
+    fn fire_timers(
+        &mut self,
+        domain: TimeDomain,
+        time: i64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let Some(state) = self.keyed_state.clone() else {
+            return Ok(());
+        };
+        let host_domain = match domain {
+            TimeDomain::EventTime => weir_wasm_host::TimeDomain::EventTime,
+            TimeDomain::ProcessingTime => weir_wasm_host::TimeDomain::ProcessingTime,
+        };
+        for _ in 0..MAX_TIMER_ROUNDS {
+            let due = state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take_due_timers(domain, time, TIMERS_PER_CALL);
+            if due.is_empty() {
+                return Ok(());
+            }
+            let fired: Vec<Timer> = due
+                .into_iter()
+                .map(|(key, timestamp)| Timer {
+                    key,
+                    timestamp,
+                    domain: host_domain,
+                })
+                .collect();
+            let produced = self.instance.on_timer(&fired)?;
+            self.decode_all("on-timer", produced, out)?;
+            self.after_call()?;
+        }
+        Err(OperatorError::Failed {
+            operator: self.name.clone(),
+            message: format!(
+                "it keeps registering timers that are already due ({MAX_TIMER_ROUNDS} rounds of \
+                 firing at {time})"
+            ),
+        })
+    }
+
     fn malformed(&self, call: &'static str, detail: String) -> OperatorError {
         OperatorError::Malformed {
             operator: self.name.clone(),
@@ -269,9 +319,20 @@ impl Operator for WasmOperator {
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
         self.watermark = Some(watermark);
+        // Timers see the new watermark, and fire before the operator hears it.
+        self.instance.set_current_watermark(Some(watermark));
+        self.fire_timers(TimeDomain::EventTime, watermark, out)?;
         let produced = self.instance.on_watermark(watermark)?;
         self.decode_all("on-watermark", produced, out)?;
         self.after_call()
+    }
+
+    fn on_processing_time(
+        &mut self,
+        now: i64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        self.fire_timers(TimeDomain::ProcessingTime, now, out)
     }
 
     fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {

@@ -15,6 +15,7 @@
 //! unchanged.
 
 mod memory;
+mod timers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use weir_types::{key_group, KeyGroupRange};
 
 pub use memory::MemoryBackend;
+pub use timers::{TimeDomain, TimerService, MAX_TIMERS};
 
 /// The three shapes of state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +82,8 @@ pub enum StateError {
     },
     #[error("no state with id {0}")]
     Unknown(u32),
+    #[error("at most {MAX_TIMERS} timers may wait per subtask")]
+    TooManyTimers,
 }
 
 impl StateError {
@@ -152,6 +156,7 @@ pub struct KeyedState {
     limits: StateLimits,
     declared: HashMap<String, (StateId, StateKind)>,
     names: Vec<String>,
+    timers: TimerService,
 }
 
 /// Keyed state shared by the successive instances of one subtask.
@@ -188,6 +193,7 @@ impl KeyedState {
             limits,
             declared: HashMap::new(),
             names: Vec::new(),
+            timers: TimerService::default(),
         }
     }
 
@@ -364,6 +370,41 @@ impl KeyedState {
 
     pub fn size_bytes(&self) -> u64 {
         self.backend.size_bytes()
+    }
+
+    /// Registers timers (key, timestamp, domain); one per distinct triple.
+    pub fn register_timers(
+        &mut self,
+        timers: Vec<(Vec<u8>, i64, TimeDomain)>,
+    ) -> Result<(), StateError> {
+        self.groups(timers.iter().map(|(k, _, _)| k.as_slice()))?;
+        self.timers.register(timers)
+    }
+
+    /// Deletes timers; deleting one that does not exist is no error.
+    pub fn delete_timers(
+        &mut self,
+        timers: Vec<(Vec<u8>, i64, TimeDomain)>,
+    ) -> Result<(), StateError> {
+        self.groups(timers.iter().map(|(k, _, _)| k.as_slice()))?;
+        self.timers.delete(timers);
+        Ok(())
+    }
+
+    /// Removes and returns, in (timestamp, key) order, at most `limit`
+    /// timers of `domain` due at `time`.
+    pub fn take_due_timers(
+        &mut self,
+        domain: TimeDomain,
+        time: i64,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, i64)> {
+        self.timers.take_due(domain, time, limit)
+    }
+
+    /// Timers waiting, of both domains.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
     }
 }
 

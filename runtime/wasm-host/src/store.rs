@@ -211,12 +211,6 @@ impl metrics::Host for StoreState {
     }
 }
 
-fn timers_unavailable() -> HostError {
-    HostError::Unavailable(
-        "timers are not available to WASM operators in this version of Weir".to_string(),
-    )
-}
-
 fn state_error(error: StateError) -> HostError {
     if error.is_limit() {
         HostError::LimitExceeded(error.to_string())
@@ -233,7 +227,8 @@ impl StoreState {
     ) -> Result<R, HostError> {
         let Some(shared) = &self.keyed_state else {
             return Err(HostError::Unavailable(format!(
-                "keyed state needs a keyed input: give operator '{}' a keyBy in the job spec",
+                "keyed state and timers need a keyed input: give operator '{}' a keyBy in the \
+                 job spec",
                 self.operator
             )));
         };
@@ -349,13 +344,26 @@ impl HostListState for StoreState {
     }
 }
 
+fn domain(domain: timers::TimeDomain) -> weir_state::TimeDomain {
+    match domain {
+        timers::TimeDomain::EventTime => weir_state::TimeDomain::EventTime,
+        timers::TimeDomain::ProcessingTime => weir_state::TimeDomain::ProcessingTime,
+    }
+}
+
+fn timer_entries(list: Vec<timers::Timer>) -> Vec<(Vec<u8>, i64, weir_state::TimeDomain)> {
+    list.into_iter()
+        .map(|t| (t.key, t.timestamp, domain(t.domain)))
+        .collect()
+}
+
 impl timers::Host for StoreState {
-    fn register(&mut self, _timers: Vec<timers::Timer>) -> Result<(), HostError> {
-        Err(timers_unavailable())
+    fn register(&mut self, list: Vec<timers::Timer>) -> Result<(), HostError> {
+        self.with_state(|s| s.register_timers(timer_entries(list)))
     }
 
-    fn delete(&mut self, _timers: Vec<timers::Timer>) -> Result<(), HostError> {
-        Err(timers_unavailable())
+    fn delete(&mut self, list: Vec<timers::Timer>) -> Result<(), HostError> {
+        self.with_state(|s| s.delete_timers(timer_entries(list)))
     }
 
     fn current_watermark(&mut self) -> Option<i64> {

@@ -200,7 +200,7 @@ fn keyed_state_is_unavailable_without_a_keyed_input() {
     let err = instance.process(&batch(&[1])).unwrap_err();
     assert!(
         matches!(&err, CallError::Operator { kind: ErrorKind::Host, message, .. }
-            if message.contains("keyed state needs a keyed input: give operator 'probe' a keyBy")),
+            if message.contains("keyed state and timers need a keyed input: give operator 'probe' a keyBy")),
         "{err:?}"
     );
 }
