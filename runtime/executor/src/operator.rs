@@ -41,6 +41,8 @@ pub struct OpenInfo {
     pub parallelism: u32,
     /// Key groups of the job: keyed state is organised by them.
     pub max_parallelism: u32,
+    /// The job's event-time column (`eventTime.column`), if it has one.
+    pub event_time_column: Option<String>,
     /// Restarts of the task so far.
     pub attempt: u32,
 }

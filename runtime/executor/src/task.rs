@@ -315,6 +315,7 @@ impl Task {
                 subtask_index: self.subtask,
                 parallelism: self.parallelism,
                 max_parallelism: self.max_parallelism,
+                event_time_column: self.event_time.as_ref().map(|e| e.column.clone()),
                 attempt: self.attempt,
             };
             schema = link.operator.open(schema, &info)?;

@@ -19,7 +19,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 1024;
 pub const MAX_BATCH_SIZE: usize = 1 << 20;
 
 /// The names of the built-in (native) operators.
-pub const BUILTIN_OPERATORS: &[&str] = &["count"];
+pub const BUILTIN_OPERATORS: &[&str] = &["count", "window"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

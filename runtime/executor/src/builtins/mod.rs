@@ -1,8 +1,10 @@
 //! Native operators, behind the same trait as WASM ones.
 
 mod count;
+mod window;
 
 pub use count::Count;
+pub use window::Window;
 
 use crate::operator::{Operator, OperatorError};
 
@@ -14,6 +16,7 @@ pub fn create(
 ) -> Result<Box<dyn Operator>, OperatorError> {
     match builtin {
         "count" => Ok(Box::new(Count::new(name, config)?)),
+        "window" => Ok(Box::new(Window::new(name, config)?)),
         other => Err(OperatorError::InvalidConfig {
             operator: name.to_string(),
             message: format!("unknown built-in '{other}'"),

@@ -1,0 +1,656 @@
+//! `window`: event-time windows over a keyed input, with built-in
+//! aggregates, as Flink's window operator with its event-time trigger.
+//!
+//! ```yaml
+//! builtin: window
+//! keyBy: [user]
+//! config:
+//!   type: tumbling            # tumbling (size), sliding (size, slide) or session (gap)
+//!   size: 1m
+//!   aggregates:
+//!     - {fn: count}                         # column `count`
+//!     - {fn: sum, column: amount, as: total} # also min, max, avg
+//!   allowedLateness: 0s
+//! ```
+//!
+//! Output, one record per window and key when the watermark passes the
+//! window's end: the key columns, `window_start` and `window_end`
+//! (timestamp-millis, end exclusive), then the aggregates. Within allowed
+//! lateness a late record updates its window, which is emitted again; a
+//! record later than that is dropped and counted (`numLateRecordsDropped`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::Deserialize;
+use weir_row_codec::{BatchReader, Value};
+use weir_types::parse_duration;
+use weir_wasm_host::UserMetric;
+
+use crate::operator::{OpenInfo, Operator, OperatorError};
+use crate::rows::{self, ColumnBuilder};
+use crate::schema::column_indices;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Config {
+    #[serde(rename = "type")]
+    kind: String,
+    size: Option<String>,
+    slide: Option<String>,
+    gap: Option<String>,
+    aggregates: Vec<AggregateConfig>,
+    allowed_lateness: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AggregateConfig {
+    #[serde(rename = "fn")]
+    function: String,
+    column: Option<String>,
+    #[serde(rename = "as")]
+    name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Assigner {
+    Tumbling { size: i64 },
+    Sliding { size: i64, slide: i64 },
+    Session { gap: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Function {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numeric {
+    Int,
+    Float,
+}
+
+struct Aggregate {
+    function: Function,
+    name: String,
+    /// Input column and its type (none for count).
+    column: Option<(String, Numeric)>,
+    index: usize,
+}
+
+/// The running value of one aggregate in one window.
+#[derive(Debug, Clone, Copy)]
+enum Acc {
+    Count(i64),
+    Int {
+        sum: i64,
+        min: i64,
+        max: i64,
+        n: i64,
+    },
+    Float {
+        sum: f64,
+        min: f64,
+        max: f64,
+        n: i64,
+    },
+}
+
+impl Acc {
+    fn merge(self, other: Acc) -> Acc {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => Acc::Count(a + b),
+            (Acc::Int { n: 0, .. }, b) | (b, Acc::Int { n: 0, .. }) => b,
+            (Acc::Float { n: 0, .. }, b) | (b, Acc::Float { n: 0, .. }) => b,
+            (
+                Acc::Int { sum, min, max, n },
+                Acc::Int {
+                    sum: s,
+                    min: lo,
+                    max: hi,
+                    n: m,
+                },
+            ) => Acc::Int {
+                sum: sum.wrapping_add(s),
+                min: min.min(lo),
+                max: max.max(hi),
+                n: n + m,
+            },
+            (
+                Acc::Float { sum, min, max, n },
+                Acc::Float {
+                    sum: s,
+                    min: lo,
+                    max: hi,
+                    n: m,
+                },
+            ) => Acc::Float {
+                sum: sum + s,
+                min: min.min(lo),
+                max: max.max(hi),
+                n: n + m,
+            },
+            (a, _) => a,
+        }
+    }
+}
+
+struct Pane {
+    end: i64,
+    accs: Vec<Acc>,
+    fired: bool,
+}
+
+pub struct Window {
+    name: String,
+    assigner: Assigner,
+    aggregates: Vec<Aggregate>,
+    lateness: i64,
+    keys: Vec<usize>,
+    time: usize,
+    output: Option<SchemaRef>,
+    panes: HashMap<Vec<u8>, BTreeMap<i64, Pane>>,
+    /// Windows waiting for the watermark: (max timestamp, key, start).
+    pending: BTreeSet<(i64, Vec<u8>, i64)>,
+    /// Fired windows kept for late records: (last moment, key, start).
+    expiring: BTreeSet<(i64, Vec<u8>, i64)>,
+    watermark: i64,
+    late_dropped: u64,
+    scratch: Vec<u8>,
+}
+
+fn millis(name: &str, field: &str, value: &Option<String>) -> Result<Option<i64>, String> {
+    value
+        .as_deref()
+        .map(|v| {
+            let d = parse_duration(v).map_err(|e| format!("{field}: {e}"))?;
+            let ms = i64::try_from(d.as_millis()).map_err(|_| format!("{field}: too long"))?;
+            if ms <= 0 && field != "allowedLateness" {
+                return Err(format!("{field} must be more than 0 ms ({name})"));
+            }
+            Ok(ms)
+        })
+        .transpose()
+}
+
+impl Window {
+    pub fn new(name: &str, config: &serde_json::Value) -> Result<Self, OperatorError> {
+        let invalid = |message: String| OperatorError::InvalidConfig {
+            operator: name.to_string(),
+            message,
+        };
+        let config: Config =
+            serde_json::from_value(config.clone()).map_err(|e| invalid(e.to_string()))?;
+        let size = millis(name, "size", &config.size).map_err(invalid)?;
+        let slide = millis(name, "slide", &config.slide).map_err(invalid)?;
+        let gap = millis(name, "gap", &config.gap).map_err(invalid)?;
+        let assigner = match (config.kind.as_str(), size, slide, gap) {
+            ("tumbling", Some(size), None, None) => Assigner::Tumbling { size },
+            ("sliding", Some(size), Some(slide), None) => Assigner::Sliding { size, slide },
+            ("session", None, None, Some(gap)) => Assigner::Session { gap },
+            ("tumbling", ..) => return Err(invalid("a tumbling window takes `size` only".into())),
+            ("sliding", ..) => {
+                return Err(invalid("a sliding window takes `size` and `slide`".into()))
+            }
+            ("session", ..) => return Err(invalid("a session window takes `gap` only".into())),
+            (other, ..) => {
+                return Err(invalid(format!(
+                    "unknown window type '{other}' (known: tumbling, sliding, session)"
+                )))
+            }
+        };
+        if config.aggregates.is_empty() {
+            return Err(invalid("list at least one aggregate".into()));
+        }
+        let mut aggregates = Vec::new();
+        for (i, agg) in config.aggregates.iter().enumerate() {
+            let function = match agg.function.as_str() {
+                "count" => Function::Count,
+                "sum" => Function::Sum,
+                "min" => Function::Min,
+                "max" => Function::Max,
+                "avg" => Function::Avg,
+                other => {
+                    return Err(invalid(format!(
+                        "aggregates[{i}]: unknown fn '{other}' (known: count, sum, min, max, avg)"
+                    )))
+                }
+            };
+            let column = match (function, &agg.column) {
+                (Function::Count, None) => None,
+                (Function::Count, Some(_)) => {
+                    return Err(invalid(format!("aggregates[{i}]: count takes no column")))
+                }
+                (_, Some(column)) => Some((column.clone(), Numeric::Int)),
+                (_, None) => {
+                    return Err(invalid(format!(
+                        "aggregates[{i}]: {} needs a `column`",
+                        agg.function
+                    )))
+                }
+            };
+            let default_name = match &column {
+                None => agg.function.clone(),
+                Some((c, _)) => format!("{}_{c}", agg.function),
+            };
+            aggregates.push(Aggregate {
+                function,
+                name: agg.name.clone().unwrap_or(default_name),
+                column,
+                index: 0,
+            });
+        }
+        Ok(Window {
+            name: name.to_string(),
+            assigner,
+            aggregates,
+            lateness: millis(name, "allowedLateness", &config.allowed_lateness)
+                .map_err(invalid)?
+                .unwrap_or(0),
+            keys: Vec::new(),
+            time: 0,
+            output: None,
+            panes: HashMap::new(),
+            pending: BTreeSet::new(),
+            expiring: BTreeSet::new(),
+            watermark: i64::MIN,
+            late_dropped: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn failed(&self, message: String) -> OperatorError {
+        OperatorError::Failed {
+            operator: self.name.clone(),
+            message,
+        }
+    }
+
+    fn empty_accs(&self) -> Vec<Acc> {
+        self.aggregates
+            .iter()
+            .map(|a| match a.column {
+                None => Acc::Count(0),
+                Some((_, Numeric::Int)) => Acc::Int {
+                    sum: 0,
+                    min: i64::MAX,
+                    max: i64::MIN,
+                    n: 0,
+                },
+                Some((_, Numeric::Float)) => Acc::Float {
+                    sum: 0.0,
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    n: 0,
+                },
+            })
+            .collect()
+    }
+
+    /// The windows `ts` belongs to, as (start, end).
+    fn assign(&self, ts: i64) -> Vec<(i64, i64)> {
+        match self.assigner {
+            Assigner::Tumbling { size } => {
+                let start = ts - ts.rem_euclid(size);
+                vec![(start, start + size)]
+            }
+            Assigner::Sliding { size, slide } => {
+                let mut windows = Vec::new();
+                let mut start = ts - ts.rem_euclid(slide);
+                while start > ts - size {
+                    windows.push((start, start + size));
+                    start -= slide;
+                }
+                windows
+            }
+            Assigner::Session { gap } => vec![(ts, ts + gap)],
+        }
+    }
+
+    /// Whether a window ending at `end` can take no more records.
+    fn is_late(&self, end: i64) -> bool {
+        end - 1 + self.lateness <= self.watermark
+    }
+
+    /// Adds one record's values to the window (start, end) of `key`,
+    /// merging sessions; returns whether the window had fired already.
+    fn add(&mut self, key: &[u8], mut start: i64, mut end: i64, values: &[Acc]) -> bool {
+        let mut accs = values.to_vec();
+        let mut fired = false;
+        let key_panes = self.panes.entry(key.to_vec()).or_default();
+        if matches!(self.assigner, Assigner::Session { .. }) {
+            let overlapping: Vec<i64> = key_panes
+                .iter()
+                .filter(|(s, p)| **s < end && start < p.end)
+                .map(|(s, _)| *s)
+                .collect();
+            for s in overlapping {
+                if let Some(pane) = key_panes.remove(&s) {
+                    self.pending.remove(&(pane.end - 1, key.to_vec(), s));
+                    self.expiring
+                        .remove(&(pane.end - 1 + self.lateness, key.to_vec(), s));
+                    start = start.min(s);
+                    end = end.max(pane.end);
+                    fired |= pane.fired;
+                    accs = accs
+                        .into_iter()
+                        .zip(pane.accs)
+                        .map(|(a, b)| a.merge(b))
+                        .collect();
+                }
+            }
+            // A merged session that had fired fires again at once if the
+            // watermark is past its (new) end; otherwise it waits again.
+            fired = fired && end - 1 <= self.watermark;
+            if fired {
+                self.expiring
+                    .insert((end - 1 + self.lateness, key.to_vec(), start));
+            }
+            key_panes.insert(start, Pane { end, accs, fired });
+        } else {
+            match key_panes.get_mut(&start) {
+                Some(pane) => {
+                    pane.accs = std::mem::take(&mut pane.accs)
+                        .into_iter()
+                        .zip(accs)
+                        .map(|(a, b)| a.merge(b))
+                        .collect();
+                    fired = pane.fired;
+                }
+                None => {
+                    key_panes.insert(
+                        start,
+                        Pane {
+                            end,
+                            accs,
+                            fired: false,
+                        },
+                    );
+                }
+            }
+        }
+        if !fired {
+            self.pending.insert((end - 1, key.to_vec(), start));
+        }
+        fired
+    }
+
+    fn emit(
+        &self,
+        fired: &[(Vec<u8>, i64)],
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        if fired.is_empty() {
+            return Ok(());
+        }
+        let schema = self
+            .output
+            .clone()
+            .ok_or_else(|| self.failed("emit before open".into()))?;
+        let mut builders: Vec<ColumnBuilder> = rows::builders(&schema, fired.len());
+        for (key, start) in fired {
+            let pane = self
+                .panes
+                .get(key)
+                .and_then(|p| p.get(start))
+                .ok_or_else(|| self.failed("a fired window is gone".into()))?;
+            let mut values: Vec<Value<'_>> = Vec::new();
+            let mut reader = BatchReader::headerless(key, self.keys.len() as u32);
+            while let Some(value) = reader.next().map_err(|e| self.failed(e.to_string()))? {
+                values.push(value);
+            }
+            values.push(Value::TimestampMillis(*start));
+            values.push(Value::TimestampMillis(pane.end));
+            for (agg, acc) in self.aggregates.iter().zip(&pane.accs) {
+                values.push(match (agg.function, *acc) {
+                    (_, Acc::Count(n)) => Value::Int64(n),
+                    (_, Acc::Int { n: 0, .. }) | (_, Acc::Float { n: 0, .. }) => Value::Null,
+                    (Function::Sum, Acc::Int { sum, .. }) => Value::Int64(sum),
+                    (Function::Min, Acc::Int { min, .. }) => Value::Int64(min),
+                    (Function::Max, Acc::Int { max, .. }) => Value::Int64(max),
+                    (Function::Avg, Acc::Int { sum, n, .. }) => {
+                        Value::Float64(sum as f64 / n as f64)
+                    }
+                    (Function::Sum, Acc::Float { sum, .. }) => Value::Float64(sum),
+                    (Function::Min, Acc::Float { min, .. }) => Value::Float64(min),
+                    (Function::Max, Acc::Float { max, .. }) => Value::Float64(max),
+                    (Function::Avg, Acc::Float { sum, n, .. }) => Value::Float64(sum / n as f64),
+                    (Function::Count, _) => Value::Null,
+                });
+            }
+            for (builder, value) in builders.iter_mut().zip(&values) {
+                builder.push(value).map_err(|found| {
+                    self.failed(format!("a value of type {found} does not fit its column"))
+                })?;
+            }
+        }
+        let arrays = builders.into_iter().map(ColumnBuilder::finish).collect();
+        out.push(RecordBatch::try_new(schema, arrays).map_err(|e| self.failed(e.to_string()))?);
+        Ok(())
+    }
+}
+
+impl Operator for Window {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn open(&mut self, input: SchemaRef, info: &OpenInfo) -> Result<SchemaRef, OperatorError> {
+        let invalid = |message: String| OperatorError::InvalidConfig {
+            operator: self.name.clone(),
+            message,
+        };
+        if info.key_fields.is_empty() {
+            return Err(invalid(
+                "window needs `keyBy`: the columns to window by".into(),
+            ));
+        }
+        let Some(time_column) = &info.event_time_column else {
+            return Err(invalid(
+                "window needs event time: give the job an `eventTime` (column and watermarks)"
+                    .into(),
+            ));
+        };
+        self.keys =
+            column_indices(&input, &info.key_fields).map_err(|e| invalid(format!("keyBy: {e}")))?;
+        self.time = input.index_of(time_column).map_err(|_| {
+            invalid(format!(
+                "the event time column '{time_column}' is not in its input"
+            ))
+        })?;
+        match input.field(self.time).data_type() {
+            DataType::Int64 | DataType::Timestamp(TimeUnit::Millisecond, _) => {}
+            other => {
+                return Err(invalid(format!(
+                    "the event time column '{time_column}' is {other}"
+                )))
+            }
+        }
+        let mut fields: Vec<Field> = self.keys.iter().map(|&k| input.field(k).clone()).collect();
+        fields.push(Field::new(
+            "window_start",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ));
+        fields.push(Field::new(
+            "window_end",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ));
+        for agg in &mut self.aggregates {
+            let data_type = match &mut agg.column {
+                None => DataType::Int64,
+                Some((column, numeric)) => {
+                    agg.index = input.index_of(column).map_err(|_| {
+                        invalid(format!("{}: there is no column '{column}'", agg.name))
+                    })?;
+                    *numeric = match input.field(agg.index).data_type() {
+                        DataType::Int64 => Numeric::Int,
+                        DataType::Float64 => Numeric::Float,
+                        other => {
+                            return Err(invalid(format!(
+                            "{}: column '{column}' is {other}; aggregates take int64 or float64",
+                            agg.name
+                        )))
+                        }
+                    };
+                    match (agg.function, *numeric) {
+                        (Function::Avg, _) | (_, Numeric::Float) => DataType::Float64,
+                        _ => DataType::Int64,
+                    }
+                }
+            };
+            if fields.iter().any(|f| f.name() == &agg.name) {
+                return Err(invalid(format!(
+                    "two output columns are named '{}'",
+                    agg.name
+                )));
+            }
+            fields.push(Field::new(
+                agg.name.clone(),
+                data_type,
+                agg.function != Function::Count,
+            ));
+        }
+        let output = Arc::new(Schema::new(fields));
+        self.output = Some(output.clone());
+        Ok(output)
+    }
+
+    fn process(
+        &mut self,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        let key_columns = rows::key_columns(&batch, &self.keys);
+        let times = batch.column(self.time);
+        let time_at = |row: usize| -> Option<i64> {
+            if times.is_null(row) {
+                return None;
+            }
+            Some(match times.data_type() {
+                DataType::Int64 => times.as_primitive::<Int64Type>().value(row),
+                _ => times.as_primitive::<TimestampMillisecondType>().value(row),
+            })
+        };
+        let mut refired: Vec<(Vec<u8>, i64)> = Vec::new();
+        for row in 0..batch.num_rows() {
+            let Some(ts) = time_at(row) else {
+                self.late_dropped += 1;
+                continue;
+            };
+            self.scratch.clear();
+            rows::write_key(&key_columns, row, &mut self.scratch);
+            let key = self.scratch.clone();
+            let mut values = self.empty_accs();
+            for (acc, agg) in values.iter_mut().zip(&self.aggregates) {
+                let column = batch.column(agg.index);
+                *acc = match *acc {
+                    Acc::Count(_) => Acc::Count(1),
+                    _ if column.is_null(row) => *acc,
+                    Acc::Int { .. } => {
+                        let v = column.as_primitive::<Int64Type>().value(row);
+                        Acc::Int {
+                            sum: v,
+                            min: v,
+                            max: v,
+                            n: 1,
+                        }
+                    }
+                    Acc::Float { .. } => {
+                        let v = column.as_primitive::<Float64Type>().value(row);
+                        Acc::Float {
+                            sum: v,
+                            min: v,
+                            max: v,
+                            n: 1,
+                        }
+                    }
+                };
+            }
+            let windows: Vec<(i64, i64)> = self
+                .assign(ts)
+                .into_iter()
+                .filter(|(_, end)| !self.is_late(*end))
+                .collect();
+            if windows.is_empty() {
+                self.late_dropped += 1;
+                continue;
+            }
+            for (start, end) in windows {
+                if self.add(&key, start, end, &values) {
+                    // Late but within the allowed lateness: emit again.
+                    let start = self
+                        .panes
+                        .get(&key)
+                        .and_then(|p| p.range(..=start).next_back().map(|(s, _)| *s))
+                        .unwrap_or(start);
+                    if !refired.contains(&(key.clone(), start)) {
+                        refired.push((key.clone(), start));
+                    }
+                }
+            }
+        }
+        self.emit(&refired, out)
+    }
+
+    fn on_watermark(
+        &mut self,
+        watermark: i64,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<(), OperatorError> {
+        self.watermark = self.watermark.max(watermark);
+        let mut fired = Vec::new();
+        while let Some(first) = self.pending.first() {
+            if first.0 > self.watermark {
+                break;
+            }
+            if let Some((max_ts, key, start)) = self.pending.pop_first() {
+                if let Some(pane) = self.panes.get_mut(&key).and_then(|p| p.get_mut(&start)) {
+                    pane.fired = true;
+                    self.expiring.insert((
+                        max_ts.saturating_add(self.lateness),
+                        key.clone(),
+                        start,
+                    ));
+                    fired.push((key, start));
+                }
+            }
+        }
+        self.emit(&fired, out)?;
+        while let Some(first) = self.expiring.first() {
+            if first.0 > self.watermark {
+                break;
+            }
+            if let Some((_, key, start)) = self.expiring.pop_first() {
+                if let Some(panes) = self.panes.get_mut(&key) {
+                    panes.remove(&start);
+                    if panes.is_empty() {
+                        self.panes.remove(&key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    fn user_metrics(&self) -> Vec<(String, UserMetric)> {
+        vec![(
+            "numLateRecordsDropped".into(),
+            UserMetric::Counter(self.late_dropped),
+        )]
+    }
+}
