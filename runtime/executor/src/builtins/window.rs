@@ -166,6 +166,8 @@ pub struct Window {
     watermark: i64,
     late_dropped: u64,
     scratch: Vec<u8>,
+    /// One record's values, reused from record to record.
+    row_accs: Vec<Acc>,
 }
 
 fn millis(name: &str, field: &str, value: &Option<String>) -> Result<Option<i64>, String> {
@@ -265,6 +267,7 @@ impl Window {
             watermark: i64::MIN,
             late_dropped: 0,
             scratch: Vec::new(),
+            row_accs: Vec::new(),
         })
     }
 
@@ -275,25 +278,22 @@ impl Window {
         }
     }
 
-    fn empty_accs(&self) -> Vec<Acc> {
-        self.aggregates
-            .iter()
-            .map(|a| match a.column {
-                None => Acc::Count(0),
-                Some((_, Numeric::Int)) => Acc::Int {
-                    sum: 0,
-                    min: i64::MAX,
-                    max: i64::MIN,
-                    n: 0,
-                },
-                Some((_, Numeric::Float)) => Acc::Float {
-                    sum: 0.0,
-                    min: f64::INFINITY,
-                    max: f64::NEG_INFINITY,
-                    n: 0,
-                },
-            })
-            .collect()
+    fn empty_accs_iter(&self) -> impl Iterator<Item = Acc> + '_ {
+        self.aggregates.iter().map(|a| match a.column {
+            None => Acc::Count(0),
+            Some((_, Numeric::Int)) => Acc::Int {
+                sum: 0,
+                min: i64::MAX,
+                max: i64::MIN,
+                n: 0,
+            },
+            Some((_, Numeric::Float)) => Acc::Float {
+                sum: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                n: 0,
+            },
+        })
     }
 
     /// The windows `ts` belongs to, as (start, end).
@@ -324,9 +324,21 @@ impl Window {
     /// Adds one record's values to the window (start, end) of `key`,
     /// merging sessions; returns whether the window had fired already.
     fn add(&mut self, key: &[u8], mut start: i64, mut end: i64, values: &[Acc]) -> bool {
+        if !matches!(self.assigner, Assigner::Session { .. }) {
+            // The common case first, without allocating: the window exists.
+            if let Some(pane) = self.panes.get_mut(key).and_then(|p| p.get_mut(&start)) {
+                for (acc, value) in pane.accs.iter_mut().zip(values) {
+                    *acc = acc.merge(*value);
+                }
+                return pane.fired;
+            }
+        }
         let mut accs = values.to_vec();
         let mut fired = false;
-        let key_panes = self.panes.entry(key.to_vec()).or_default();
+        let key_panes = match self.panes.get_mut(key) {
+            Some(panes) => panes,
+            None => self.panes.entry(key.to_vec()).or_default(),
+        };
         if matches!(self.assigner, Assigner::Session { .. }) {
             let overlapping: Vec<i64> = key_panes
                 .iter()
@@ -357,26 +369,14 @@ impl Window {
             }
             key_panes.insert(start, Pane { end, accs, fired });
         } else {
-            match key_panes.get_mut(&start) {
-                Some(pane) => {
-                    pane.accs = std::mem::take(&mut pane.accs)
-                        .into_iter()
-                        .zip(accs)
-                        .map(|(a, b)| a.merge(b))
-                        .collect();
-                    fired = pane.fired;
-                }
-                None => {
-                    key_panes.insert(
-                        start,
-                        Pane {
-                            end,
-                            accs,
-                            fired: false,
-                        },
-                    );
-                }
-            }
+            key_panes.insert(
+                start,
+                Pane {
+                    end,
+                    accs,
+                    fired: false,
+                },
+            );
         }
         if !fired {
             self.pending.insert((end - 1, key.to_vec(), start));
@@ -548,10 +548,12 @@ impl Operator for Window {
                 self.late_dropped += 1;
                 continue;
             };
-            self.scratch.clear();
-            rows::write_key(&key_columns, row, &mut self.scratch);
-            let key = self.scratch.clone();
-            let mut values = self.empty_accs();
+            let mut key = std::mem::take(&mut self.scratch);
+            key.clear();
+            rows::write_key(&key_columns, row, &mut key);
+            let mut values = std::mem::take(&mut self.row_accs);
+            values.clear();
+            values.extend(self.empty_accs_iter());
             for (acc, agg) in values.iter_mut().zip(&self.aggregates) {
                 let column = batch.column(agg.index);
                 *acc = match *acc {
@@ -584,6 +586,8 @@ impl Operator for Window {
                 .collect();
             if windows.is_empty() {
                 self.late_dropped += 1;
+                self.scratch = key;
+                self.row_accs = values;
                 continue;
             }
             for (start, end) in windows {
@@ -599,6 +603,8 @@ impl Operator for Window {
                     }
                 }
             }
+            self.scratch = key;
+            self.row_accs = values;
         }
         self.emit(&refired, out)
     }
