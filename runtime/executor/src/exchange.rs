@@ -8,7 +8,6 @@
 //! grow; the time spent blocked is the task's back-pressured time.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::SyncSender;
 
 use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
@@ -52,12 +51,6 @@ pub enum SendError {
 /// has no room.
 pub trait Outbox: Send {
     fn send(&mut self, message: Message) -> Result<(), SendError>;
-}
-
-impl Outbox for SyncSender<Message> {
-    fn send(&mut self, message: Message) -> Result<(), SendError> {
-        SyncSender::send(self, message).map_err(|_| SendError::Disconnected)
-    }
 }
 
 pub(crate) enum Partitioner {

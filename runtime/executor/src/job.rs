@@ -11,14 +11,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weir_types::{JobGraph, JobSpec, ModuleRef};
 use weir_wasm_host::{InstanceLimits, LoadError, Module, UserMetric, WasmHost};
 
-use crate::exchange::{Message, Outbox};
+use crate::exchange::Outbox;
+use crate::gate::{gate, GateSender};
 use crate::metrics::{merge_user_metrics, JobMetrics, TaskMetrics};
 use crate::operator::{InstanceStats, OperatorError};
 use crate::task::{source_schema, InputGate, Task, TaskSetup};
@@ -172,12 +172,12 @@ pub fn prepare(
 
     // Gates of every vertex but the first, and the senders into them.
     let mut gates: Vec<Vec<Option<InputGate>>> = Vec::new();
-    let mut senders: Vec<Vec<SyncSender<Message>>> = Vec::new();
+    let mut senders: Vec<Vec<GateSender>> = Vec::new();
     for (v, vertex) in graph.vertices.iter().enumerate() {
         let (mut vertex_gates, mut vertex_senders) = (Vec::new(), Vec::new());
         if v > 0 {
             for _ in 0..vertex.parallelism {
-                let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
+                let (sender, receiver) = gate(CHANNEL_CAPACITY);
                 vertex_senders.push(sender);
                 vertex_gates.push(Some(InputGate {
                     receiver,

@@ -4,6 +4,7 @@
 
 mod builtins;
 mod exchange;
+mod gate;
 mod ipc;
 mod job;
 mod metrics;
@@ -17,6 +18,7 @@ mod time;
 mod wasm;
 
 pub use exchange::{Message, Outbox, SendError};
+pub use gate::{gate, GateReceiver, GateSender, RecvError, SendFuture};
 pub use job::{
     load_modules, prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults,
     CHANNEL_CAPACITY,

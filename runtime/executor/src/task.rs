@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use weir_wasm_host::{Capabilities, InstanceLimits, Module, UserMetric};
 
 use crate::builtins;
 use crate::exchange::{Downstream, Message, OpenError, Outbox, SendError};
+use crate::gate::{GateReceiver, RecvError};
 use crate::job::{JobError, RunDefaults};
 use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::operator::{InstanceStats, OpenInfo, Operator};
@@ -50,7 +50,7 @@ pub struct TaskSetup<'a> {
 /// Where a task's records come from when it does not read the source: one
 /// bounded channel that every producer of the previous vertex sends to.
 pub struct InputGate {
-    pub receiver: Receiver<Message>,
+    pub receiver: GateReceiver,
     pub producers: usize,
 }
 
@@ -393,9 +393,9 @@ impl Task {
                         }
                         continue;
                     }
-                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvError::Timeout) => continue,
                     // Every producer is gone without ending: one of them failed.
-                    Err(RecvTimeoutError::Disconnected) => return Err(JobError::Cancelled),
+                    Err(RecvError::Disconnected) => return Err(JobError::Cancelled),
                 },
             };
             task_metrics

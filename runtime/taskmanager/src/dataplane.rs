@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
-use weir_executor::{Message, Outbox, SendError};
+use weir_executor::{GateSender, Message, Outbox, SendError};
 use weir_proto::v1::data_plane_client::DataPlaneClient;
 use weir_proto::v1::data_plane_server::DataPlane;
 use weir_proto::v1::{ChannelMetadata, Credit, FlightData};
@@ -95,17 +94,17 @@ impl DataPlaneStats {
 /// The input gates of the tasks deployed here, for producers to find.
 #[derive(Default)]
 pub struct GateRegistry {
-    gates: Mutex<HashMap<GateKey, SyncSender<Message>>>,
+    gates: Mutex<HashMap<GateKey, GateSender>>,
     changed: Notify,
 }
 
 impl GateRegistry {
-    pub fn register(&self, key: GateKey, sender: SyncSender<Message>) {
+    pub fn register(&self, key: GateKey, sender: GateSender) {
         self.lock().insert(key, sender);
         self.changed.notify_waiters();
     }
 
-    pub fn get(&self, key: &GateKey) -> Option<SyncSender<Message>> {
+    pub fn get(&self, key: &GateKey) -> Option<GateSender> {
         self.lock().get(key).cloned()
     }
 
@@ -115,7 +114,7 @@ impl GateRegistry {
             .retain(|key, _| !(key.job_id == job_id && key.attempt <= attempt));
     }
 
-    async fn wait_for(&self, key: &GateKey) -> Option<SyncSender<Message>> {
+    async fn wait_for(&self, key: &GateKey) -> Option<GateSender> {
         let deadline = tokio::time::Instant::now() + GATE_WAIT;
         loop {
             let changed = self.changed.notified();
@@ -128,7 +127,7 @@ impl GateRegistry {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<GateKey, SyncSender<Message>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<GateKey, GateSender>> {
         self.gates.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -174,21 +173,23 @@ impl DataPlane for DataPlaneService {
 
         let (credit_tx, credit_rx) = mpsc::channel(CREDITS as usize + 1);
         let _ = credit_tx.send(Ok(Credit { frames: CREDITS })).await;
-        // Decoded messages wait here (at most CREDITS of them) for a blocking
-        // thread to move them into the gate, which may be full.
+        // Decoded messages wait here (at most CREDITS of them) while the gate
+        // is full; the forwarder waits asynchronously, so a TaskManager needs
+        // no thread per incoming channel.
         let (message_tx, mut message_rx) = mpsc::channel::<(Message, u64)>(CREDITS as usize);
         let buffered = self.buffered.clone();
         let forward_credits = credit_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            while let Some((message, bytes)) = message_rx.blocking_recv() {
-                let delivered = gate.send(message).is_ok();
+        tokio::spawn(async move {
+            while let Some((message, bytes)) = message_rx.recv().await {
+                let delivered = gate.send(message).await.is_ok();
                 buffered.sub(bytes);
                 if !delivered {
                     break;
                 }
                 if bytes > 0
                     && forward_credits
-                        .blocking_send(Ok(Credit { frames: 1 }))
+                        .send(Ok(Credit { frames: 1 }))
+                        .await
                         .is_err()
                 {
                     break;
@@ -475,7 +476,8 @@ async fn flush(
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
-    use std::sync::mpsc::{sync_channel, Receiver};
+
+    use weir_executor::{gate, GateReceiver};
 
     use arrow_array::Int64Array;
     use arrow_schema::{DataType, Field, Schema};
@@ -526,8 +528,8 @@ mod tests {
     }
 
     impl Consumer {
-        fn gate(&self, capacity: usize) -> Receiver<Message> {
-            let (sender, receiver) = sync_channel(capacity);
+        fn gate(&self, capacity: usize) -> GateReceiver {
+            let (sender, receiver) = gate(capacity);
             self.gates.register(key(), sender);
             receiver
         }
@@ -567,7 +569,7 @@ mod tests {
         }
     }
 
-    fn received(gate: &Receiver<Message>) -> Message {
+    fn received(gate: &GateReceiver) -> Message {
         gate.recv_timeout(Duration::from_secs(10))
             .expect("a message within 10 s")
     }

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -234,7 +233,7 @@ impl Tasks {
             if task.vertex == 0 {
                 continue;
             }
-            let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
+            let (sender, receiver) = weir_executor::gate(CHANNEL_CAPACITY);
             let gate_key = GateKey {
                 job_id: deploy.job_id.clone(),
                 attempt: deploy.attempt,
