@@ -13,7 +13,7 @@ GUEST_WORKSPACES := examples/Cargo.toml tests/fixtures/operators/Cargo.toml
 export WEIR_TOOLS ?= $(HOME)/.cache/weir/tools
 export PATH := $(WEIR_TOOLS)/bin:$(PATH)
 PYTHON := $(WEIR_TOOLS)/python/bin/python
-GO_MODULES := operators-sdk/go examples/go/tokenize examples/mixed/wordlen tests/fixtures/go/conform tests/fixtures/go/misbehave
+GO_MODULES := operators-sdk/go examples/go/tokenize examples/mixed/wordlen tests/fixtures/go/conform tests/fixtures/go/misbehave tests/fixtures/go/keyed-count
 
 .PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-sdks bench proto
 

@@ -335,6 +335,40 @@ fn soak_keeps_every_record_and_memory_bounded(lang: Lang) {
     assert_eq!(lost, 0, "{lost} records lost");
 }
 
+/// Keyed state through each SDK: a running count per word in value state,
+/// at parallelism 2, must give the built-in count's running output.
+fn keyed_state_counts_like_the_builtin(lang: Lang) {
+    let root = repo_root();
+    let yaml = "name: keyed-state\nparallelism: 2\n\
+                source: {type: text, path: input.txt}\n\
+                operators:\n  - {name: tokenize, module: tokenize.wasm}\n\
+                \x20 - {name: count, module: count.wasm, keyBy: [word]}\n\
+                sink: {type: stdout, format: text}\n";
+    let run = run_job(
+        yaml,
+        &[
+            ("input.txt", &root.join("examples/wordcount/input.txt")),
+            ("tokenize.wasm", &guests().path("wordcount")),
+            ("count.wasm", &component(lang, "keyed-count")),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut got: Vec<String> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    let mut expected: Vec<String> =
+        std::fs::read_to_string(root.join("tests/golden/keyed-count-state/expected.txt"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+    expected.sort();
+    assert_eq!(got.len(), expected.len(), "{}", run.stderr);
+    assert!(got == expected, "the counts differ from the built-in's");
+}
+
 macro_rules! language_suite {
     ($module:ident, $lang:expr) => {
         mod $module {
@@ -358,6 +392,11 @@ macro_rules! language_suite {
             #[test]
             fn soak_keeps_every_record_and_memory_bounded() {
                 super::soak_keeps_every_record_and_memory_bounded($lang);
+            }
+
+            #[test]
+            fn keyed_state_counts_like_the_builtin() {
+                super::keyed_state_counts_like_the_builtin($lang);
             }
         }
     };
