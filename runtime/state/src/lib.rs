@@ -15,6 +15,7 @@
 //! unchanged.
 
 mod memory;
+mod snapshot;
 mod timers;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use weir_types::{key_group, KeyGroupRange};
 
 pub use memory::MemoryBackend;
+pub use snapshot::SNAPSHOT_MAGIC;
 pub use timers::{TimeDomain, TimerService, MAX_TIMERS};
 
 /// The three shapes of state.
@@ -84,6 +86,8 @@ pub enum StateError {
     Unknown(u32),
     #[error("at most {MAX_TIMERS} timers may wait per subtask")]
     TooManyTimers,
+    #[error("the state snapshot is damaged: {0}")]
+    Corrupt(String),
 }
 
 impl StateError {
@@ -103,9 +107,31 @@ pub const MAX_STATES: usize = 1024;
 /// a TaskManager's memory.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 16 << 20;
 
+/// One stored item, as snapshots carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateRecord {
+    Value {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    MapEntry {
+        key: Vec<u8>,
+        user_key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    ListItem {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+}
+
 /// Where state is stored. Every method takes the key's key group, so a
-/// backend can keep (and later snapshot or hand over) key groups apart.
+/// backend can keep (and snapshot, or hand over) key groups apart.
 pub trait StateBackend: Send {
+    /// The key groups that hold anything.
+    fn key_groups(&self) -> Vec<u32>;
+    /// Everything one key group holds, as (state, record), in a stable order.
+    fn records(&self, key_group: u32) -> Vec<(StateId, StateRecord)>;
     fn value_get(&self, state: StateId, key_group: u32, key: &[u8]) -> Option<Vec<u8>>;
     fn value_put(&mut self, state: StateId, key_group: u32, key: &[u8], value: Option<Vec<u8>>);
     fn map_get(

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::{MapEntry, StateBackend, StateId};
+use crate::{MapEntry, StateBackend, StateId, StateRecord};
 
 type Key = Vec<u8>;
 
@@ -37,6 +37,54 @@ fn size(key: &[u8], value: &[u8]) -> u64 {
 }
 
 impl StateBackend for MemoryBackend {
+    fn key_groups(&self) -> Vec<u32> {
+        self.groups.keys().copied().collect()
+    }
+
+    fn records(&self, key_group: u32) -> Vec<(StateId, StateRecord)> {
+        let Some(group) = self.groups.get(&key_group) else {
+            return Vec::new();
+        };
+        let mut records: Vec<(StateId, StateRecord)> = Vec::new();
+        for ((state, key), value) in &group.values {
+            records.push((
+                *state,
+                StateRecord::Value {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            ));
+        }
+        for ((state, key), map) in &group.maps {
+            for (user_key, value) in map {
+                records.push((
+                    *state,
+                    StateRecord::MapEntry {
+                        key: key.clone(),
+                        user_key: user_key.clone(),
+                        value: value.clone(),
+                    },
+                ));
+            }
+        }
+        for ((state, key), list) in &group.lists {
+            for value in list {
+                records.push((
+                    *state,
+                    StateRecord::ListItem {
+                        key: key.clone(),
+                        value: value.clone(),
+                    },
+                ));
+            }
+        }
+        // Hash maps iterate in no fixed order; snapshots of equal state are
+        // equal bytes. Lists keep their order: the sort is stable.
+        records
+            .sort_by(|a, b| (a.0 .0, record_sort_key(&a.1)).cmp(&(b.0 .0, record_sort_key(&b.1))));
+        records
+    }
+
     fn value_get(&self, state: StateId, key_group: u32, key: &[u8]) -> Option<Vec<u8>> {
         self.group(key_group)?
             .values
@@ -159,5 +207,13 @@ impl StateBackend for MemoryBackend {
 
     fn size_bytes(&self) -> u64 {
         self.bytes
+    }
+}
+
+fn record_sort_key(record: &StateRecord) -> (u8, &[u8], &[u8]) {
+    match record {
+        StateRecord::Value { key, .. } => (0, key, &[]),
+        StateRecord::MapEntry { key, user_key, .. } => (1, key, user_key),
+        StateRecord::ListItem { key, .. } => (2, key, &[]),
     }
 }

@@ -63,6 +63,19 @@ impl TimerService {
         }
     }
 
+    /// Every timer, for snapshots: (key, timestamp, domain), in order.
+    pub fn all(&self) -> Vec<(Vec<u8>, i64, TimeDomain)> {
+        let event = self
+            .event
+            .iter()
+            .map(|(t, k)| (k.clone(), *t, TimeDomain::EventTime));
+        let processing = self
+            .processing
+            .iter()
+            .map(|(t, k)| (k.clone(), *t, TimeDomain::ProcessingTime));
+        event.chain(processing).collect()
+    }
+
     /// Removes and returns the due timers of `domain`, oldest first.
     pub fn take_due(&mut self, domain: TimeDomain, time: i64, limit: usize) -> Vec<(Vec<u8>, i64)> {
         let set = self.set(domain);
