@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
 use weir_executor::InstanceStats;
-use weir_executor::{load_modules, JobSummary, OperatorSummary, RunDefaults};
+use weir_executor::{JobSummary, OperatorSummary, RunDefaults};
 use weir_jobmanager::{Core, JobManagerConfig};
 use weir_proto::v1::{user_metric, JobDetails};
 use weir_taskmanager::TaskManagerConfig;
@@ -94,12 +94,28 @@ pub fn run(args: RunArgs) -> Result<()> {
         ..EngineConfig::default()
     })?);
 
-    // Modules compile here, once, with errors that name the operator; the
-    // TaskManagers find them in the shared host by digest.
+    // Each module is read and digested once, then compiled here with errors
+    // that name the operator; the in-process TaskManagers find it in the
+    // shared host by digest.
     let preparing = Instant::now();
-    load_modules(&spec, &base_dir, &host).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
     let upload = upload::prepare(spec.clone(), &base_dir)
         .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+    for (index, op) in upload.spec.operators.iter().enumerate() {
+        let Some(bytes) = op
+            .sha256
+            .as_deref()
+            .and_then(|digest| upload.bytes_of(digest))
+        else {
+            continue;
+        };
+        host.load(&op.name, bytes, None).map_err(|e| {
+            anyhow!(
+                "{}: operators[{index}] '{}': {e}",
+                args.job.display(),
+                op.name
+            )
+        })?;
+    }
     let yaml = upload::to_yaml(&upload.spec)?;
     let required = JobGraph::of(&spec).required_slots();
     let taskmanagers = args.taskmanagers.max(1);

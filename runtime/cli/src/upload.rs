@@ -71,6 +71,16 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
     Ok(Upload { spec, modules })
 }
 
+impl Upload {
+    /// The bytes of the module with `digest`.
+    pub fn bytes_of(&self, digest: &str) -> Option<&[u8]> {
+        self.modules
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+}
+
 pub fn to_yaml(spec: &JobSpec) -> Result<String> {
     serde_yaml_ng::to_string(spec).context("cannot write the job spec")
 }

@@ -111,7 +111,7 @@ pub struct PreparedJob {
 
 /// Reads and compiles every module the spec names by path, by operator
 /// index. Relative paths resolve against `base_dir`.
-pub fn load_modules(
+fn load_modules(
     spec: &JobSpec,
     base_dir: &Path,
     host: &WasmHost,
@@ -129,8 +129,8 @@ pub fn load_modules(
         let parsed = ModuleRef::parse(reference).map_err(|e| plan_error(e.to_string()))?;
         let ModuleRef::Path(path) = parsed else {
             return Err(plan_error(format!(
-                "module '{reference}': `weir run` loads modules from files; {} references \
-                 are resolved by a cluster's TaskManagers",
+                "module '{reference}': modules load from files here; {} references are \
+                 not supported yet",
                 if matches!(parsed, ModuleRef::Oci(_)) {
                     "oci://"
                 } else {

@@ -20,8 +20,7 @@ mod wasm;
 pub use exchange::{Message, Outbox, SendError};
 pub use gate::{gate, GateReceiver, GateSender, RecvError, SendFuture};
 pub use job::{
-    load_modules, prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults,
-    CHANNEL_CAPACITY,
+    prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults, CHANNEL_CAPACITY,
 };
 pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
 pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};

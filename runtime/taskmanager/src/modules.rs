@@ -71,6 +71,15 @@ impl ModuleCache {
         {
             return Ok(module.clone());
         }
+        // A host shared with the submitter (`weir run`) already holds it:
+        // no fetch, no second digest.
+        if let Some(module) = self.host.loaded(digest) {
+            self.loaded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(digest.to_string(), module.clone());
+            return Ok(module);
+        }
         let cached = self
             .file_of(digest)
             .and_then(|path| std::fs::read(path).ok())

@@ -213,6 +213,14 @@ impl WasmHost {
         Ok(loaded)
     }
 
+    /// A module this host has already compiled, by its digest
+    /// (`sha256:<hex>`, the prefix optional); `None` for anything else.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<Module>> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(digest.trim_start_matches("sha256:"), &mut bytes).ok()?;
+        self.lock_modules().get(&Digest(bytes)).cloned()
+    }
+
     fn lock_modules(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Arc<Module>>> {
         self.modules
             .lock()
