@@ -74,6 +74,15 @@ pub fn write_key(columns: &[Column<'_>], row: usize, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends to `out` the `columns` values of a key written by `write_key`.
+pub fn read_key<'a>(key: &'a [u8], columns: usize, out: &mut Vec<Value<'a>>) -> Result<(), String> {
+    let mut reader = BatchReader::headerless(key, columns as u32);
+    while let Some(value) = reader.next().map_err(|e| e.to_string())? {
+        out.push(value);
+    }
+    Ok(())
+}
+
 fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.push(tag);
     // Arrow's 32-bit offsets keep every value below 2 GiB.

@@ -17,7 +17,6 @@ pub struct WatermarkGenerator {
     column: usize,
     bound_ms: i64,
     max_seen: Option<i64>,
-    emitted: Option<i64>,
 }
 
 impl WatermarkGenerator {
@@ -45,7 +44,6 @@ impl WatermarkGenerator {
             column,
             bound_ms: i64::try_from(spec.watermarks.bound().as_millis()).unwrap_or(i64::MAX),
             max_seen: None,
-            emitted: None,
         })
     }
 
@@ -55,24 +53,19 @@ impl WatermarkGenerator {
     pub fn observe(&mut self, batch: &RecordBatch) -> Option<i64> {
         let column = batch.column(self.column);
         let max = match column.data_type() {
-            DataType::Int64 => arrow_arith_max(column.as_primitive::<Int64Type>().iter()),
-            _ => arrow_arith_max(column.as_primitive::<TimestampMillisecondType>().iter()),
+            DataType::Int64 => column.as_primitive::<Int64Type>().iter().flatten().max(),
+            _ => column
+                .as_primitive::<TimestampMillisecondType>()
+                .iter()
+                .flatten()
+                .max(),
         }?;
         if self.max_seen.is_some_and(|seen| seen >= max) {
             return None;
         }
         self.max_seen = Some(max);
-        let watermark = max.saturating_sub(self.bound_ms).saturating_sub(1);
-        if self.emitted.is_some_and(|w| w >= watermark) {
-            return None;
-        }
-        self.emitted = Some(watermark);
-        Some(watermark)
+        Some(max.saturating_sub(self.bound_ms).saturating_sub(1))
     }
-}
-
-fn arrow_arith_max(values: impl Iterator<Item = Option<i64>>) -> Option<i64> {
-    values.flatten().max()
 }
 
 /// The watermark of a task fed by several producers: the smallest of

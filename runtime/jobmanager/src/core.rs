@@ -159,7 +159,8 @@ pub struct Core {
     pub heartbeat_timeout: Duration,
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, as job times are given.
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use weir_proto::v1::{user_metric, JobDetails};
 
-use crate::core::Core;
+use crate::core::{now_ms, Core};
 
 pub fn router(core: Arc<Core>) -> Router {
     Router::new()
@@ -59,13 +59,6 @@ async fn jobs(State(core): State<Arc<Core>>) -> Json<Value> {
 async fn jobs_overview(State(core): State<Arc<Core>>) -> Json<Value> {
     let jobs: Vec<Value> = core.jobs().iter().map(summary).collect();
     Json(json!({ "jobs": jobs }))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn duration_ms(job: &JobDetails) -> i64 {

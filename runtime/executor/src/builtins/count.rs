@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use weir_row_codec::{BatchReader, Value};
+use weir_row_codec::Value;
 
 use crate::operator::{OpenInfo, Operator, OperatorError};
 use crate::rows::{self, ColumnBuilder};
@@ -157,14 +157,11 @@ impl Operator for Count {
             .output
             .clone()
             .ok_or_else(|| failed("close before open".into()))?;
-        let columns = self.keys.len() as u32;
+        let columns = self.keys.len();
         let mut entries = Vec::with_capacity(self.counts.len());
         for (key, count) in &self.counts {
-            let mut reader = BatchReader::headerless(key, columns);
-            let mut values = Vec::with_capacity(columns as usize);
-            while let Some(value) = reader.next().map_err(|e| failed(e.to_string()))? {
-                values.push(value);
-            }
+            let mut values = Vec::with_capacity(columns);
+            rows::read_key(key, columns, &mut values).map_err(failed)?;
             entries.push((values, *count));
         }
         entries.sort_by(|(a_key, a_count), (b_key, b_count)| {

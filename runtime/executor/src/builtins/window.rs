@@ -27,7 +27,7 @@ use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
-use weir_row_codec::{BatchReader, Value};
+use weir_row_codec::Value;
 use weir_types::parse_duration;
 use weir_wasm_host::UserMetric;
 
@@ -404,10 +404,7 @@ impl Window {
                 .and_then(|p| p.get(start))
                 .ok_or_else(|| self.failed("a fired window is gone".into()))?;
             let mut values: Vec<Value<'_>> = Vec::new();
-            let mut reader = BatchReader::headerless(key, self.keys.len() as u32);
-            while let Some(value) = reader.next().map_err(|e| self.failed(e.to_string()))? {
-                values.push(value);
-            }
+            rows::read_key(key, self.keys.len(), &mut values).map_err(|e| self.failed(e))?;
             values.push(Value::TimestampMillis(*start));
             values.push(Value::TimestampMillis(pane.end));
             for (agg, acc) in self.aggregates.iter().zip(&pane.accs) {
