@@ -170,14 +170,15 @@ pub struct Window {
     row_accs: Vec<Acc>,
 }
 
-fn millis(name: &str, field: &str, value: &Option<String>) -> Result<Option<i64>, String> {
+/// The duration in `field`, in milliseconds; `positive` refuses zero.
+fn millis(field: &str, value: &Option<String>, positive: bool) -> Result<Option<i64>, String> {
     value
         .as_deref()
         .map(|v| {
             let d = parse_duration(v).map_err(|e| format!("{field}: {e}"))?;
             let ms = i64::try_from(d.as_millis()).map_err(|_| format!("{field}: too long"))?;
-            if ms <= 0 && field != "allowedLateness" {
-                return Err(format!("{field} must be more than 0 ms ({name})"));
+            if positive && ms <= 0 {
+                return Err(format!("{field} must be more than 0 ms"));
             }
             Ok(ms)
         })
@@ -192,9 +193,9 @@ impl Window {
         };
         let config: Config =
             serde_json::from_value(config.clone()).map_err(|e| invalid(e.to_string()))?;
-        let size = millis(name, "size", &config.size).map_err(invalid)?;
-        let slide = millis(name, "slide", &config.slide).map_err(invalid)?;
-        let gap = millis(name, "gap", &config.gap).map_err(invalid)?;
+        let size = millis("size", &config.size, true).map_err(invalid)?;
+        let slide = millis("slide", &config.slide, true).map_err(invalid)?;
+        let gap = millis("gap", &config.gap, true).map_err(invalid)?;
         let assigner = match (config.kind.as_str(), size, slide, gap) {
             ("tumbling", Some(size), None, None) => Assigner::Tumbling { size },
             ("sliding", Some(size), Some(slide), None) => Assigner::Sliding { size, slide },
@@ -255,7 +256,7 @@ impl Window {
             name: name.to_string(),
             assigner,
             aggregates,
-            lateness: millis(name, "allowedLateness", &config.allowed_lateness)
+            lateness: millis("allowedLateness", &config.allowed_lateness, false)
                 .map_err(invalid)?
                 .unwrap_or(0),
             keys: Vec::new(),
