@@ -23,6 +23,29 @@ pub struct SubmitJobRequest {
     /// "sha256:<hex>" digest of a module put before, and file paths absolute.
     #[prost(string, tag = "1")]
     pub spec_yaml: ::prost::alloc::string::String,
+    /// A savepoint or retained checkpoint (its directory URL or path) to
+    /// start from; empty to start afresh.
+    #[prost(string, tag = "2")]
+    pub from_savepoint: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TriggerSavepointRequest {
+    #[prost(string, tag = "1")]
+    pub job_id: ::prost::alloc::string::String,
+    /// Where the savepoint's directory is made; empty for the cluster's
+    /// default savepoint directory.
+    #[prost(string, tag = "2")]
+    pub target_directory: ::prost::alloc::string::String,
+    #[prost(bool, tag = "3")]
+    pub stop: bool,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TriggerSavepointResponse {
+    /// The savepoint's directory, to give to --from-savepoint.
+    #[prost(string, tag = "1")]
+    pub location: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -92,6 +115,54 @@ pub struct JobDetails {
     pub operators: ::prost::alloc::vec::Vec<OperatorDetails>,
     #[prost(uint32, tag = "13")]
     pub required_slots: u32,
+    #[prost(message, optional, tag = "14")]
+    pub checkpoints: ::core::option::Option<CheckpointStats>,
+}
+/// Checkpoint figures of a job, shaped after Flink's checkpoint statistics.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CheckpointStats {
+    #[prost(uint64, tag = "1")]
+    pub completed: u64,
+    #[prost(uint64, tag = "2")]
+    pub failed: u64,
+    #[prost(uint64, tag = "3")]
+    pub in_progress: u64,
+    #[prost(uint64, tag = "4")]
+    pub restored: u64,
+    /// The latest restore, if any.
+    #[prost(message, optional, tag = "5")]
+    pub last_restored: ::core::option::Option<CheckpointSummary>,
+    /// The most recent checkpoints and savepoints, newest first.
+    #[prost(message, repeated, tag = "6")]
+    pub history: ::prost::alloc::vec::Vec<CheckpointSummary>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CheckpointSummary {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    #[prost(string, tag = "2")]
+    pub status: ::prost::alloc::string::String,
+    #[prost(bool, tag = "3")]
+    pub savepoint: bool,
+    #[prost(int64, tag = "4")]
+    pub trigger_timestamp_ms: i64,
+    #[prost(int64, tag = "5")]
+    pub latest_ack_timestamp_ms: i64,
+    #[prost(uint64, tag = "6")]
+    pub state_size_bytes: u64,
+    #[prost(uint64, tag = "7")]
+    pub duration_ms: u64,
+    #[prost(uint32, tag = "8")]
+    pub tasks: u32,
+    #[prost(uint32, tag = "9")]
+    pub acknowledged: u32,
+    #[prost(string, tag = "10")]
+    pub location: ::prost::alloc::string::String,
+    #[prost(string, tag = "11")]
+    pub failure: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -155,7 +226,7 @@ pub mod user_metric {
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TaskManagerMessage {
-    #[prost(oneof = "task_manager_message::Message", tags = "1, 2, 3")]
+    #[prost(oneof = "task_manager_message::Message", tags = "1, 2, 3, 4")]
     pub message: ::core::option::Option<task_manager_message::Message>,
 }
 /// Nested message and enum types in `TaskManagerMessage`.
@@ -169,6 +240,8 @@ pub mod task_manager_message {
         Heartbeat(super::Heartbeat),
         #[prost(message, tag = "3")]
         TaskState(super::TaskStateUpdate),
+        #[prost(message, tag = "4")]
+        CheckpointAck(super::CheckpointAck),
     }
 }
 #[allow(clippy::all)]
@@ -230,6 +303,10 @@ pub struct TaskStateUpdate {
     /// The TaskManager's counters of this job attempt when the update was sent.
     #[prost(message, optional, tag = "6")]
     pub counters: ::core::option::Option<JobCounters>,
+    /// For FAILED: the task could not restore its checkpoint (missing or
+    /// damaged); the JobManager falls back to the one before.
+    #[prost(uint64, tag = "7")]
+    pub restore_failed_checkpoint: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -261,7 +338,7 @@ pub struct TaskId {
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct JobManagerMessage {
-    #[prost(oneof = "job_manager_message::Message", tags = "1, 2, 3")]
+    #[prost(oneof = "job_manager_message::Message", tags = "1, 2, 3, 4, 5")]
     pub message: ::core::option::Option<job_manager_message::Message>,
 }
 /// Nested message and enum types in `JobManagerMessage`.
@@ -275,6 +352,10 @@ pub mod job_manager_message {
         Deploy(super::DeployTasks),
         #[prost(message, tag = "3")]
         Cancel(super::CancelTasks),
+        #[prost(message, tag = "4")]
+        TriggerCheckpoint(super::TriggerCheckpoint),
+        #[prost(message, tag = "5")]
+        CheckpointComplete(super::CheckpointComplete),
     }
 }
 #[allow(clippy::all)]
@@ -309,6 +390,71 @@ pub struct TaskDeployment {
     /// by subtask index; empty for the last vertex.
     #[prost(string, repeated, tag = "3")]
     pub consumers: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The snapshot the task starts from, when the job restores a checkpoint.
+    #[prost(message, optional, tag = "4")]
+    pub restore: ::core::option::Option<RestoreState>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RestoreState {
+    #[prost(uint64, tag = "1")]
+    pub checkpoint_id: u64,
+    /// The task's snapshot file (a URL), and what it must hash to.
+    #[prost(string, tag = "2")]
+    pub location: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub sha256: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "4")]
+    pub bytes: u64,
+}
+/// Starts checkpoint `checkpoint_id`: source tasks take their snapshot and
+/// send barriers; every task writes its snapshot under `location`.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TriggerCheckpoint {
+    #[prost(string, tag = "1")]
+    pub job_id: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub attempt: u32,
+    #[prost(uint64, tag = "3")]
+    pub checkpoint_id: u64,
+    #[prost(string, tag = "4")]
+    pub location: ::prost::alloc::string::String,
+    #[prost(int64, tag = "5")]
+    pub timestamp_ms: i64,
+}
+/// Checkpoint `checkpoint_id` is complete: sinks commit what it covers.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CheckpointComplete {
+    #[prost(string, tag = "1")]
+    pub job_id: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub attempt: u32,
+    #[prost(uint64, tag = "3")]
+    pub checkpoint_id: u64,
+}
+/// A task stored its snapshot for a checkpoint, or cannot take part in it.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CheckpointAck {
+    #[prost(message, optional, tag = "1")]
+    pub task: ::core::option::Option<TaskId>,
+    #[prost(uint64, tag = "2")]
+    pub checkpoint_id: u64,
+    #[prost(string, tag = "3")]
+    pub file: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "4")]
+    pub bytes: u64,
+    #[prost(string, tag = "5")]
+    pub sha256: ::prost::alloc::string::String,
+    /// Why the task declined; empty when it acknowledges.
+    #[prost(string, tag = "6")]
+    pub declined: ::prost::alloc::string::String,
+    /// The task tried and failed (its snapshot could not be stored): unlike a
+    /// task that was not ready, this counts toward tolerableFailures.
+    #[prost(bool, tag = "7")]
+    pub failed: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -574,6 +720,32 @@ pub mod job_service_client {
                 .insert(GrpcMethod::new("weir.v1.JobService", "CancelJob"));
             self.inner.unary(req, path, codec).await
         }
+        /// Takes a savepoint and answers once it is complete (or has failed);
+        /// with `stop`, the job then ends (stop-with-savepoint).
+        pub async fn trigger_savepoint(
+            &mut self,
+            request: impl tonic::IntoRequest<super::TriggerSavepointRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TriggerSavepointResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/weir.v1.JobService/TriggerSavepoint",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("weir.v1.JobService", "TriggerSavepoint"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -623,6 +795,15 @@ pub mod job_service_server {
             request: tonic::Request<super::CancelJobRequest>,
         ) -> std::result::Result<
             tonic::Response<super::CancelJobResponse>,
+            tonic::Status,
+        >;
+        /// Takes a savepoint and answers once it is complete (or has failed);
+        /// with `stop`, the job then ends (stop-with-savepoint).
+        async fn trigger_savepoint(
+            &self,
+            request: tonic::Request<super::TriggerSavepointRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TriggerSavepointResponse>,
             tonic::Status,
         >;
     }
@@ -910,6 +1091,51 @@ pub mod job_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CancelJobSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/weir.v1.JobService/TriggerSavepoint" => {
+                    #[allow(non_camel_case_types)]
+                    struct TriggerSavepointSvc<T: JobService>(pub Arc<T>);
+                    impl<
+                        T: JobService,
+                    > tonic::server::UnaryService<super::TriggerSavepointRequest>
+                    for TriggerSavepointSvc<T> {
+                        type Response = super::TriggerSavepointResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::TriggerSavepointRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as JobService>::trigger_savepoint(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = TriggerSavepointSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
@@ -1398,6 +1624,15 @@ pub struct ChannelMetadata {
     /// epoch): on a frame of its own, after the batches it follows.
     #[prost(int64, optional, tag = "7")]
     pub watermark: ::core::option::Option<i64>,
+    /// A checkpoint barrier (its id), on a frame of its own after the batches
+    /// the checkpoint covers, with where the checkpoint's snapshots go and
+    /// when it was triggered.
+    #[prost(uint64, optional, tag = "8")]
+    pub barrier: ::core::option::Option<u64>,
+    #[prost(string, tag = "9")]
+    pub barrier_location: ::prost::alloc::string::String,
+    #[prost(int64, tag = "10")]
+    pub barrier_timestamp_ms: i64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -1,4 +1,5 @@
-//! `weir submit`, `list`, `status`, `cancel`: a JobManager's clients.
+//! `weir submit`, `list`, `status`, `cancel`, `savepoint`, `stop`: a
+//! JobManager's clients.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use weir_jobmanager::job_json;
 use weir_proto::v1::job_service_client::JobServiceClient;
 use weir_proto::v1::{
     CancelJobRequest, GetJobRequest, JobDetails, ListJobsRequest, SubmitJobRequest,
+    TriggerSavepointRequest,
 };
 use weir_types::JobSpec;
 
@@ -42,6 +44,33 @@ pub struct SubmitArgs {
     /// Wait for the job to end; fail unless it finishes.
     #[arg(long)]
     wait: bool,
+    /// Start from this savepoint (or retained checkpoint) directory, as the
+    /// JobManager sees it.
+    #[arg(long, short = 's')]
+    from_savepoint: Option<String>,
+}
+
+#[derive(Args)]
+pub struct SavepointArgs {
+    /// The job's id.
+    job_id: String,
+    /// Where the savepoint's directory is made (seen from the cluster); the
+    /// JobManager's default savepoint directory when absent.
+    directory: Option<String>,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+#[derive(Args)]
+pub struct StopArgs {
+    /// The job's id.
+    job_id: String,
+    /// Where the savepoint's directory is made; the JobManager's default
+    /// savepoint directory when absent.
+    #[arg(long, short = 'p')]
+    savepoint: Option<String>,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(Args)]
@@ -100,7 +129,10 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
                 .map_err(status_error)?;
         }
         let job_id = client
-            .submit_job(SubmitJobRequest { spec_yaml: yaml })
+            .submit_job(SubmitJobRequest {
+                spec_yaml: yaml,
+                from_savepoint: absolute_location(args.from_savepoint.as_deref())?,
+            })
             .await
             .map_err(|status| anyhow!("{}: {}", args.job.display(), status.message()))?
             .into_inner()
@@ -216,6 +248,67 @@ pub fn cancel(args: JobArgs) -> Result<()> {
     })
 }
 
+/// A local path given on the command line is relative to where the user
+/// is; URLs pass unchanged.
+pub fn absolute_location(location: Option<&str>) -> Result<String> {
+    let Some(location) = location else {
+        return Ok(String::new());
+    };
+    if location.contains("://") {
+        return Ok(location.to_string());
+    }
+    let cwd = std::env::current_dir().context("cannot tell the working directory")?;
+    Ok(cwd.join(location).to_string_lossy().into_owned())
+}
+
+async fn take_savepoint(
+    connection: &Connection,
+    job_id: &str,
+    directory: Option<&str>,
+    stop: bool,
+) -> Result<()> {
+    let location = connect(&connection.jobmanager)
+        .await?
+        .trigger_savepoint(TriggerSavepointRequest {
+            job_id: job_id.to_string(),
+            target_directory: absolute_location(directory)?,
+            stop,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .location;
+    match connection.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({ "jobId": job_id, "location": location })
+        ),
+        Output::Table if stop => {
+            eprintln!("Savepoint completed; job {job_id} is stopping. Path: {location}")
+        }
+        Output::Table => eprintln!("Savepoint completed. Path: {location}"),
+    }
+    Ok(())
+}
+
+pub fn savepoint(args: SavepointArgs) -> Result<()> {
+    runtime()?.block_on(take_savepoint(
+        &args.connection,
+        &args.job_id,
+        args.directory.as_deref(),
+        false,
+    ))
+}
+
+pub fn stop(args: StopArgs) -> Result<()> {
+    runtime()?.block_on(take_savepoint(
+        &args.connection,
+        &args.job_id,
+        args.savepoint.as_deref(),
+        true,
+    ))
+}
+
 fn duration_text(job: &JobDetails) -> String {
     let end = if job.end_time_ms < 0 {
         std::time::SystemTime::now()
@@ -247,6 +340,24 @@ fn print_job(job: &JobDetails, output: Output) {
         "  records    {} from the source, {} to the sink",
         job.source_records, job.sink_records
     );
+    if let Some(stats) = &job.checkpoints {
+        if stats.completed + stats.failed + stats.in_progress > 0 {
+            let last = stats.history.iter().find(|c| c.status == "COMPLETED");
+            println!(
+                "  checkpoints {} completed, {} failed{}",
+                stats.completed,
+                stats.failed,
+                last.map(|c| format!(
+                    "; last {} ({} bytes, {} ms) at {}",
+                    c.id, c.state_size_bytes, c.duration_ms, c.location
+                ))
+                .unwrap_or_default()
+            );
+        }
+        if let Some(restored) = &stats.last_restored {
+            println!("  restored   {} from {}", restored.id, restored.location);
+        }
+    }
     println!(
         "  {:<4}  {:<24}  {:>11}  {:<10}  {:>12}  {:>12}",
         "", "VERTEX", "PARALLELISM", "STATE", "RECORDS IN", "RECORDS OUT"

@@ -26,6 +26,25 @@ pub struct JobManagerArgs {
     /// A TaskManager silent this long is lost, and its jobs restart.
     #[arg(long, default_value = "10s", env = "WEIR_HEARTBEAT_TIMEOUT")]
     heartbeat_timeout: String,
+    /// Where checkpoints go when a job's spec does not say: a directory
+    /// (shared by every TaskManager), file://, or s3:// in builds with S3.
+    /// Savepoints go to its savepoints/ unless a directory is given. The
+    /// default is weir-checkpoints in the system's temporary directory.
+    #[arg(long, env = "WEIR_CHECKPOINT_STORAGE")]
+    checkpoint_storage: Option<String>,
+}
+
+/// The cluster's checkpoint storage as a URL: `--checkpoint-storage`, or
+/// the default.
+pub fn checkpoint_storage(flag: Option<&str>) -> Result<String> {
+    match flag {
+        Some(text) => {
+            let cwd = std::env::current_dir().context("cannot tell the working directory")?;
+            weir_checkpoint::location_of(text, &cwd)
+                .map_err(|e| anyhow!("--checkpoint-storage: {e}"))
+        }
+        None => Ok(weir_jobmanager::default_checkpoint_storage()),
+    }
 }
 
 #[derive(Args)]
@@ -93,6 +112,7 @@ pub fn jobmanager(args: JobManagerArgs) -> Result<()> {
             .map_err(|e| anyhow!("--heartbeat-interval: {e}"))?,
         heartbeat_timeout: parse_duration(&args.heartbeat_timeout)
             .map_err(|e| anyhow!("--heartbeat-timeout: {e}"))?,
+        checkpoint_storage: checkpoint_storage(args.checkpoint_storage.as_deref())?,
     };
     runtime()?.block_on(async {
         let handle = weir_jobmanager::start(config).await?;

@@ -52,6 +52,11 @@ enum Command {
     Status(client::JobArgs),
     /// Cancel a job.
     Cancel(client::JobArgs),
+    /// Take a savepoint of a running job: DIR/savepoint-<id>-<random>.
+    Savepoint(client::SavepointArgs),
+    /// Stop a job with a savepoint (stop-with-savepoint): the job ends
+    /// once the savepoint is complete; `--from-savepoint` resumes it.
+    Stop(client::StopArgs),
     /// Build an operator project to a component with its language's
     /// toolchain (Rust, Python, JavaScript, Go or C, told by the project's
     /// files): DIR/<name>.wasm unless --output says otherwise.
@@ -95,6 +100,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Jobmanager(args) => cluster::jobmanager(args),
         Command::Taskmanager(args) => cluster::taskmanager(args),
+        Command::Savepoint(args) => client::savepoint(args),
+        Command::Stop(args) => client::stop(args),
         Command::Submit(args) => client::submit(args),
         Command::List(args) => client::list(args),
         Command::Status(args) => client::status(args),

@@ -46,6 +46,12 @@ pub struct RunArgs {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     summary_json: bool,
+    /// Start from this savepoint (or retained checkpoint) directory.
+    #[arg(long, short = 's')]
+    from_savepoint: Option<String>,
+    /// Where checkpoints go when the job's spec does not say.
+    #[arg(long, env = "WEIR_CHECKPOINT_STORAGE")]
+    checkpoint_storage: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +143,9 @@ pub fn run(args: RunArgs) -> Result<()> {
             rest_bind: args.rest_address,
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(30),
+            checkpoint_storage: crate::cluster::checkpoint_storage(
+                args.checkpoint_storage.as_deref(),
+            )?,
         })
         .await?;
         if let Some(rest) = jobmanager.rest_address {
@@ -154,8 +163,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         for (digest, bytes) in upload.modules {
             core.put_module(&digest, bytes).map_err(|e| anyhow!(e))?;
         }
+        let restore = match &args.from_savepoint {
+            Some(location) => Some(
+                weir_jobmanager::read_restore_point(&crate::client::absolute_location(Some(
+                    location,
+                ))?)
+                .await
+                .map_err(|e| anyhow!("--from-savepoint: {e}"))?,
+            ),
+            None => None,
+        };
         let job_id = core
-            .submit(&yaml)
+            .submit(&yaml, restore)
             .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
         let prepared_in = preparing.elapsed();
         let progress = show_progress.then(|| tokio::spawn(show(core.clone(), job_id.clone())));

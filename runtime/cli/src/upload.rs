@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
-use weir_types::{JobSpec, ModuleRef, SinkSpec, SourceSpec};
+use weir_types::{JobSpec, ModuleRef, SourceSpec};
 
 pub struct Upload {
     pub spec: JobSpec,
@@ -65,8 +65,17 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
         SourceSpec::Jsonl(jsonl) => jsonl.path = absolute(base_dir, &jsonl.path),
         SourceSpec::Generator(_) => {}
     }
-    if let SinkSpec::Jsonl(jsonl) = &mut spec.sink {
-        jsonl.path = absolute(base_dir, &jsonl.path);
+    if let Some(path) = spec.sink.path_mut() {
+        *path = absolute(base_dir, path);
+    }
+    // A checkpoint directory, like the files, is relative to the job spec.
+    if let Some(storage) = spec
+        .checkpointing
+        .as_mut()
+        .and_then(|c| c.storage.as_mut())
+        .filter(|s| !s.contains("://"))
+    {
+        *storage = absolute(base_dir, storage);
     }
     Ok(Upload { spec, modules })
 }

@@ -13,26 +13,28 @@ use arrow_array::{RecordBatch, UInt32Array};
 use arrow_schema::SchemaRef;
 use weir_types::{key_group, subtask_of, Partitioning};
 
+use crate::checkpoint::Barrier;
 use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::rows;
 use crate::schema::column_indices;
 use crate::sink::Sink;
 
-/// What flows between two subtasks, in order: one `Schema`, then batches,
-/// then `End`.
+/// What flows between two subtasks, in order: one `Schema`, then batches
+/// (with watermarks and barriers among them), then `End`. Messages that a
+/// consumer must tell apart by producer carry the producer's subtask index.
 #[derive(Debug, Clone)]
 pub enum Message {
     /// The producer's output schema, sent once before any batch.
     Schema(SchemaRef),
-    Batch(RecordBatch),
+    /// Records from producer subtask `.0`.
+    Batch(u32, RecordBatch),
     /// Producer `producer` (its subtask index) will send no record with an
     /// event time at or before `at` any more.
-    Watermark {
-        producer: u32,
-        at: i64,
-    },
-    /// The producer has finished; a consumer ends after one per producer.
-    End,
+    Watermark { producer: u32, at: i64 },
+    /// Producer `.0` has sent everything checkpoint `.1` covers.
+    Barrier(u32, Barrier),
+    /// Producer `.0` has finished; a consumer ends after one per producer.
+    End(u32),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +128,27 @@ impl Downstream {
         }
     }
 
+    /// Sends a checkpoint barrier to every consumer, after everything the
+    /// checkpoint covers; a sink takes its snapshot in the task instead.
+    pub fn emit_barrier(&mut self, barrier: &Barrier) -> Result<(), SendError> {
+        match self {
+            Downstream::Sink(_) => Ok(()),
+            Downstream::Channels {
+                outboxes, subtask, ..
+            } => outboxes
+                .iter_mut()
+                .try_for_each(|outbox| outbox.send(Message::Barrier(*subtask, barrier.clone()))),
+        }
+    }
+
+    /// The sink, if the task writes one.
+    pub fn sink(&mut self) -> Option<&mut (dyn Sink + 'static)> {
+        match self {
+            Downstream::Sink(sink) => Some(sink.as_mut()),
+            Downstream::Channels { .. } => None,
+        }
+    }
+
     /// The task's output schema is known: resolves key columns and tells
     /// every consumer. The error names the missing key column.
     pub fn open(&mut self, schema: &SchemaRef) -> Result<(), OpenError> {
@@ -155,7 +178,7 @@ impl Downstream {
         task: &TaskMetrics,
     ) -> Result<(), SendError> {
         let rows = batch.num_rows() as u64;
-        let (outboxes, partitioner) = match self {
+        let (outboxes, partitioner, producer) = match self {
             Downstream::Sink(sink) => {
                 sink.write(&batch).map_err(SendError::Sink)?;
                 metrics.sink_records.fetch_add(rows, Ordering::Relaxed);
@@ -165,13 +188,13 @@ impl Downstream {
             Downstream::Channels {
                 outboxes,
                 partitioner,
-                ..
-            } => (outboxes, partitioner),
+                subtask,
+            } => (outboxes, partitioner, *subtask),
         };
         task.records_out.fetch_add(rows, Ordering::Relaxed);
         let send = |outbox: &mut Box<dyn Outbox>, batch| {
             task.begin_backpressure();
-            let result = outbox.send(Message::Batch(batch));
+            let result = outbox.send(Message::Batch(producer, batch));
             task.end_backpressure();
             result
         };
@@ -231,9 +254,11 @@ impl Downstream {
     pub fn finish(&mut self) -> Result<(), SendError> {
         match self {
             Downstream::Sink(sink) => sink.finish().map_err(SendError::Sink),
-            Downstream::Channels { outboxes, .. } => outboxes
+            Downstream::Channels {
+                outboxes, subtask, ..
+            } => outboxes
                 .iter_mut()
-                .try_for_each(|outbox| outbox.send(Message::End)),
+                .try_for_each(|outbox| outbox.send(Message::End(*subtask))),
         }
     }
 }

@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn messages_arrive_in_order_and_a_full_gate_blocks_its_senders() {
         let (sender, receiver) = gate(2);
-        sender.send_blocking(Message::End).unwrap();
+        sender.send_blocking(Message::End(0)).unwrap();
         sender
             .send_blocking(Message::Watermark { producer: 0, at: 1 })
             .unwrap();
@@ -215,7 +215,7 @@ mod tests {
         let freed = Instant::now();
         assert!(matches!(
             receiver.recv_timeout(Duration::from_secs(1)),
-            Ok(Message::End)
+            Ok(Message::End(0))
         ));
         let sent = blocked.join().unwrap().unwrap();
         assert!(sent >= freed, "the third send waited for room");
@@ -239,8 +239,8 @@ mod tests {
         let (sender, receiver) = gate(1);
         let other = sender.clone();
         drop(receiver);
-        assert!(sender.send_blocking(Message::End).is_err());
-        assert!(other.send_blocking(Message::End).is_err());
+        assert!(sender.send_blocking(Message::End(0)).is_err());
+        assert!(other.send_blocking(Message::End(0)).is_err());
     }
 
     #[test]

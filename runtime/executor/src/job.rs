@@ -54,6 +54,10 @@ pub enum JobError {
     /// A network channel between tasks failed.
     #[error("data channel: {0}")]
     Channel(String),
+    /// A task cannot start from its checkpoint (damaged, or of another
+    /// job graph).
+    #[error("cannot restore the checkpoint: {0}")]
+    Restore(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// Another task failed first; this one stopped because of it.

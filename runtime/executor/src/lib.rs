@@ -3,6 +3,7 @@
 //! the tasks deployed to it with it; `prepare` runs a whole job in-process.
 
 mod builtins;
+mod checkpoint;
 mod exchange;
 mod gate;
 mod ipc;
@@ -17,6 +18,7 @@ mod task;
 mod time;
 mod wasm;
 
+pub use checkpoint::{Barrier, Control, SnapshotStore, TaskCheckpoints, TaskSnapshot};
 pub use exchange::{Message, Outbox, SendError};
 pub use gate::{gate, GateReceiver, GateSender, RecvError, SendFuture};
 pub use job::{

@@ -100,6 +100,25 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// The operator's state for a checkpoint (a copy: the operator goes on
+    /// at once). Operators without state return nothing.
+    fn snapshot_state(&mut self) -> Result<Vec<u8>, OperatorError> {
+        Ok(Vec::new())
+    }
+
+    /// Takes back what `snapshot_state` returned, after `open` and before
+    /// any record.
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), OperatorError> {
+        if state.is_empty() {
+            Ok(())
+        } else {
+            Err(OperatorError::Failed {
+                operator: self.name().to_string(),
+                message: "the checkpoint holds state for it, but it keeps none".into(),
+            })
+        }
+    }
+
     /// The input ended; emits what the operator still holds.
     fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError>;
 

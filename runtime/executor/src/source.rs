@@ -2,7 +2,7 @@
 //! every error names the file and line it comes from.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,11 +12,127 @@ use arrow_array::builder::{
 };
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use weir_state::codec::{put_u64, Reader};
 
 /// Produces the records of one source subtask.
 pub trait Source: Send {
     /// The next batch, or `None` when the source is exhausted.
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, String>;
+
+    /// Where the source stands, for a checkpoint: what `restore` needs to
+    /// go on from the next record.
+    fn position(&self) -> Vec<u8>;
+
+    /// Goes on from a position `position` returned (before any batch).
+    fn restore(&mut self, position: &[u8]) -> Result<(), String>;
+}
+
+/// Holds a source to `rate` records per second, batch by batch: batches
+/// keep their size (and so the watermarks between them stay where they
+/// would be at full speed); only the time between them grows.
+struct Pacer {
+    rate: Option<f64>,
+    started: Instant,
+    emitted: u64,
+}
+
+impl Pacer {
+    fn new(rate: Option<f64>) -> Self {
+        Pacer {
+            rate,
+            started: Instant::now(),
+            emitted: 0,
+        }
+    }
+
+    fn wait_for(&mut self, rows: usize) {
+        if let Some(rate) = self.rate {
+            let due_at = self.started + Duration::from_secs_f64(self.emitted as f64 / rate);
+            let now = Instant::now();
+            if due_at > now {
+                std::thread::sleep(due_at - now);
+            }
+        }
+        self.emitted += rows as u64;
+    }
+}
+
+/// A file read line by line, knowing its byte offset and line number so a
+/// checkpoint can record where it stands.
+struct LineReader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    /// Bytes consumed so far.
+    offset: u64,
+    /// Lines consumed so far.
+    line: u64,
+}
+
+impl LineReader {
+    fn open(path: &Path) -> Result<Self, String> {
+        Ok(LineReader {
+            path: path.to_path_buf(),
+            reader: open(path)?,
+            offset: 0,
+            line: 0,
+        })
+    }
+
+    /// Reads one line into `buf` without its terminator; `false` at the end.
+    fn next(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
+        buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', buf)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.offset += n as u64;
+        self.line += 1;
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        }
+        Ok(true)
+    }
+
+    fn position(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_u64(&mut out, self.offset);
+        put_u64(&mut out, self.line);
+        out
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+        let mut r = Reader::new(position);
+        let (offset, line) = r
+            .u64()
+            .and_then(|o| Ok((o, r.u64()?)))
+            .and_then(|p| r.finish().map(|()| p))
+            .map_err(|e| format!("the source position in the checkpoint is damaged: {e}"))?;
+        let length = self
+            .reader
+            .get_ref()
+            .metadata()
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?
+            .len();
+        if offset > length {
+            return Err(format!(
+                "{} has {length} bytes, but the checkpoint read up to byte {offset}: \
+                 the file changed since",
+                self.path.display()
+            ));
+        }
+        self.reader
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        self.offset = offset;
+        self.line = line;
+        Ok(())
+    }
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, String> {
@@ -25,29 +141,10 @@ fn open(path: &Path) -> Result<BufReader<File>, String> {
         .map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
 
-/// Reads one line into `buf` without its terminator; `false` at the end.
-fn read_line(reader: &mut BufReader<File>, buf: &mut Vec<u8>, path: &Path) -> Result<bool, String> {
-    buf.clear();
-    let n = reader
-        .read_until(b'\n', buf)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if n == 0 {
-        return Ok(false);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-    }
-    Ok(true)
-}
-
 /// Lines of a UTF-8 text file: one record `line: utf8` per line.
 pub struct TextSource {
-    path: PathBuf,
-    reader: BufReader<File>,
-    line: u64,
+    reader: LineReader,
+    pacer: Pacer,
     batch_size: usize,
     schema: SchemaRef,
     buf: Vec<u8>,
@@ -58,11 +155,11 @@ impl TextSource {
         Arc::new(Schema::new(vec![Field::new("line", DataType::Utf8, false)]))
     }
 
-    pub fn open(path: &Path, batch_size: usize) -> Result<Self, String> {
+    /// `rate`: records per second at most (see [`Pacer`]).
+    pub fn open(path: &Path, batch_size: usize, rate: Option<f64>) -> Result<Self, String> {
         Ok(TextSource {
-            path: path.to_path_buf(),
-            reader: open(path)?,
-            line: 0,
+            reader: LineReader::open(path)?,
+            pacer: Pacer::new(rate),
             batch_size,
             schema: Self::schema_of(),
             buf: Vec::new(),
@@ -74,13 +171,12 @@ impl Source for TextSource {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
         let mut lines = StringBuilder::with_capacity(self.batch_size, self.batch_size * 64);
         let mut rows = 0;
-        while rows < self.batch_size && read_line(&mut self.reader, &mut self.buf, &self.path)? {
-            self.line += 1;
+        while rows < self.batch_size && self.reader.next(&mut self.buf)? {
             let text = std::str::from_utf8(&self.buf).map_err(|e| {
                 format!(
                     "{} line {}: not valid UTF-8 (at byte {} of the line)",
-                    self.path.display(),
-                    self.line,
+                    self.reader.path.display(),
+                    self.reader.line,
                     e.valid_up_to()
                 )
             })?;
@@ -90,29 +186,41 @@ impl Source for TextSource {
         if rows == 0 {
             return Ok(None);
         }
+        self.pacer.wait_for(rows);
         let column: StringArray = lines.finish();
         RecordBatch::try_new(self.schema.clone(), vec![Arc::new(column)])
             .map(Some)
             .map_err(|e| e.to_string())
     }
+
+    fn position(&self) -> Vec<u8> {
+        self.reader.position()
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+        self.reader.restore(position)
+    }
 }
 
 /// JSON objects, one per line, decoded against a declared schema.
 pub struct JsonlSource {
-    path: PathBuf,
-    reader: BufReader<File>,
-    line: u64,
+    reader: LineReader,
+    pacer: Pacer,
     batch_size: usize,
     schema: SchemaRef,
     buf: Vec<u8>,
 }
 
 impl JsonlSource {
-    pub fn open(path: &Path, schema: SchemaRef, batch_size: usize) -> Result<Self, String> {
+    pub fn open(
+        path: &Path,
+        schema: SchemaRef,
+        batch_size: usize,
+        rate: Option<f64>,
+    ) -> Result<Self, String> {
         Ok(JsonlSource {
-            path: path.to_path_buf(),
-            reader: open(path)?,
-            line: 0,
+            reader: LineReader::open(path)?,
+            pacer: Pacer::new(rate),
             batch_size,
             schema,
             buf: Vec::new(),
@@ -139,18 +247,17 @@ impl Source for JsonlSource {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
         let mut decoder = self.decoder()?;
         let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
-        while lines.len() < self.batch_size
-            && read_line(&mut self.reader, &mut self.buf, &self.path)?
-        {
-            self.line += 1;
+        while lines.len() < self.batch_size && self.reader.next(&mut self.buf)? {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            lines.push((self.line, self.buf.clone()));
+            lines.push((self.reader.line, self.buf.clone()));
         }
         if lines.is_empty() {
             return Ok(None);
         }
+        self.pacer.wait_for(lines.len());
+        let path = self.reader.path.display();
         let decoded = lines
             .iter()
             .try_for_each(|(_, text)| decoder.decode(text).map(|_| ()))
@@ -161,17 +268,23 @@ impl Source for JsonlSource {
             Err(batch_error) => {
                 for (line, text) in &lines {
                     if let Err(e) = self.check_line(text) {
-                        return Err(format!("{} line {line}: {e}", self.path.display()));
+                        return Err(format!("{path} line {line}: {e}"));
                     }
                 }
                 Err(format!(
-                    "{} lines {}-{}: {batch_error}",
-                    self.path.display(),
-                    lines[0].0,
-                    self.line
+                    "{path} lines {}-{}: {batch_error}",
+                    lines[0].0, self.reader.line
                 ))
             }
         }
+    }
+
+    fn position(&self) -> Vec<u8> {
+        self.reader.position()
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+        self.reader.restore(position)
     }
 }
 
@@ -292,6 +405,33 @@ impl Source for GeneratorSource {
         .map(Some)
         .map_err(|e| e.to_string())
     }
+
+    fn position(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_u64(&mut out, self.next_id as u64);
+        put_u64(&mut out, self.remaining.map_or(u64::MAX, |r| r));
+        out
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+        let mut r = Reader::new(position);
+        let (next_id, remaining) = r
+            .u64()
+            .and_then(|n| Ok((n, r.u64()?)))
+            .and_then(|p| r.finish().map(|()| p))
+            .map_err(|e| format!("the generator position in the checkpoint is damaged: {e}"))?;
+        if (next_id as i64).rem_euclid(self.step) != self.next_id.rem_euclid(self.step) {
+            return Err(format!(
+                "the checkpoint's generator position (id {next_id}) belongs to another subtask"
+            ));
+        }
+        self.next_id = next_id as i64;
+        self.remaining = (remaining != u64::MAX).then_some(remaining);
+        // Pacing starts over from here.
+        self.started = Instant::now();
+        self.emitted = 0;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -325,7 +465,7 @@ mod tests {
     fn text_lines_in_batches_and_bad_utf8_named() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(b"one\r\ntwo\nthree").unwrap();
-        let mut source = TextSource::open(file.path(), 2).unwrap();
+        let mut source = TextSource::open(file.path(), 2, None).unwrap();
         let first = source.next_batch().unwrap().unwrap();
         let lines: Vec<&str> = first
             .column(0)
@@ -339,7 +479,7 @@ mod tests {
 
         let mut bad = tempfile::NamedTempFile::new().unwrap();
         bad.write_all(b"fine\nbad \xff here\n").unwrap();
-        let mut source = TextSource::open(bad.path(), 10).unwrap();
+        let mut source = TextSource::open(bad.path(), 10, None).unwrap();
         let err = source.next_batch().unwrap_err();
         assert!(
             err.ends_with("line 2: not valid UTF-8 (at byte 4 of the line)"),
@@ -356,21 +496,75 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(b"{\"user\":\"a\",\"n\":1}\n\n{\"user\":\"b\",\"n\":\"x\"}\n")
             .unwrap();
-        let mut source = JsonlSource::open(file.path(), schema.clone(), 10).unwrap();
+        let mut source = JsonlSource::open(file.path(), schema.clone(), 10, None).unwrap();
         let err = source.next_batch().unwrap_err();
         assert!(err.contains("line 3:"), "{err}");
 
         let mut good = tempfile::NamedTempFile::new().unwrap();
         good.write_all(b"{\"user\":\"a\",\"n\":1}\n{\"user\":\"b\"}\n")
             .unwrap();
-        let mut source = JsonlSource::open(good.path(), schema, 10).unwrap();
+        let mut source = JsonlSource::open(good.path(), schema, 10, None).unwrap();
         assert_eq!(source.next_batch().unwrap().unwrap().num_rows(), 2);
         assert!(source.next_batch().unwrap().is_none());
     }
 
     #[test]
+    fn file_sources_go_on_from_a_position() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(b"{\"n\":1}\n\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n")
+            .unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let values = |batch: RecordBatch| -> Vec<i64> {
+            batch
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        };
+        let mut first = JsonlSource::open(file.path(), schema.clone(), 2, None).unwrap();
+        assert_eq!(values(first.next_batch().unwrap().unwrap()), vec![1, 2]);
+        let position = first.position();
+        let mut resumed = JsonlSource::open(file.path(), schema.clone(), 2, None).unwrap();
+        resumed.restore(&position).unwrap();
+        assert_eq!(values(resumed.next_batch().unwrap().unwrap()), vec![3, 4]);
+        assert!(resumed.next_batch().unwrap().is_none());
+
+        // A position past the end of the file: the file changed.
+        let short = tempfile::NamedTempFile::new().unwrap();
+        let mut other = JsonlSource::open(short.path(), schema, 2, None).unwrap();
+        let err = other.restore(&position).unwrap_err();
+        assert!(err.contains("the file changed since"), "{err}");
+        assert!(other
+            .restore(&position[..3])
+            .unwrap_err()
+            .contains("damaged"));
+    }
+
+    #[test]
+    fn generator_goes_on_from_a_position() {
+        let ids = |source: &mut GeneratorSource| -> Vec<i64> {
+            let mut all = Vec::new();
+            while let Some(batch) = source.next_batch().unwrap() {
+                all.extend(batch.column(0).as_primitive::<Int64Type>().values().iter());
+            }
+            all
+        };
+        let mut source = GeneratorSource::new(1, 2, Some(10), None, 4, 2);
+        source.next_batch().unwrap();
+        let position = source.position();
+        let mut resumed = GeneratorSource::new(1, 2, Some(10), None, 4, 2);
+        resumed.restore(&position).unwrap();
+        assert_eq!(ids(&mut resumed), vec![5, 7, 9]);
+        let mut other = GeneratorSource::new(0, 2, Some(10), None, 4, 2);
+        assert!(other
+            .restore(&position)
+            .unwrap_err()
+            .contains("another subtask"));
+    }
+
+    #[test]
     fn a_missing_file_is_named() {
-        let err = TextSource::open(Path::new("/no/such/input.txt"), 1)
+        let err = TextSource::open(Path::new("/no/such/input.txt"), 1, None)
             .err()
             .unwrap();
         assert!(err.starts_with("cannot open /no/such/input.txt:"), "{err}");

@@ -3,7 +3,7 @@
 //! outboxes. `weir run`, the TaskManager and the tests run tasks the same way;
 //! only where the outboxes lead differs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,13 +16,14 @@ use weir_types::{EventTimeSpec, JobGraph, JobSpec, OperatorSpec, SinkSpec, Sourc
 use weir_wasm_host::{Capabilities, InstanceLimits, Module, UserMetric};
 
 use crate::builtins;
+use crate::checkpoint::{Barrier, Control, TaskCheckpoints, TaskSnapshot};
 use crate::exchange::{Downstream, Message, OpenError, Outbox, SendError};
 use crate::gate::{GateReceiver, RecvError};
 use crate::job::{JobError, RunDefaults};
 use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::operator::{InstanceStats, OpenInfo, Operator};
 use crate::schema::{self, column_indices};
-use crate::sink::{BlackholeSink, JsonlSink, Sink, StdoutSink};
+use crate::sink::{BlackholeSink, FileSink, Sink, StdoutSink};
 use crate::source::{GeneratorSource, JsonlSource, Source, TextSource};
 use crate::time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
 use crate::wasm::WasmOperator;
@@ -89,6 +90,54 @@ pub struct Task {
     /// Tasks fed by producers, with event time: the producers' watermarks.
     input_watermarks: Option<InputWatermarks>,
     last_processing_time: Instant,
+    checkpoints: Option<TaskCheckpoints>,
+    alignment: Alignment,
+}
+
+/// Barrier alignment of a task fed by several producers: once a producer's
+/// barrier has arrived, what it sends next waits in `held` until the
+/// barrier has come from every producer (or the producer has ended).
+#[derive(Default)]
+struct Alignment {
+    current: Option<(Barrier, BTreeSet<u32>)>,
+    held: VecDeque<Message>,
+    /// Messages to go through before the gate's: what was held, released.
+    replay: VecDeque<Message>,
+    ended: BTreeSet<u32>,
+    /// The last checkpoint this task took part in: older barriers are late.
+    last: u64,
+}
+
+impl Alignment {
+    fn is_held(&self, producer: u32) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|(_, arrived)| arrived.contains(&producer))
+    }
+
+    /// Whether every producer has sent the barrier or ended.
+    fn complete(&self, producers: usize) -> bool {
+        self.current.as_ref().is_some_and(|(_, arrived)| {
+            arrived.len() + self.ended.iter().filter(|p| !arrived.contains(p)).count() >= producers
+        })
+    }
+
+    /// Ends the current alignment: what was held goes first.
+    fn release(&mut self) -> Option<Barrier> {
+        let (barrier, _) = self.current.take()?;
+        while let Some(message) = self.held.pop_back() {
+            self.replay.push_front(message);
+        }
+        Some(barrier)
+    }
+}
+
+fn producer_of(message: &Message) -> Option<u32> {
+    match message {
+        Message::Batch(p, _) | Message::Barrier(p, _) | Message::End(p) => Some(*p),
+        Message::Watermark { producer, .. } => Some(*producer),
+        Message::Schema(_) => None,
+    }
 }
 
 fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
@@ -117,14 +166,19 @@ fn create_source(
 ) -> Result<Box<dyn Source>, JobError> {
     Ok(match &spec.source {
         SourceSpec::Text(text) => Box::new(
-            TextSource::open(&resolve_path(base_dir, &text.path), spec.batch_size)
-                .map_err(JobError::Source)?,
+            TextSource::open(
+                &resolve_path(base_dir, &text.path),
+                spec.batch_size,
+                text.rate,
+            )
+            .map_err(JobError::Source)?,
         ),
         SourceSpec::Jsonl(jsonl) => Box::new(
             JsonlSource::open(
                 &resolve_path(base_dir, &jsonl.path),
                 schema::from_spec(&jsonl.schema),
                 spec.batch_size,
+                jsonl.rate,
             )
             .map_err(JobError::Source)?,
         ),
@@ -139,14 +193,24 @@ fn create_source(
     })
 }
 
-fn create_sink(spec: &JobSpec, base_dir: &Path) -> Result<Box<dyn Sink>, JobError> {
-    Ok(match &spec.sink {
+fn create_sink(spec: &JobSpec, base_dir: &Path, attempt: u32) -> Box<dyn Sink> {
+    let two_phase = spec.checkpointing.is_some();
+    match &spec.sink {
         SinkSpec::Stdout(stdout) => Box::new(StdoutSink::new(stdout.format)),
-        SinkSpec::Jsonl(jsonl) => Box::new(
-            JsonlSink::create(&resolve_path(base_dir, &jsonl.path)).map_err(JobError::Sink)?,
-        ),
+        SinkSpec::Jsonl(jsonl) => Box::new(FileSink::new(
+            &resolve_path(base_dir, &jsonl.path),
+            weir_types::OutputFormat::Json,
+            two_phase,
+            attempt,
+        )),
+        SinkSpec::File(file) => Box::new(FileSink::new(
+            &resolve_path(base_dir, &file.path),
+            file.format,
+            two_phase,
+            attempt,
+        )),
         SinkSpec::Blackhole(_) => Box::new(BlackholeSink),
-    })
+    }
 }
 
 fn create_operator(
@@ -226,7 +290,7 @@ impl Task {
             });
         }
         let downstream = match setup.graph.output_of(setup.vertex) {
-            None => Downstream::Sink(create_sink(spec, setup.base_dir)?),
+            None => Downstream::Sink(create_sink(spec, setup.base_dir, setup.attempt)),
             Some(partitioning) => {
                 Downstream::channels(&partitioning, outboxes, spec.max_parallelism, setup.subtask)
             }
@@ -268,7 +332,15 @@ impl Task {
                 .filter(|_| !vertex.reads_source)
                 .map(|_| InputWatermarks::new(setup.graph.producers_of(setup.vertex))),
             last_processing_time: Instant::now(),
+            checkpoints: None,
+            alignment: Alignment::default(),
         })
+    }
+
+    /// Lets the task take part in checkpoints (and restore one).
+    pub fn with_checkpoints(mut self, checkpoints: TaskCheckpoints) -> Task {
+        self.checkpoints = Some(checkpoints);
+        self
     }
 
     /// "name (subtask/parallelism)".
@@ -330,7 +402,196 @@ impl Task {
         }
         self.input_schema = Some(input);
         self.opened = true;
+        if let Some(snapshot) = self.checkpoints.as_mut().and_then(|c| c.restore.take()) {
+            self.restore(&snapshot)?;
+        }
         Ok(schema)
+    }
+
+    /// Starts the opened task from its snapshot in a checkpoint.
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), JobError> {
+        let restore_error =
+            |message: String| JobError::Restore(format!("task {}: {message}", self.name));
+        let snapshot = TaskSnapshot::decode(bytes).map_err(|e| restore_error(e.to_string()))?;
+        match (&mut self.input, &snapshot.source) {
+            (Input::Source(source), Some(position)) => {
+                source.restore(position).map_err(&restore_error)?
+            }
+            (Input::Source(_), None) => {
+                return Err(restore_error(
+                    "the checkpoint has no source position for it".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(generator) = self.watermarks.as_mut() {
+            generator.restore(snapshot.max_event_time);
+        }
+        if snapshot.operators.len() != self.chain.len() {
+            return Err(restore_error(format!(
+                "the checkpoint has state of {} operators where the task runs {}",
+                snapshot.operators.len(),
+                self.chain.len()
+            )));
+        }
+        for (link, (index, name, state)) in self.chain.iter_mut().zip(&snapshot.operators) {
+            if link.index != *index as usize || link.operator.name() != name {
+                return Err(restore_error(format!(
+                    "the checkpoint has the state of operator '{name}' where the task runs '{}'",
+                    link.operator.name()
+                )));
+            }
+            link.operator.restore_state(state)?;
+        }
+        if let (Some(sink), Some(state)) = (self.downstream.sink(), &snapshot.sink) {
+            sink.restore(state)
+                .map_err(|e| restore_error(format!("sink: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Takes the task's snapshot for `barrier`, hands it to be stored, and
+    /// sends the barrier on.
+    fn checkpoint(&mut self, barrier: &Barrier) -> Result<(), JobError> {
+        let mut snapshot = TaskSnapshot::default();
+        if let Input::Source(source) = &self.input {
+            snapshot.source = Some(source.position());
+        }
+        snapshot.max_event_time = self.watermarks.as_ref().and_then(|w| w.max_seen());
+        for link in &mut self.chain {
+            let state = link.operator.snapshot_state()?;
+            snapshot
+                .operators
+                .push((link.index as u32, link.operator.name().to_string(), state));
+        }
+        if let Some(sink) = self.downstream.sink() {
+            snapshot.sink = sink.snapshot(barrier.id).map_err(JobError::Sink)?;
+        }
+        self.alignment.last = barrier.id;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.store.store(barrier, snapshot.encode());
+        }
+        self.downstream.emit_barrier(barrier).map_err(send_error)
+    }
+
+    /// The next input message and the number of producers: what alignment
+    /// released first, then the gate's; messages of producers being
+    /// aligned are held back.
+    fn next_message(&mut self) -> (Result<Message, RecvError>, usize) {
+        let Input::Gate(gate) = &mut self.input else {
+            return (Err(RecvError::Disconnected), 0);
+        };
+        let producers = gate.producers;
+        loop {
+            let message = match self.alignment.replay.pop_front() {
+                Some(message) => message,
+                None => match gate.receiver.recv_timeout(CANCEL_POLL) {
+                    Ok(message) => message,
+                    Err(e) => return (Err(e), producers),
+                },
+            };
+            if producer_of(&message).is_some_and(|p| self.alignment.is_held(p)) {
+                self.alignment.held.push_back(message);
+                continue;
+            }
+            return (Ok(message), producers);
+        }
+    }
+
+    /// Handles what the TaskManager said about checkpoints since last time.
+    fn control(&mut self) -> Result<(), JobError> {
+        loop {
+            let Some(control) = self
+                .checkpoints
+                .as_ref()
+                .and_then(|c| c.control.try_recv().ok())
+            else {
+                return Ok(());
+            };
+            match control {
+                Control::Trigger(barrier) => {
+                    let is_source = matches!(self.input, Input::Source(_));
+                    if is_source && self.opened && barrier.id > self.alignment.last {
+                        self.checkpoint(&barrier)?;
+                    } else if let Some(checkpoints) = &self.checkpoints {
+                        checkpoints
+                            .store
+                            .decline(barrier.id, format!("task {} is not ready", self.name));
+                    }
+                }
+                Control::Complete(id) => {
+                    if let Some(sink) = self.downstream.sink() {
+                        sink.commit(id).map_err(JobError::Sink)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A barrier came from `producer`: aligns, and checkpoints once every
+    /// producer's barrier is in.
+    fn on_barrier(
+        &mut self,
+        producer: u32,
+        barrier: Barrier,
+        producers: usize,
+    ) -> Result<(), JobError> {
+        if barrier.id <= self.alignment.last {
+            return Ok(());
+        }
+        match &mut self.alignment.current {
+            Some((current, arrived)) if current.id == barrier.id => {
+                arrived.insert(producer);
+            }
+            Some((current, _)) if current.id > barrier.id => return Ok(()),
+            _ => {
+                // A newer checkpoint overtook one this producer never sent
+                // a barrier for: the older one cannot complete here.
+                if let Some(abandoned) = self.alignment.release() {
+                    if let Some(checkpoints) = &self.checkpoints {
+                        checkpoints.store.decline(
+                            abandoned.id,
+                            format!(
+                                "task {} saw checkpoint {} overtake it",
+                                self.name, barrier.id
+                            ),
+                        );
+                    }
+                }
+                self.alignment.current = Some((barrier, BTreeSet::from([producer])));
+            }
+        }
+        self.finish_alignment(producers)
+    }
+
+    fn finish_alignment(&mut self, producers: usize) -> Result<(), JobError> {
+        if !self.alignment.complete(producers) {
+            return Ok(());
+        }
+        if let Some(barrier) = self.alignment.release() {
+            self.checkpoint(&barrier)?;
+        }
+        Ok(())
+    }
+
+    /// Commits what completed checkpoints cover before the task goes away.
+    fn commit_completed(&mut self) {
+        let Some(checkpoints) = &self.checkpoints else {
+            return;
+        };
+        let completed: Vec<u64> = checkpoints
+            .control
+            .try_iter()
+            .filter_map(|c| match c {
+                Control::Complete(id) => Some(id),
+                Control::Trigger(_) => None,
+            })
+            .collect();
+        if let (Some(sink), Some(id)) = (self.downstream.sink(), completed.into_iter().max()) {
+            if let Err(e) = sink.commit(id) {
+                tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
+            }
+        }
     }
 
     /// Runs the task to its end, or to its first failure. A task that is not
@@ -341,13 +602,26 @@ impl Task {
         task_metrics: &TaskMetrics,
         cancelled: &AtomicBool,
     ) -> Result<OperatorReports, JobError> {
+        let result = self.run_to_end(metrics, task_metrics, cancelled);
+        if result.is_err() {
+            self.commit_completed();
+        }
+        result
+    }
+
+    fn run_to_end(
+        &mut self,
+        metrics: &JobMetrics,
+        task_metrics: &TaskMetrics,
+        cancelled: &AtomicBool,
+    ) -> Result<OperatorReports, JobError> {
         if !self.opened {
             if let Some(schema) = self.input_schema.clone() {
                 self.open(schema)?;
             }
         }
-        let mut ended = 0;
         loop {
+            self.control()?;
             if cancelled.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
             }
@@ -370,33 +644,41 @@ impl Task {
                         break;
                     }
                 },
-                Input::Gate(gate) => match gate.receiver.recv_timeout(CANCEL_POLL) {
-                    Ok(Message::Batch(batch)) => batch,
-                    Ok(Message::Schema(schema)) => {
-                        self.check_input_schema(schema)?;
-                        continue;
-                    }
-                    Ok(Message::Watermark { producer, at }) => {
-                        let advanced = self
-                            .input_watermarks
-                            .as_mut()
-                            .and_then(|w| w.update(producer as usize, at));
-                        if let Some(watermark) = advanced {
-                            self.advance_watermark(watermark, metrics, task_metrics)?;
+                Input::Gate(_) => {
+                    let (message, producers) = self.next_message();
+                    match message {
+                        Ok(Message::Batch(_, batch)) => batch,
+                        Ok(Message::Schema(schema)) => {
+                            self.check_input_schema(schema)?;
+                            continue;
                         }
-                        continue;
-                    }
-                    Ok(Message::End) => {
-                        ended += 1;
-                        if ended == gate.producers {
-                            break;
+                        Ok(Message::Barrier(producer, barrier)) => {
+                            self.on_barrier(producer, barrier, producers)?;
+                            continue;
                         }
-                        continue;
+                        Ok(Message::Watermark { producer, at }) => {
+                            let advanced = self
+                                .input_watermarks
+                                .as_mut()
+                                .and_then(|w| w.update(producer as usize, at));
+                            if let Some(watermark) = advanced {
+                                self.advance_watermark(watermark, metrics, task_metrics)?;
+                            }
+                            continue;
+                        }
+                        Ok(Message::End(producer)) => {
+                            self.alignment.ended.insert(producer);
+                            if self.alignment.ended.len() >= producers {
+                                break;
+                            }
+                            self.finish_alignment(producers)?;
+                            continue;
+                        }
+                        Err(RecvError::Timeout) => continue,
+                        // Every producer is gone without ending: one of them failed.
+                        Err(RecvError::Disconnected) => return Err(JobError::Cancelled),
                     }
-                    Err(RecvError::Timeout) => continue,
-                    // Every producer is gone without ending: one of them failed.
-                    Err(RecvError::Disconnected) => return Err(JobError::Cancelled),
-                },
+                }
             };
             task_metrics
                 .records_in

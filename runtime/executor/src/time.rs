@@ -47,6 +47,16 @@ impl WatermarkGenerator {
         })
     }
 
+    /// The largest event time read so far, for a checkpoint.
+    pub fn max_seen(&self) -> Option<i64> {
+        self.max_seen
+    }
+
+    /// Goes on from a checkpoint's largest event time.
+    pub fn restore(&mut self, max_seen: Option<i64>) {
+        self.max_seen = max_seen;
+    }
+
     /// Looks at a batch; returns the new watermark if it advanced. As in
     /// Flink, the watermark is the largest event time seen, minus the bound,
     /// minus one millisecond: records at the watermark may still come.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use weir_state::codec::{put_bytes, put_i64, put_u8, Reader};
 use weir_state::{KeyedState, SharedKeyedState, StateLimits, TimeDomain};
 use weir_wasm_host::{
     Capabilities, Encoding, InstanceLimits, Module, OpenContext, OperatorInstance, Timer,
@@ -333,6 +334,65 @@ impl Operator for WasmOperator {
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
         self.fire_timers(TimeDomain::ProcessingTime, now, out)
+    }
+
+    fn snapshot_state(&mut self) -> Result<Vec<u8>, OperatorError> {
+        let mut out = Vec::new();
+        match self.watermark {
+            Some(w) => {
+                put_u8(&mut out, 1);
+                put_i64(&mut out, w);
+            }
+            None => put_u8(&mut out, 0),
+        }
+        match &self.keyed_state {
+            Some(state) => {
+                put_u8(&mut out, 1);
+                let snapshot = state.lock().unwrap_or_else(|p| p.into_inner()).snapshot();
+                put_bytes(&mut out, &snapshot);
+            }
+            None => put_u8(&mut out, 0),
+        }
+        Ok(out)
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), OperatorError> {
+        let failed = |message: String| OperatorError::Failed {
+            operator: self.name.clone(),
+            message,
+        };
+        let mut r = Reader::new(state);
+        let parsed = (|| -> Result<_, weir_state::StateError> {
+            let watermark = match r.u8()? {
+                0 => None,
+                _ => Some(r.i64()?),
+            };
+            let keyed = match r.u8()? {
+                0 => None,
+                _ => Some(r.slice()?),
+            };
+            r.finish()?;
+            Ok((watermark, keyed))
+        })();
+        let (watermark, keyed) =
+            parsed.map_err(|e| failed(format!("cannot restore its state: {e}")))?;
+        match (keyed, &self.keyed_state) {
+            (Some(snapshot), Some(state)) => state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .restore(snapshot)
+                .map_err(|e| failed(format!("cannot restore its keyed state: {e}")))?,
+            (Some(_), None) => {
+                return Err(failed(
+                    "the checkpoint holds keyed state for it, but its input is not keyed now"
+                        .into(),
+                ))
+            }
+            (None, _) => {}
+        }
+        self.watermark = watermark;
+        self.instance.set_current_watermark(watermark);
+        Ok(())
     }
 
     fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {

@@ -10,13 +10,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, Notify};
 use tonic::Status;
+use weir_checkpoint::{CheckpointMetadata, TaskStateHandle, VertexShape, METADATA_FORMAT};
 use weir_proto::v1::job_manager_message::Message as ToTaskManager;
 use weir_proto::v1::{
-    user_metric, CancelTasks, DeployTasks, JobCounters, JobDetails, JobManagerMessage,
-    OperatorDetails, RegisterTaskManager, TaskDeployment, TaskState, TaskStateUpdate, UserMetric,
-    VertexDetails,
+    user_metric, CancelTasks, CheckpointAck, CheckpointComplete, DeployTasks, JobCounters,
+    JobDetails, JobManagerMessage, OperatorDetails, RegisterTaskManager, RestoreState,
+    TaskDeployment, TaskState, TaskStateUpdate, TriggerCheckpoint, UserMetric, VertexDetails,
 };
 use weir_types::{JobGraph, JobSpec, RestartHistory};
+
+use crate::checkpoints::{
+    completed_summary, Checkpoints, Completed, Pending, SavepointReply, SavepointRequest,
+    SavepointStatus,
+};
 
 /// How long a restart waits for the failed attempt's tasks to stop before
 /// it goes ahead anyway.
@@ -74,6 +80,21 @@ pub enum SubmitError {
         operator: String,
         digest: String,
     },
+    #[error("cannot start from {location}: {why}")]
+    Savepoint { location: String, why: String },
+}
+
+/// Checkpoint storage work the JobManager does off its lock.
+pub enum StorageWork {
+    /// Write a checkpoint's `_metadata`, completing it.
+    Finalize {
+        job_id: String,
+        id: u64,
+        location: String,
+        metadata: Box<CheckpointMetadata>,
+    },
+    /// Delete a checkpoint no longer retained (or one that failed).
+    Delete { location: String },
 }
 
 struct TaskManager {
@@ -117,6 +138,21 @@ struct Job {
     /// Latest counters of the current attempt, per TaskManager.
     counters: HashMap<String, JobCounters>,
     operators: BTreeMap<u32, OperatorTotals>,
+    checkpoints: Checkpoints,
+    /// Set by stop-with-savepoint: the savepoint, once the tasks stop.
+    stop_with: Option<String>,
+}
+
+/// The job graph's shape, as checkpoints record it.
+pub fn shape_of(graph: &JobGraph) -> Vec<VertexShape> {
+    graph
+        .vertices
+        .iter()
+        .map(|v| VertexShape {
+            name: v.name.clone(),
+            parallelism: v.parallelism,
+        })
+        .collect()
 }
 
 impl Job {
@@ -127,6 +163,17 @@ impl Job {
                 TaskState::Finished | TaskState::Failed | TaskState::Canceled
             )
         })
+    }
+
+    /// The state a job that was cancelling reaches once its tasks stop.
+    fn stopped(&mut self) {
+        match self.stop_with.take() {
+            Some(location) => self.end(
+                JobState::Finished,
+                format!("stopped with savepoint {location}"),
+            ),
+            None => self.end(JobState::Canceled, "cancelled".into()),
+        }
     }
 
     fn end(&mut self, state: JobState, message: String) {
@@ -157,6 +204,10 @@ pub struct Core {
     changed: Notify,
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
+    /// Where checkpoints go when a job's spec does not say (a URL).
+    pub checkpoint_storage: String,
+    storage_work: mpsc::UnboundedSender<StorageWork>,
+    storage_queue: Mutex<Option<mpsc::UnboundedReceiver<StorageWork>>>,
 }
 
 /// Milliseconds since the Unix epoch, as job times are given.
@@ -194,13 +245,33 @@ fn send(tm: &TaskManager, message: ToTaskManager) {
 }
 
 impl Core {
-    pub fn new(heartbeat_interval: Duration, heartbeat_timeout: Duration) -> Self {
+    pub fn new(
+        heartbeat_interval: Duration,
+        heartbeat_timeout: Duration,
+        checkpoint_storage: String,
+    ) -> Self {
+        let (storage_work, queue) = mpsc::unbounded_channel();
         Core {
             state: Mutex::new(State::default()),
             changed: Notify::new(),
             heartbeat_interval,
             heartbeat_timeout,
+            checkpoint_storage,
+            storage_work,
+            storage_queue: Mutex::new(Some(queue)),
         }
+    }
+
+    /// The queue of storage work; `supervise` takes it once.
+    pub fn take_storage_queue(&self) -> Option<mpsc::UnboundedReceiver<StorageWork>> {
+        self.storage_queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    fn queue_storage(&self, work: StorageWork) {
+        let _ = self.storage_work.send(work);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -237,8 +308,32 @@ impl Core {
 
     // ----- jobs ----------------------------------------------------------
 
-    pub fn submit(&self, spec_yaml: &str) -> Result<String, SubmitError> {
+    /// Accepts a job; `restore` is the savepoint (or retained checkpoint)
+    /// it starts from.
+    pub fn submit(
+        &self,
+        spec_yaml: &str,
+        restore: Option<Completed>,
+    ) -> Result<String, SubmitError> {
         let spec = JobSpec::from_yaml(spec_yaml).map_err(|e| SubmitError::Spec(e.to_string()))?;
+        let graph = JobGraph::of(&spec);
+        if let Some(restore) = &restore {
+            if let Some(why) = restore.metadata.mismatch(&shape_of(&graph)) {
+                return Err(SubmitError::Savepoint {
+                    location: restore.location.clone(),
+                    why,
+                });
+            }
+        }
+        let root = match spec
+            .checkpointing
+            .as_ref()
+            .and_then(|c| c.storage.as_deref())
+        {
+            Some(storage) => weir_checkpoint::location_of(storage, std::path::Path::new("/"))
+                .map_err(|e| SubmitError::Spec(format!("checkpointing.storage: {e}")))?,
+            None => self.checkpoint_storage.clone(),
+        };
         let mut state = self.lock();
         for (index, op) in spec.operators.iter().enumerate() {
             if op.module.is_none() {
@@ -264,8 +359,14 @@ impl Core {
             }
         }
         let id = new_job_id(&spec.name);
-        let graph = JobGraph::of(&spec);
         tracing::info!(job = %id, name = %spec.name, "job submitted");
+        let checkpoints = Checkpoints {
+            storage: spec.checkpointing.as_ref().map(|_| root.clone()),
+            savepoint_dir: weir_checkpoint::join(&root, "savepoints"),
+            next_id: restore.as_ref().map_or(1, |r| r.metadata.checkpoint_id + 1),
+            initial: restore,
+            ..Checkpoints::default()
+        };
         let job = Job {
             id: id.clone(),
             spec_yaml: spec_yaml.to_string(),
@@ -285,6 +386,8 @@ impl Core {
             tasks: BTreeMap::new(),
             counters: HashMap::new(),
             operators: BTreeMap::new(),
+            checkpoints,
+            stop_with: None,
             spec,
         };
         state.jobs.insert(id.clone(), job);
@@ -300,6 +403,9 @@ impl Core {
         let state = &mut *state;
         let job = state.jobs.get_mut(job_id)?;
         let previous = job.state;
+        if !job.state.is_terminal() {
+            abort_checkpoints(job, "the job was cancelled");
+        }
         match job.state {
             JobState::Created | JobState::Restarting if job.tasks_stopped() => {
                 job.end(JobState::Canceled, "cancelled".into());
@@ -486,12 +592,43 @@ impl Core {
         let job_id = task.job_id.clone();
         match new_state {
             TaskState::Failed => {
-                let message = if update.error.is_empty() {
+                let mut message = if update.error.is_empty() {
                     "a task failed".to_string()
                 } else {
                     update.error
                 };
-                self.fail(&mut state, &job_id, message, update.retryable);
+                let mut retryable = update.retryable;
+                if update.restore_failed_checkpoint != 0 {
+                    if let Some(job) = state.jobs.get_mut(&job_id) {
+                        let bad = update.restore_failed_checkpoint;
+                        let checkpoints = &mut job.checkpoints;
+                        let before = checkpoints.completed.len();
+                        checkpoints
+                            .completed
+                            .retain(|c| c.metadata.checkpoint_id != bad);
+                        if checkpoints.completed.len() < before {
+                            let next = match checkpoints.restore_point() {
+                                Some(c) => format!(
+                                    "the restart falls back to checkpoint {} at {}",
+                                    c.metadata.checkpoint_id, c.location
+                                ),
+                                None => "no earlier checkpoint is left: the restart starts \
+                                         from the beginning"
+                                    .into(),
+                            };
+                            message = format!("{message}; {next}");
+                        } else if checkpoints
+                            .initial
+                            .as_ref()
+                            .is_some_and(|c| c.metadata.checkpoint_id == bad)
+                        {
+                            // A savepoint the user chose: no silent fallback.
+                            retryable = false;
+                        }
+                        tracing::warn!(job = %job_id, "{message}");
+                    }
+                }
+                self.fail(&mut state, &job_id, message, retryable);
             }
             TaskState::Finished | TaskState::Canceled => {
                 let job = state.jobs.get_mut(&job_id);
@@ -502,8 +639,24 @@ impl Core {
                         job.end(JobState::Finished, String::new());
                         job.placement.clear();
                     } else if job.state == JobState::Cancelling && job.tasks_stopped() {
-                        job.end(JobState::Canceled, "cancelled".into());
+                        job.stopped();
                         job.placement.clear();
+                    } else if job.state == JobState::Running {
+                        // A task that finished takes no part in checkpoints:
+                        // the one under way cannot complete.
+                        abort_checkpoints(job, "a task finished before it completed");
+                    }
+                    if job.state.is_terminal() {
+                        abort_checkpoints(job, "the job ended before it completed");
+                    }
+                    if job.state == JobState::Finished && job.stop_with.is_none() {
+                        // As in Flink, a finished job's checkpoints go; a
+                        // cancelled or failed job's stay, to resume from.
+                        if let Some(storage) = &job.checkpoints.storage {
+                            let location = weir_checkpoint::join(storage, &job.id);
+                            job.checkpoints.completed.clear();
+                            let _ = self.storage_work.send(StorageWork::Delete { location });
+                        }
                     }
                 }
                 self.schedule(&mut state);
@@ -524,17 +677,18 @@ impl Core {
             JobState::Running => {}
             JobState::Cancelling => {
                 if job.tasks_stopped() {
-                    job.end(JobState::Canceled, "cancelled".into());
+                    job.stopped();
                     job.placement.clear();
                 }
                 return;
             }
             _ => return,
         }
+        abort_checkpoints(job, &format!("the job failed: {message}"));
         cancel_tasks(&state.task_managers, job);
         let delay = if retryable {
             job.spec
-                .restart_strategy
+                .restart_strategy()
                 .next_delay(&mut job.history, job.attempt_started.elapsed())
         } else {
             None
@@ -555,7 +709,7 @@ impl Core {
                 let why = if retryable && job.history.restarts > 0 {
                     format!(
                         "{message} (no restart left under {})",
-                        job.spec.restart_strategy.describe()
+                        job.spec.restart_strategy().describe()
                     )
                 } else {
                     message
@@ -624,9 +778,386 @@ impl Core {
             self.lose(&mut state, id, &why);
         }
         self.schedule(&mut state);
+        self.coordinate(&mut state);
         retire(&mut state);
         drop(state);
         self.changed();
+    }
+
+    // ----- checkpoints ------------------------------------------------------
+
+    /// Times out the checkpoint under way and triggers the next one (a
+    /// savepoint asked for first) when its time has come.
+    fn coordinate(&self, state: &mut State) {
+        let ids: Vec<String> = state.order.clone();
+        for job_id in ids {
+            let Some(job) = state.jobs.get_mut(&job_id) else {
+                continue;
+            };
+            if job.state != JobState::Running {
+                continue;
+            }
+            let timeout = job
+                .spec
+                .checkpointing
+                .as_ref()
+                .map_or(Duration::from_secs(600), |c| c.timeout());
+            if let Some(pending) = &job.checkpoints.pending {
+                if !pending.finalizing && pending.started.elapsed() > timeout {
+                    let why = format!(
+                        "it expired after {:.1} s with {} of {} tasks acknowledged",
+                        timeout.as_secs_f64(),
+                        pending.acks.len(),
+                        pending.tasks
+                    );
+                    self.fail_checkpoint(state, &job_id, why, true);
+                }
+                continue;
+            }
+            let all_running = job.tasks.values().all(|t| *t == TaskState::Running);
+            if !all_running {
+                continue;
+            }
+            let savepoint = job.checkpoints.queued.pop_front();
+            let due = job
+                .checkpoints
+                .next_trigger
+                .is_some_and(|at| at <= Instant::now());
+            if savepoint.is_none() && !(job.checkpoints.storage.is_some() && due) {
+                continue;
+            }
+            let id = job.checkpoints.next_id;
+            job.checkpoints.next_id += 1;
+            let location = match &savepoint {
+                Some(request) => weir_checkpoint::join(
+                    &request.directory,
+                    &format!(
+                        "savepoint-{}-{}",
+                        &job.id[..6.min(job.id.len())],
+                        &new_job_id(&job.id)[..12]
+                    ),
+                ),
+                None => weir_checkpoint::checkpoint_location(
+                    job.checkpoints.storage.as_deref().unwrap_or_default(),
+                    &job.id,
+                    id,
+                ),
+            };
+            let trigger_ms = now_ms();
+            tracing::info!(job = %job.id, checkpoint = id, savepoint = savepoint.is_some(), "triggering a checkpoint");
+            let mut sent = Vec::new();
+            for tm_id in &job.placement {
+                if sent.contains(tm_id) {
+                    continue;
+                }
+                sent.push(tm_id.clone());
+                if let Some(tm) = state.task_managers.get(tm_id) {
+                    send(
+                        tm,
+                        ToTaskManager::TriggerCheckpoint(TriggerCheckpoint {
+                            job_id: job.id.clone(),
+                            attempt: job.attempt,
+                            checkpoint_id: id,
+                            location: location.clone(),
+                            timestamp_ms: trigger_ms,
+                        }),
+                    );
+                }
+            }
+            job.checkpoints.pending = Some(Pending {
+                id,
+                location,
+                savepoint,
+                trigger_ms,
+                started: Instant::now(),
+                tasks: job.tasks.len(),
+                acks: BTreeMap::new(),
+                latest_ack_ms: trigger_ms,
+                finalizing: false,
+            });
+        }
+    }
+
+    /// A task stored its snapshot (or declined).
+    pub fn checkpoint_ack(&self, tm_id: &str, session: u64, ack: CheckpointAck) {
+        let mut state = self.lock();
+        if state
+            .task_managers
+            .get(tm_id)
+            .is_none_or(|tm| tm.session != session)
+        {
+            return;
+        }
+        let Some(task) = ack.task.clone() else {
+            return;
+        };
+        let Some(job) = state.jobs.get_mut(&task.job_id) else {
+            return;
+        };
+        if job.attempt != task.attempt {
+            return;
+        }
+        let Some(pending) = job
+            .checkpoints
+            .pending
+            .as_mut()
+            .filter(|p| p.id == ack.checkpoint_id)
+        else {
+            return;
+        };
+        if !ack.declined.is_empty() {
+            let why = format!(
+                "vertex {} subtask {} declined: {}",
+                task.vertex, task.subtask, ack.declined
+            );
+            let job_id = task.job_id.clone();
+            self.fail_checkpoint(&mut state, &job_id, why, ack.failed);
+            drop(state);
+            self.changed();
+            return;
+        }
+        pending.latest_ack_ms = now_ms();
+        pending.acks.insert(
+            (task.vertex, task.subtask),
+            TaskStateHandle {
+                vertex: task.vertex,
+                subtask: task.subtask,
+                file: ack.file,
+                bytes: ack.bytes,
+                sha256: ack.sha256,
+            },
+        );
+        if pending.acks.len() < pending.tasks || pending.finalizing {
+            return;
+        }
+        pending.finalizing = true;
+        let metadata = CheckpointMetadata {
+            format: METADATA_FORMAT.into(),
+            job_id: job.id.clone(),
+            job_name: job.spec.name.clone(),
+            checkpoint_id: pending.id,
+            savepoint: pending.savepoint.is_some(),
+            timestamp_ms: pending.trigger_ms,
+            vertices: shape_of(&job.graph),
+            tasks: pending.acks.values().cloned().collect(),
+        };
+        self.queue_storage(StorageWork::Finalize {
+            job_id: job.id.clone(),
+            id: pending.id,
+            location: pending.location.clone(),
+            metadata: Box::new(metadata),
+        });
+    }
+
+    /// `_metadata` of checkpoint `id` was written (or could not be).
+    pub fn checkpoint_finalized(
+        &self,
+        job_id: &str,
+        id: u64,
+        metadata: CheckpointMetadata,
+        written: Result<(), String>,
+    ) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return;
+        };
+        if job.checkpoints.pending.as_ref().map(|p| p.id) != Some(id) {
+            return;
+        }
+        if let Err(why) = written {
+            self.fail_checkpoint(
+                state,
+                job_id,
+                format!("cannot write its metadata: {why}"),
+                true,
+            );
+            drop(guard);
+            self.changed();
+            return;
+        }
+        let Some(pending) = job.checkpoints.pending.take() else {
+            return;
+        };
+        let completed = Completed {
+            location: pending.location.clone(),
+            metadata,
+        };
+        let duration_ms = pending.started.elapsed().as_millis() as u64;
+        let summary = completed_summary(&completed, duration_ms, pending.latest_ack_ms);
+        tracing::info!(
+            job = %job.id,
+            checkpoint = id,
+            bytes = summary.state_size_bytes,
+            duration_ms,
+            "checkpoint complete"
+        );
+        let checkpoints = &mut job.checkpoints;
+        checkpoints.completed_count += 1;
+        checkpoints.consecutive_failures = 0;
+        checkpoints.last_completed = Some(summary.clone());
+        checkpoints.record(summary);
+        checkpoints.next_trigger = job
+            .spec
+            .checkpointing
+            .as_ref()
+            .map(|c| Instant::now() + c.interval());
+        // Sinks publish what the checkpoint covers.
+        let mut sent = Vec::new();
+        for tm_id in &job.placement {
+            if sent.contains(tm_id) {
+                continue;
+            }
+            sent.push(tm_id.clone());
+            if let Some(tm) = state.task_managers.get(tm_id) {
+                send(
+                    tm,
+                    ToTaskManager::CheckpointComplete(CheckpointComplete {
+                        job_id: job.id.clone(),
+                        attempt: job.attempt,
+                        checkpoint_id: id,
+                    }),
+                );
+            }
+        }
+        match pending.savepoint {
+            Some(mut request) => {
+                checkpoints.savepoints.insert(
+                    request.request_id.clone(),
+                    SavepointStatus::Completed(completed.location.clone()),
+                );
+                if let Some(reply) = request.reply.take() {
+                    let _ = reply.send(Ok(completed.location.clone()));
+                }
+                if request.stop {
+                    tracing::info!(job = %job.id, "stopping with savepoint {}", completed.location);
+                    job.stop_with = Some(completed.location.clone());
+                    job.state = JobState::Cancelling;
+                    job.status_message = "stopping with a savepoint".into();
+                    cancel_tasks(&state.task_managers, job);
+                }
+            }
+            None => {
+                checkpoints.completed.push_back(completed);
+                let retained = job
+                    .spec
+                    .checkpointing
+                    .as_ref()
+                    .map_or(1, |c| c.retained.max(1)) as usize;
+                while checkpoints.completed.len() > retained {
+                    if let Some(old) = checkpoints.completed.pop_front() {
+                        self.queue_storage(StorageWork::Delete {
+                            location: old.location,
+                        });
+                    }
+                }
+            }
+        }
+        drop(guard);
+        self.changed();
+    }
+
+    /// The checkpoint under way failed: counts it, and fails the job once
+    /// more checkpoints failed in a row than it tolerates.
+    fn fail_checkpoint(&self, state: &mut State, job_id: &str, why: String, counts: bool) {
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return;
+        };
+        let Some(mut pending) = job.checkpoints.pending.take() else {
+            return;
+        };
+        tracing::warn!(job = %job.id, checkpoint = pending.id, "checkpoint failed: {why}");
+        let checkpoints = &mut job.checkpoints;
+        checkpoints.failed_count += 1;
+        checkpoints.record(Checkpoints::summary_of(&pending, "FAILED", why.clone()));
+        checkpoints.next_trigger = job
+            .spec
+            .checkpointing
+            .as_ref()
+            .map(|c| Instant::now() + c.interval());
+        self.queue_storage(StorageWork::Delete {
+            location: pending.location.clone(),
+        });
+        if let Some(request) = pending.savepoint.as_mut() {
+            checkpoints.savepoints.insert(
+                request.request_id.clone(),
+                SavepointStatus::Failed(why.clone()),
+            );
+            if let Some(reply) = request.reply.take() {
+                let _ = reply.send(Err(why));
+            }
+            return;
+        }
+        if !counts {
+            return;
+        }
+        checkpoints.consecutive_failures += 1;
+        let tolerable = job
+            .spec
+            .checkpointing
+            .as_ref()
+            .map_or(0, |c| c.tolerable_failures);
+        if checkpoints.consecutive_failures > tolerable {
+            let message = format!(
+                "checkpoint {} failed ({why}); {} checkpoints failed in a row, more than \
+                 checkpointing.tolerableFailures ({tolerable})",
+                pending.id, checkpoints.consecutive_failures
+            );
+            checkpoints.consecutive_failures = 0;
+            self.fail(state, job_id, message, true);
+        }
+    }
+
+    /// Asks for a savepoint of a running job into `directory` (the job's
+    /// default savepoint directory when `None`); returns the request id.
+    pub fn trigger_savepoint(
+        &self,
+        job_id: &str,
+        directory: Option<String>,
+        stop: bool,
+        reply: Option<SavepointReply>,
+    ) -> Result<String, String> {
+        let mut state = self.lock();
+        let job = state
+            .jobs
+            .get_mut(job_id)
+            .ok_or_else(|| format!("there is no job {job_id}"))?;
+        if job.state != JobState::Running {
+            return Err(format!(
+                "job {job_id} is {}: savepoints are taken of running jobs",
+                job.state.name()
+            ));
+        }
+        let directory = match directory {
+            Some(dir) => weir_checkpoint::location_of(&dir, std::path::Path::new("/"))
+                .map_err(|e| e.to_string())?,
+            None => job.checkpoints.savepoint_dir.clone(),
+        };
+        let request_id = new_job_id(job_id);
+        job.checkpoints
+            .savepoints
+            .insert(request_id.clone(), SavepointStatus::InProgress);
+        job.checkpoints.queued.push_back(SavepointRequest {
+            directory,
+            stop,
+            reply,
+            request_id: request_id.clone(),
+        });
+        self.coordinate(&mut state);
+        drop(state);
+        self.changed();
+        Ok(request_id)
+    }
+
+    pub fn savepoint_status(&self, job_id: &str, request_id: &str) -> Option<SavepointStatus> {
+        let state = self.lock();
+        state
+            .jobs
+            .get(job_id)?
+            .checkpoints
+            .savepoints
+            .get(request_id)
+            .cloned()
     }
 
     // ----- figures for REST and metrics -----------------------------------
@@ -667,11 +1198,67 @@ pub struct TaskManagerInfo {
 
 /// Runs the timers: heartbeat checks, restart delays.
 pub async fn supervise(core: Arc<Core>) {
+    if let Some(queue) = core.take_storage_queue() {
+        tokio::spawn(storage_worker(core.clone(), queue));
+    }
     let period = (core.heartbeat_interval / 2).max(Duration::from_millis(50));
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
         core.tick();
+    }
+}
+
+/// Does the JobManager's checkpoint storage work, one item at a time.
+async fn storage_worker(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<StorageWork>) {
+    let storage = weir_checkpoint::Storage::new();
+    while let Some(work) = queue.recv().await {
+        match work {
+            StorageWork::Finalize {
+                job_id,
+                id,
+                location,
+                metadata,
+            } => {
+                let written = match serde_json::to_vec_pretty(&*metadata) {
+                    Ok(bytes) => storage
+                        .put(
+                            &weir_checkpoint::join(&location, weir_checkpoint::METADATA_FILE),
+                            bytes,
+                        )
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                core.checkpoint_finalized(&job_id, id, *metadata, written);
+            }
+            StorageWork::Delete { location } => {
+                if let Err(e) = storage.delete_all(&location).await {
+                    tracing::warn!("cannot delete checkpoint {location}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Ends the checkpoint under way (not counted as a failure: the job itself
+/// stopped or changed) and answers queued savepoint requests.
+fn abort_checkpoints(job: &mut Job, why: &str) {
+    let checkpoints = &mut job.checkpoints;
+    let mut requests: Vec<SavepointRequest> = checkpoints.queued.drain(..).collect();
+    if let Some(pending) = checkpoints.pending.take() {
+        checkpoints.failed_count += 1;
+        checkpoints.record(Checkpoints::summary_of(&pending, "FAILED", why.to_string()));
+        requests.extend(pending.savepoint);
+    }
+    for mut request in requests {
+        checkpoints.savepoints.insert(
+            request.request_id.clone(),
+            SavepointStatus::Failed(why.to_string()),
+        );
+        if let Some(reply) = request.reply.take() {
+            let _ = reply.send(Err(why.to_string()));
+        }
     }
 }
 
@@ -766,6 +1353,38 @@ fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placemen
     job.tasks.clear();
     job.hosts = placement.clone();
     job.placement = placement;
+    job.checkpoints.next_trigger = job
+        .spec
+        .checkpointing
+        .as_ref()
+        .map(|c| Instant::now() + c.interval());
+    let restore = job.checkpoints.restore_point().cloned();
+    if let Some(restore) = &restore {
+        tracing::info!(
+            job = %job.id,
+            checkpoint = restore.metadata.checkpoint_id,
+            "restoring from {}",
+            restore.location
+        );
+        job.checkpoints.restored_count += 1;
+        let mut summary = completed_summary(restore, 0, now_ms());
+        summary.status = "RESTORED".into();
+        job.checkpoints.last_restored = Some(summary);
+    }
+    let restore_of = |vertex: u32, subtask: u32| -> Option<RestoreState> {
+        let restore = restore.as_ref()?;
+        let handle = restore
+            .metadata
+            .tasks
+            .iter()
+            .find(|t| t.vertex == vertex && t.subtask == subtask)?;
+        Some(RestoreState {
+            checkpoint_id: restore.metadata.checkpoint_id,
+            location: weir_checkpoint::join(&restore.location, &handle.file),
+            sha256: handle.sha256.clone(),
+            bytes: handle.bytes,
+        })
+    };
     let address_of = |slot: usize| -> String {
         job.placement
             .get(slot)
@@ -788,6 +1407,7 @@ fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placemen
                 vertex: v as u32,
                 subtask,
                 consumers: consumers.clone(),
+                restore: restore_of(v as u32, subtask),
             });
         }
     }
@@ -907,6 +1527,7 @@ fn details(job: &Job) -> JobDetails {
         sink_records,
         operators,
         required_slots: job.graph.required_slots(),
+        checkpoints: Some(job.checkpoints.stats()),
     }
 }
 
@@ -934,7 +1555,11 @@ mod tests {
     use super::*;
 
     fn core() -> Core {
-        Core::new(Duration::from_secs(1), Duration::from_secs(5))
+        Core::new(
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+            "memory:///checkpoints".into(),
+        )
     }
 
     const JOB: &str = "name: j\nsource: {type: generator, count: 1}\nsink: {type: blackhole}\n";
@@ -942,7 +1567,7 @@ mod tests {
     #[test]
     fn a_job_without_slots_waits_and_can_be_cancelled() {
         let core = core();
-        let id = core.submit(JOB).unwrap();
+        let id = core.submit(JOB, None).unwrap();
         core.tick();
         let job = core.job(&id).unwrap();
         assert_eq!(job.state, "CREATED");
@@ -955,7 +1580,7 @@ mod tests {
     fn modules_are_checked_at_submission() {
         let core = core();
         let unpinned = "name: j\nsource: {type: generator}\noperators:\n  - {name: m, module: m.wasm}\nsink: {type: blackhole}\n";
-        let error = core.submit(unpinned).unwrap_err();
+        let error = core.submit(unpinned, None).unwrap_err();
         assert!(
             error.to_string().contains("operators[0] 'm' has no sha256"),
             "{error}"
@@ -965,7 +1590,7 @@ mod tests {
             "module: m.wasm",
             &format!("module: m.wasm, sha256: {digest}"),
         );
-        core.submit(&pinned).unwrap();
+        core.submit(&pinned, None).unwrap();
         let wrong = core.put_module("sha256:00", b"bytes".to_vec()).unwrap_err();
         assert!(
             wrong.contains("not the sha256:00 the client sent"),
@@ -981,11 +1606,11 @@ mod tests {
         let running = format!(
             "name: r\nsource: {{type: generator}}\noperators:\n  - {{name: m, module: m.wasm, sha256: {kept}}}\nsink: {{type: blackhole}}\n"
         );
-        let waiting = core.submit(&running).unwrap();
-        let first = core.submit(JOB).unwrap();
+        let waiting = core.submit(&running, None).unwrap();
+        let first = core.submit(JOB, None).unwrap();
         core.cancel(&first);
         for _ in 0..ENDED_JOBS_KEPT {
-            let id = core.submit(JOB).unwrap();
+            let id = core.submit(JOB, None).unwrap();
             core.cancel(&id);
         }
         {
@@ -1068,7 +1693,7 @@ mod tests {
         let (session, mut tm) = fake_task_manager(&core, "tm", 1);
         let spec =
             format!("{JOB}restartStrategy: {{type: fixed-delay, attempts: 1, delay: 1ms}}\n");
-        let id = core.submit(&spec).unwrap();
+        let id = core.submit(&spec, None).unwrap();
         let first = next_deploy(&mut tm).expect("deployed at once");
         assert_eq!(first.attempt, 0);
 
@@ -1106,7 +1731,7 @@ mod tests {
         let core = core();
         let (session, mut tm) = fake_task_manager(&core, "tm", 1);
         let spec = format!("{JOB}restartStrategy: {{type: exponential-delay}}\n");
-        let id = core.submit(&spec).unwrap();
+        let id = core.submit(&spec, None).unwrap();
         let deploy = next_deploy(&mut tm).unwrap();
         report(&core, session, &deploy, TaskState::Failed, false);
         let job = core.job(&id).unwrap();
@@ -1120,7 +1745,7 @@ mod tests {
         let (first_session, mut first) = fake_task_manager(&core, "tm", 1);
         let spec =
             format!("{JOB}restartStrategy: {{type: fixed-delay, attempts: 2, delay: 1ms}}\n");
-        let id = core.submit(&spec).unwrap();
+        let id = core.submit(&spec, None).unwrap();
         next_deploy(&mut first).unwrap();
         let (_, mut second) = fake_task_manager(&core, "tm-2", 1);
         core.disconnected("tm", first_session, "it closed its connection");

@@ -14,10 +14,38 @@ use weir_proto::v1::task_manager_message::Message as FromTaskManager;
 use weir_proto::v1::{
     CancelJobRequest, CancelJobResponse, FetchModuleRequest, GetJobRequest, JobDetails,
     JobManagerMessage, ListJobsRequest, ListJobsResponse, ModuleChunk, PutModuleResponse,
-    Registered, SubmitJobRequest, SubmitJobResponse, TaskManagerMessage,
+    Registered, SubmitJobRequest, SubmitJobResponse, TaskManagerMessage, TriggerSavepointRequest,
+    TriggerSavepointResponse,
 };
 
+use crate::checkpoints::Completed;
 use crate::core::{Core, SubmitError};
+
+/// Reads the metadata of a savepoint or retained checkpoint to start from.
+pub async fn read_restore_point(location: &str) -> Result<Completed, SubmitError> {
+    let fail = |why: String| SubmitError::Savepoint {
+        location: location.to_string(),
+        why,
+    };
+    let location = weir_checkpoint::location_of(location, std::path::Path::new("/"))
+        .map_err(|e| fail(e.to_string()))?;
+    let storage = weir_checkpoint::Storage::new();
+    let bytes = storage
+        .get(&weir_checkpoint::join(
+            &location,
+            weir_checkpoint::METADATA_FILE,
+        ))
+        .await
+        .map_err(|e| match e.is_not_found() {
+            true => fail(format!(
+                "it has no {} (not a savepoint or completed checkpoint)",
+                weir_checkpoint::METADATA_FILE
+            )),
+            false => fail(e.to_string()),
+        })?;
+    let metadata = weir_checkpoint::CheckpointMetadata::parse(&bytes, &location).map_err(fail)?;
+    Ok(Completed { location, metadata })
+}
 
 pub struct Jobs {
     pub core: Arc<Core>,
@@ -51,14 +79,37 @@ impl JobService for Jobs {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        let request = request.into_inner();
+        let status = |e: SubmitError| match e {
+            SubmitError::Spec(_) => Status::invalid_argument(e.to_string()),
+            _ => Status::failed_precondition(e.to_string()),
+        };
+        let restore = match request.from_savepoint.trim() {
+            "" => None,
+            location => Some(read_restore_point(location).await.map_err(status)?),
+        };
         let job_id = self
             .core
-            .submit(&request.into_inner().spec_yaml)
-            .map_err(|e| match e {
-                SubmitError::Spec(_) => Status::invalid_argument(e.to_string()),
-                _ => Status::failed_precondition(e.to_string()),
-            })?;
+            .submit(&request.spec_yaml, restore)
+            .map_err(status)?;
         Ok(Response::new(SubmitJobResponse { job_id }))
+    }
+
+    async fn trigger_savepoint(
+        &self,
+        request: Request<TriggerSavepointRequest>,
+    ) -> Result<Response<TriggerSavepointResponse>, Status> {
+        let request = request.into_inner();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let directory = Some(request.target_directory).filter(|d| !d.trim().is_empty());
+        self.core
+            .trigger_savepoint(&request.job_id, directory, request.stop, Some(reply))
+            .map_err(Status::failed_precondition)?;
+        match answer.await {
+            Ok(Ok(location)) => Ok(Response::new(TriggerSavepointResponse { location })),
+            Ok(Err(why)) => Err(Status::aborted(format!("the savepoint failed: {why}"))),
+            Err(_) => Err(Status::aborted("the savepoint was abandoned")),
+        }
     }
 
     async fn list_jobs(
@@ -149,6 +200,9 @@ impl ResourceManager for Resources {
                         }
                         Some(FromTaskManager::TaskState(update)) => {
                             core.task_state(&tm_id, session, update)
+                        }
+                        Some(FromTaskManager::CheckpointAck(ack)) => {
+                            core.checkpoint_ack(&tm_id, session, ack)
                         }
                         Some(FromTaskManager::Register(_)) | None => {}
                     },

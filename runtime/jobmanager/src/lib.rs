@@ -10,6 +10,7 @@
 //!
 //! It never depends on the executor: the job graph comes from weir-types.
 
+mod checkpoints;
 mod core;
 mod grpc;
 mod rest;
@@ -24,8 +25,10 @@ use tokio_stream::StreamExt;
 use weir_proto::v1::job_service_server::JobServiceServer;
 use weir_proto::v1::resource_manager_server::ResourceManagerServer;
 
-pub use crate::core::{Core, JobState, SubmitError, TaskManagerInfo};
-pub use crate::rest::job_json;
+pub use crate::checkpoints::{Completed, SavepointStatus};
+pub use crate::core::{shape_of, Core, JobState, SubmitError, TaskManagerInfo};
+pub use crate::grpc::read_restore_point;
+pub use crate::rest::{checkpoints_json, job_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobManagerError {
@@ -46,6 +49,17 @@ pub struct JobManagerConfig {
     pub heartbeat_interval: Duration,
     /// A TaskManager silent this long is considered lost.
     pub heartbeat_timeout: Duration,
+    /// Where checkpoints go when a job's spec does not say (a URL); the
+    /// default savepoint directory is `savepoints/` in it.
+    pub checkpoint_storage: String,
+}
+
+/// The checkpoint storage of a cluster whose configuration names none: a
+/// directory under the system's temporary directory.
+pub fn default_checkpoint_storage() -> String {
+    let dir = std::env::temp_dir().join("weir-checkpoints");
+    weir_checkpoint::location_of(&dir.to_string_lossy(), std::path::Path::new("/"))
+        .unwrap_or_else(|_| "file:///tmp/weir-checkpoints".into())
 }
 
 impl Default for JobManagerConfig {
@@ -55,6 +69,7 @@ impl Default for JobManagerConfig {
             rest_bind: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
             heartbeat_interval: Duration::from_secs(2),
             heartbeat_timeout: Duration::from_secs(10),
+            checkpoint_storage: default_checkpoint_storage(),
         }
     }
 }
@@ -79,6 +94,7 @@ pub async fn start(config: JobManagerConfig) -> Result<JobManagerHandle, JobMana
     let core = Arc::new(Core::new(
         config.heartbeat_interval,
         config.heartbeat_timeout,
+        config.checkpoint_storage.clone(),
     ));
     let (listener, rpc_address) = bind(config.rpc_bind).await?;
     let jobs = JobServiceServer::new(grpc::Jobs { core: core.clone() })

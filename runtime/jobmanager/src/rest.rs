@@ -9,11 +9,12 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use weir_proto::v1::{user_metric, JobDetails};
+use weir_proto::v1::{user_metric, CheckpointStats, CheckpointSummary, JobDetails};
 
+use crate::checkpoints::SavepointStatus;
 use crate::core::{now_ms, Core};
 
 pub fn router(core: Arc<Core>) -> Router {
@@ -22,6 +23,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/jobs", get(jobs))
         .route("/jobs/overview", get(jobs_overview))
         .route("/jobs/{id}", get(job).patch(cancel))
+        .route("/jobs/{id}/checkpoints", get(checkpoints))
+        .route("/jobs/{id}/savepoints", post(savepoint))
+        .route("/jobs/{id}/savepoints/{request}", get(savepoint_status))
+        .route("/jobs/{id}/stop", post(stop))
         .route("/taskmanagers", get(task_managers))
         .route("/metrics", get(metrics))
         .with_state(core)
@@ -166,6 +171,146 @@ async fn cancel(
     }
 }
 
+fn checkpoint_json(c: &CheckpointSummary) -> Value {
+    json!({
+        "id": c.id,
+        "status": c.status,
+        "is_savepoint": c.savepoint,
+        "trigger_timestamp": c.trigger_timestamp_ms,
+        "latest_ack_timestamp": c.latest_ack_timestamp_ms,
+        "state_size": c.state_size_bytes,
+        "checkpointed_size": c.state_size_bytes,
+        "end_to_end_duration": c.duration_ms,
+        "num_subtasks": c.tasks,
+        "num_acknowledged_subtasks": c.acknowledged,
+        "external_path": c.location,
+        "failure_message": if c.failure.is_empty() { Value::Null } else { json!(c.failure) },
+    })
+}
+
+/// Flink's checkpoint statistics (`GET /jobs/:id/checkpoints`).
+pub fn checkpoints_json(stats: &CheckpointStats) -> Value {
+    let latest = |status: &str, savepoint: Option<bool>| {
+        stats
+            .history
+            .iter()
+            .find(|c| c.status == status && savepoint.is_none_or(|s| c.savepoint == s))
+            .map_or(Value::Null, checkpoint_json)
+    };
+    let completed: Vec<&CheckpointSummary> = stats
+        .history
+        .iter()
+        .filter(|c| c.status == "COMPLETED")
+        .collect();
+    let figures = |f: &dyn Fn(&CheckpointSummary) -> u64| {
+        let values: Vec<u64> = completed.iter().map(|c| f(c)).collect();
+        let n = values.len().max(1) as u64;
+        json!({
+            "min": values.iter().min().copied().unwrap_or(0),
+            "max": values.iter().max().copied().unwrap_or(0),
+            "avg": values.iter().sum::<u64>() / n,
+        })
+    };
+    json!({
+        "counts": {
+            "restored": stats.restored,
+            "total": stats.completed + stats.failed + stats.in_progress,
+            "in_progress": stats.in_progress,
+            "completed": stats.completed,
+            "failed": stats.failed,
+        },
+        "summary": {
+            "state_size": figures(&|c| c.state_size_bytes),
+            "end_to_end_duration": figures(&|c| c.duration_ms),
+        },
+        "latest": {
+            "completed": latest("COMPLETED", Some(false)),
+            "savepoint": latest("COMPLETED", Some(true)),
+            "failed": latest("FAILED", None),
+            "restored": stats.last_restored.as_ref().map_or(Value::Null, |r| json!({
+                "id": r.id,
+                "restore_timestamp": r.latest_ack_timestamp_ms,
+                "is_savepoint": r.savepoint,
+                "external_path": r.location,
+            })),
+        },
+        "history": stats.history.iter().map(checkpoint_json).collect::<Vec<_>>(),
+    })
+}
+
+async fn checkpoints(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Response {
+    match core.job(&id) {
+        Some(job) => Json(checkpoints_json(&job.checkpoints.unwrap_or_default())).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("there is no job {id}")),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+struct SavepointBody {
+    #[serde(default, alias = "targetDirectory")]
+    target_directory: Option<String>,
+    #[serde(default)]
+    cancel_job: bool,
+}
+
+fn trigger(core: &Core, id: &str, directory: Option<String>, stop: bool) -> Response {
+    match core.trigger_savepoint(id, directory, stop, None) {
+        Ok(request) => {
+            (StatusCode::ACCEPTED, Json(json!({ "request-id": request }))).into_response()
+        }
+        Err(why) if why.starts_with("there is no job") => error(StatusCode::NOT_FOUND, why),
+        Err(why) => error(StatusCode::CONFLICT, why),
+    }
+}
+
+/// `POST /jobs/:id/savepoints` `{"target-directory": ..., "cancel-job": false}`.
+async fn savepoint(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+    body: Option<Json<SavepointBody>>,
+) -> Response {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    trigger(&core, &id, body.target_directory, body.cancel_job)
+}
+
+/// `POST /jobs/:id/stop` `{"targetDirectory": ...}`: stop-with-savepoint.
+async fn stop(
+    State(core): State<Arc<Core>>,
+    Path(id): Path<String>,
+    body: Option<Json<SavepointBody>>,
+) -> Response {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    trigger(&core, &id, body.target_directory, true)
+}
+
+async fn savepoint_status(
+    State(core): State<Arc<Core>>,
+    Path((id, request)): Path<(String, String)>,
+) -> Response {
+    let status = match core.savepoint_status(&id, &request) {
+        Some(status) => status,
+        None => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("job {id} has no savepoint request {request}"),
+            )
+        }
+    };
+    let body = match status {
+        SavepointStatus::InProgress => json!({ "status": { "id": "IN_PROGRESS" } }),
+        SavepointStatus::Completed(location) => json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "location": location },
+        }),
+        SavepointStatus::Failed(why) => json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "failure-cause": { "stack-trace": why } },
+        }),
+    };
+    Json(body).into_response()
+}
+
 async fn task_managers(State(core): State<Arc<Core>>) -> Json<Value> {
     let tms: Vec<Value> = core
         .task_managers()
@@ -224,7 +369,32 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
             .filter(|j| !matches!(j.state.as_str(), "FINISHED" | "FAILED" | "CANCELED"))
             .count() as f64,
     );
-    let series: [(&str, &str, &str); 4] = [
+    let series: [(&str, &str, &str); 9] = [
+        (
+            "lastCheckpointDuration",
+            "gauge",
+            "Milliseconds the last completed checkpoint took.",
+        ),
+        (
+            "lastCheckpointSize",
+            "gauge",
+            "Bytes of state in the last completed checkpoint.",
+        ),
+        (
+            "numberOfCompletedCheckpoints",
+            "counter",
+            "Checkpoints and savepoints completed.",
+        ),
+        (
+            "numberOfFailedCheckpoints",
+            "counter",
+            "Checkpoints and savepoints that failed.",
+        ),
+        (
+            "numberOfInProgressCheckpoints",
+            "gauge",
+            "Checkpoints under way.",
+        ),
         ("numRestarts", "counter", "Restarts of the job so far."),
         ("numRecordsIn", "counter", "Records the job's source read."),
         ("numRecordsOut", "counter", "Records the job's sink wrote."),
@@ -238,7 +408,14 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
         let _ = writeln!(out, "# HELP weir_jobmanager_job_{name} {help}");
         let _ = writeln!(out, "# TYPE weir_jobmanager_job_{name} {kind}");
         for job in &jobs {
+            let stats = job.checkpoints.clone().unwrap_or_default();
+            let last = stats.history.iter().find(|c| c.status == "COMPLETED");
             let value = match name {
+                "lastCheckpointDuration" => last.map_or(0.0, |c| c.duration_ms as f64),
+                "lastCheckpointSize" => last.map_or(0.0, |c| c.state_size_bytes as f64),
+                "numberOfCompletedCheckpoints" => stats.completed as f64,
+                "numberOfFailedCheckpoints" => stats.failed as f64,
+                "numberOfInProgressCheckpoints" => stats.in_progress as f64,
                 "numRestarts" => job.restarts as f64,
                 "numRecordsIn" => job.source_records as f64,
                 "numRecordsOut" => job.sink_records as f64,

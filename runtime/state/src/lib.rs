@@ -14,6 +14,7 @@
 //! recycled, or a guest that crashes and is re-opened, finds its state
 //! unchanged.
 
+pub mod codec;
 mod memory;
 mod snapshot;
 mod timers;

@@ -11,59 +11,11 @@
 //! [user key], value); u32 count of timers, each (domain u8, i64 timestamp,
 //! key).
 
+use crate::codec::{put_bytes, Reader};
 use crate::{KeyedState, StateError, StateId, StateKind, StateRecord, TimeDomain};
 
 /// The first bytes of every snapshot, with its format version.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"WEIRKS01";
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StateError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| {
-                StateError::Corrupt(format!(
-                    "it ends at byte {} where {n} more were due",
-                    self.bytes.len()
-                ))
-            })?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
-    fn u8(&mut self) -> Result<u8, StateError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, StateError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn i64(&mut self) -> Result<i64, StateError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_le_bytes(a))
-    }
-
-    fn bytes(&mut self) -> Result<Vec<u8>, StateError> {
-        let n = self.u32()? as usize;
-        Ok(self.take(n)?.to_vec())
-    }
-}
 
 fn kind_code(kind: StateKind) -> u8 {
     match kind {
@@ -129,10 +81,7 @@ impl KeyedState {
     /// those: snapshots of a job at another parallelism overlap). A damaged
     /// snapshot is an error and changes nothing.
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), StateError> {
-        let mut r = Reader {
-            bytes: snapshot,
-            at: 0,
-        };
+        let mut r = Reader::new(snapshot);
         if r.take(SNAPSHOT_MAGIC.len())? != SNAPSHOT_MAGIC {
             return Err(StateError::Corrupt(
                 "it does not start with WEIRKS01 (not a keyed-state snapshot of this version)"
@@ -199,12 +148,7 @@ impl KeyedState {
             let timestamp = r.i64()?;
             timers.push((r.bytes()?, timestamp, domain));
         }
-        if r.at != snapshot.len() {
-            return Err(StateError::Corrupt(format!(
-                "{} bytes follow its end",
-                snapshot.len() - r.at
-            )));
-        }
+        r.finish()?;
 
         let mut ids: Vec<StateId> = Vec::with_capacity(states.len());
         for (name, kind) in &states {

@@ -34,6 +34,7 @@ fn run(records: u64, taskmanagers: u32) -> Run {
             rest_bind: None,
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(30),
+            checkpoint_storage: "memory:///checkpoints".into(),
         })
         .await
         .expect("the JobManager starts");
@@ -54,7 +55,7 @@ fn run(records: u64, taskmanagers: u32) -> Run {
              operators:\n  - name: count\n    builtin: count\n    keyBy: [key]\n    config: {{emit: final}}\n\
              sink: {{type: blackhole}}\n"
         );
-        let id = jobmanager.core.submit(&spec).expect("the job is accepted");
+        let id = jobmanager.core.submit(&spec, None).expect("the job is accepted");
         let done = jobmanager.core.wait(&id).await.expect("the job exists");
         assert_eq!(done.state, "FINISHED", "{}", done.status_message);
         assert_eq!(done.source_records, records);

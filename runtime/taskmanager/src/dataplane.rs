@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
-use weir_executor::{GateSender, Message, Outbox, SendError};
+use weir_executor::{Barrier, GateSender, Message, Outbox, SendError};
 use weir_proto::v1::data_plane_client::DataPlaneClient;
 use weir_proto::v1::data_plane_server::DataPlane;
 use weir_proto::v1::{ChannelMetadata, Credit, FlightData};
@@ -198,6 +198,7 @@ impl DataPlane for DataPlaneService {
         });
 
         let buffered = self.buffered.clone();
+        let producer = metadata.producer_subtask;
         tokio::spawn(async move {
             let mut schema: Option<SchemaRef> = None;
             let result: Result<(), String> = async {
@@ -207,8 +208,22 @@ impl DataPlane for DataPlaneService {
                         let meta = ChannelMetadata::decode(frame.app_metadata.as_slice())
                             .map_err(|e| format!("bad channel metadata: {e}"))?;
                         if meta.end {
-                            let _ = message_tx.send((Message::End, 0)).await;
+                            let end = Message::End(meta.producer_subtask);
+                            let _ = message_tx.send((end, 0)).await;
                             return Ok(());
+                        }
+                        if let Some(id) = meta.barrier {
+                            let barrier = Message::Barrier(
+                                meta.producer_subtask,
+                                Barrier {
+                                    id,
+                                    location: meta.barrier_location.as_str().into(),
+                                    timestamp_ms: meta.barrier_timestamp_ms,
+                                },
+                            );
+                            if message_tx.send((barrier, 0)).await.is_err() {
+                                return Ok(());
+                            }
                         }
                         if let Some(at) = meta.watermark {
                             let watermark = Message::Watermark {
@@ -229,7 +244,7 @@ impl DataPlane for DataPlaneService {
                         Decoded::Batch(batch) => {
                             let bytes = batch_bytes(&batch);
                             buffered.add(bytes);
-                            (Message::Batch(batch), bytes)
+                            (Message::Batch(producer, batch), bytes)
                         }
                     };
                     if message_tx.send(message).await.is_err() {
@@ -372,7 +387,7 @@ async fn write_channel(
                         schema = Some(s);
                         false
                     }
-                    Some(Message::Batch(batch)) => {
+                    Some(Message::Batch(_, batch)) => {
                         let bytes = batch_bytes(&batch);
                         buffered.add(bytes);
                         pending_rows += batch.num_rows();
@@ -396,7 +411,27 @@ async fn write_channel(
                             .map_err(|_| "the consumer is gone")?;
                         false
                     }
-                    Some(Message::End) => {
+                    Some(Message::Barrier(_, barrier)) => {
+                        // Like a watermark: after the batches before it, and
+                        // without a credit.
+                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
+                        buffered.sub(pending_bytes);
+                        pending_rows = 0;
+                        pending_bytes = 0;
+                        deadline = None;
+                        let mark = ChannelMetadata {
+                            barrier: Some(barrier.id),
+                            barrier_location: barrier.location.to_string(),
+                            barrier_timestamp_ms: barrier.timestamp_ms,
+                            ..metadata.clone()
+                        };
+                        frame_tx
+                            .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
+                            .await
+                            .map_err(|_| "the consumer is gone")?;
+                        false
+                    }
+                    Some(Message::End(_)) => {
                         flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
                         buffered.sub(pending_bytes);
                         pending_bytes = 0;
@@ -545,8 +580,7 @@ mod tests {
                 vertex: 1,
                 subtask: 0,
                 producer_subtask: 0,
-                end: false,
-                watermark: None,
+                ..ChannelMetadata::default()
             };
             NetworkOutbox::open(
                 &tokio::runtime::Handle::current(),
@@ -586,14 +620,14 @@ mod tests {
         let mut outbox = consumer.outbox(policy, Arc::default());
         let producer = std::thread::spawn(move || {
             outbox.send(Message::Schema(schema())).unwrap();
-            outbox.send(Message::Batch(batch(3))).unwrap();
+            outbox.send(Message::Batch(0, batch(3))).unwrap();
             // No more rows and no end: only the timeout can send these.
             std::thread::sleep(Duration::from_secs(30));
         });
         let gate = tokio::task::spawn_blocking(move || {
             assert!(matches!(received(&gate), Message::Schema(_)));
             match received(&gate) {
-                Message::Batch(b) => assert_eq!(b.num_rows(), 3),
+                Message::Batch(_, b) => assert_eq!(b.num_rows(), 3),
                 other => panic!("expected the batch, got {other:?}"),
             }
         });
@@ -614,17 +648,17 @@ mod tests {
         std::thread::spawn(move || {
             outbox.send(Message::Schema(schema())).unwrap();
             for _ in 0..5 {
-                outbox.send(Message::Batch(batch(300))).unwrap();
+                outbox.send(Message::Batch(0, batch(300))).unwrap();
             }
-            outbox.send(Message::End).unwrap();
+            outbox.send(Message::End(0)).unwrap();
         });
         let rows = tokio::task::spawn_blocking(move || {
             assert!(matches!(received(&gate), Message::Schema(_)));
             let mut sizes = Vec::new();
             loop {
                 match received(&gate) {
-                    Message::Batch(b) => sizes.push(b.num_rows()),
-                    Message::End => return sizes,
+                    Message::Batch(_, b) => sizes.push(b.num_rows()),
+                    Message::End(_) => return sizes,
                     other => panic!("unexpected {other:?}"),
                 }
             }
@@ -652,7 +686,7 @@ mod tests {
         std::thread::spawn(move || {
             outbox.send(Message::Schema(schema())).unwrap();
             for _ in 0..200 {
-                if outbox.send(Message::Batch(batch(100))).is_err() {
+                if outbox.send(Message::Batch(0, batch(100))).is_err() {
                     return;
                 }
                 counter.fetch_add(1, Ordering::Relaxed);
@@ -685,7 +719,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_watermark_follows_the_batches_sent_before_it() {
+    async fn watermarks_and_barriers_follow_the_batches_sent_before_them() {
         let consumer = consumer().await;
         let gate = consumer.gate(8);
         let policy = FlushPolicy {
@@ -696,30 +730,50 @@ mod tests {
         let mut outbox = consumer.outbox(policy, Arc::default());
         std::thread::spawn(move || {
             outbox.send(Message::Schema(schema())).unwrap();
-            outbox.send(Message::Batch(batch(10))).unwrap();
+            outbox.send(Message::Batch(0, batch(10))).unwrap();
             outbox
                 .send(Message::Watermark {
                     producer: 0,
                     at: 42,
                 })
                 .unwrap();
-            outbox.send(Message::End).unwrap();
+            outbox.send(Message::Batch(0, batch(5))).unwrap();
+            let barrier = Barrier {
+                id: 7,
+                location: "file:///ckpt/chk-7".into(),
+                timestamp_ms: 99,
+            };
+            outbox.send(Message::Barrier(0, barrier)).unwrap();
+            outbox.send(Message::End(0)).unwrap();
         });
         let got = tokio::task::spawn_blocking(move || {
             let mut got = Vec::new();
             loop {
                 match received(&gate) {
                     Message::Schema(_) => got.push("schema".to_string()),
-                    Message::Batch(b) => got.push(format!("batch {}", b.num_rows())),
+                    Message::Batch(_, b) => got.push(format!("batch {}", b.num_rows())),
                     Message::Watermark { producer, at } => {
                         got.push(format!("watermark {producer} {at}"))
                     }
-                    Message::End => return got,
+                    Message::Barrier(producer, b) => got.push(format!(
+                        "barrier {producer} {} {} {}",
+                        b.id, b.location, b.timestamp_ms
+                    )),
+                    Message::End(_) => return got,
                 }
             }
         })
         .await
         .unwrap();
-        assert_eq!(got, ["schema", "batch 10", "watermark 0 42"]);
+        assert_eq!(
+            got,
+            [
+                "schema",
+                "batch 10",
+                "watermark 0 42",
+                "batch 5",
+                "barrier 0 7 file:///ckpt/chk-7 99"
+            ]
+        );
     }
 }

@@ -146,6 +146,7 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         runtime: tokio::runtime::Handle::current(),
         defaults: config.defaults.clone(),
         flush_timeout: config.flush_timeout,
+        storage: Arc::new(weir_checkpoint::Storage::new()),
     }));
 
     let service = DataPlaneServer::new(DataPlaneService {
@@ -325,6 +326,12 @@ async fn session(
                 Some(FromJobManager::Deploy(deploy)) => tasks.deploy(deploy),
                 Some(FromJobManager::Cancel(cancel)) => {
                     tasks.cancel(&cancel.job_id, cancel.attempt)
+                }
+                Some(FromJobManager::TriggerCheckpoint(trigger)) => {
+                    tasks.trigger_checkpoint(trigger)
+                }
+                Some(FromJobManager::CheckpointComplete(complete)) => {
+                    tasks.checkpoint_complete(&complete)
                 }
                 Some(FromJobManager::Registered(_)) | None => {}
             },

@@ -173,6 +173,7 @@ mod tests {
             rest_bind: None,
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
+            checkpoint_storage: "memory:///checkpoints".into(),
         })
         .await
         .unwrap();

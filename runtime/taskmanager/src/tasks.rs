@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use weir_executor::{
-    InputGate, JobError, JobMetrics, Outbox, RunDefaults, Task, TaskMetrics, TaskSetup,
-    CHANNEL_CAPACITY,
+    Barrier, Control, InputGate, JobError, JobMetrics, Outbox, RunDefaults, SnapshotStore, Task,
+    TaskCheckpoints, TaskMetrics, TaskSetup, CHANNEL_CAPACITY,
 };
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
 use weir_proto::v1::task_manager_message::Message as ToJobManager;
 use weir_proto::v1::{
-    user_metric, ChannelMetadata, DeployTasks, JobCounters, OperatorReport, TaskId,
-    TaskManagerMessage, TaskState, TaskStateUpdate, UserMetric as ProtoMetric,
+    user_metric, ChannelMetadata, CheckpointAck, CheckpointComplete, DeployTasks, JobCounters,
+    OperatorReport, RestoreState, TaskId, TaskManagerMessage, TaskState, TaskStateUpdate,
+    TriggerCheckpoint, UserMetric as ProtoMetric,
 };
 use weir_types::{JobGraph, JobSpec};
 use weir_wasm_host::UserMetric;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub runtime: tokio::runtime::Handle,
     pub defaults: RunDefaults,
     pub flush_timeout: Duration,
+    /// Checkpoint storage, by URL.
+    pub storage: Arc<weir_checkpoint::Storage>,
 }
 
 /// Per-second rates of one task, from the last two samples.
@@ -67,6 +70,8 @@ pub struct RunningJob {
     pub slots: u32,
     cancel: Arc<AtomicBool>,
     remaining: usize,
+    /// Each task's checkpoint controls: (vertex, sender).
+    controls: Vec<(u32, std::sync::mpsc::Sender<Control>)>,
 }
 
 pub struct Tasks {
@@ -109,14 +114,71 @@ impl Tasks {
     }
 
     fn report(&self, update: TaskStateUpdate) {
+        self.tell(ToJobManager::TaskState(update));
+    }
+
+    fn tell(&self, message: ToJobManager) {
         let outbound = lock(&self.link).as_ref().map(|(o, _)| o.clone());
         if let Some(outbound) = outbound {
             // Never block a task thread on the JobManager: a full queue means
             // the connection is failing and the JobManager will learn anyway.
             let _ = outbound.try_send(TaskManagerMessage {
-                message: Some(ToJobManager::TaskState(update)),
+                message: Some(message),
             });
         }
+    }
+
+    /// Passes a checkpoint trigger to the job's source tasks here.
+    pub fn trigger_checkpoint(&self, trigger: TriggerCheckpoint) {
+        let barrier = Barrier {
+            id: trigger.checkpoint_id,
+            location: trigger.location.as_str().into(),
+            timestamp_ms: trigger.timestamp_ms,
+        };
+        let jobs = lock(&self.jobs);
+        if let Some(job) = jobs.get(&(trigger.job_id.clone(), trigger.attempt)) {
+            for (vertex, control) in &job.controls {
+                if *vertex == 0 {
+                    let _ = control.send(Control::Trigger(barrier.clone()));
+                }
+            }
+        }
+    }
+
+    /// Tells every task of the job here that a checkpoint completed.
+    pub fn checkpoint_complete(&self, complete: &CheckpointComplete) {
+        let jobs = lock(&self.jobs);
+        if let Some(job) = jobs.get(&(complete.job_id.clone(), complete.attempt)) {
+            for (_, control) in &job.controls {
+                let _ = control.send(Control::Complete(complete.checkpoint_id));
+            }
+        }
+    }
+
+    /// Fetches and verifies a task's snapshot.
+    async fn fetch_snapshot(&self, restore: &RestoreState) -> Result<Vec<u8>, String> {
+        let bytes = self
+            .shared
+            .storage
+            .get(&restore.location)
+            .await
+            .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 != restore.bytes {
+            return Err(format!(
+                "{} has {} bytes where the checkpoint's metadata says {}",
+                restore.location,
+                bytes.len(),
+                restore.bytes
+            ));
+        }
+        let digest = weir_checkpoint::digest(&bytes);
+        if digest != restore.sha256 {
+            return Err(format!(
+                "{} has digest {digest} where the checkpoint's metadata says {}: it is damaged",
+                restore.location, restore.sha256
+            ));
+        }
+        Ok(bytes)
     }
 
     /// Slots held by the jobs running here.
@@ -204,6 +266,39 @@ impl Tasks {
             modules.insert(index, module);
         }
 
+        let mut snapshots: HashMap<(u32, u32), Vec<u8>> = HashMap::new();
+        for task in &deploy.tasks {
+            let Some(restore) = &task.restore else {
+                continue;
+            };
+            match self.fetch_snapshot(restore).await {
+                Ok(bytes) => {
+                    snapshots.insert((task.vertex, task.subtask), bytes);
+                }
+                Err(why) => {
+                    let message =
+                        format!("cannot restore checkpoint {}: {why}", restore.checkpoint_id);
+                    tracing::warn!(job = %deploy.job_id, "{message}");
+                    for task in &deploy.tasks {
+                        self.report(TaskStateUpdate {
+                            task: Some(TaskId {
+                                job_id: deploy.job_id.clone(),
+                                attempt: deploy.attempt,
+                                vertex: task.vertex,
+                                subtask: task.subtask,
+                            }),
+                            state: TaskState::Failed as i32,
+                            error: message.clone(),
+                            retryable: true,
+                            restore_failed_checkpoint: restore.checkpoint_id,
+                            ..TaskStateUpdate::default()
+                        });
+                    }
+                    return Ok(());
+                }
+            }
+        }
+
         let key = (deploy.job_id.clone(), deploy.attempt);
         if lock(&self.cancelled).contains(&key) {
             // Cancelled while its modules arrived: say so, or a restart would
@@ -263,6 +358,7 @@ impl Tasks {
             slots: slots_here.values().copied().max().unwrap_or(0),
             cancel: cancel.clone(),
             remaining: deploy.tasks.len(),
+            controls: Vec::new(),
         };
         let spec = Arc::new(spec);
         let graph = Arc::new(graph);
@@ -295,8 +391,7 @@ impl Tasks {
                         vertex: vertex + 1,
                         subtask: consumer,
                         producer_subtask: subtask,
-                        end: false,
-                        watermark: None,
+                        ..ChannelMetadata::default()
                     };
                     let policy = FlushPolicy {
                         rows: spec.batch_size,
@@ -331,7 +426,24 @@ impl Tasks {
                 last_sample: None,
             });
             let gate = gates.remove(&(vertex, subtask));
+            let (control_tx, control_rx) = std::sync::mpsc::channel();
+            running.controls.push((vertex, control_tx));
+            let id = TaskId {
+                job_id: deploy.job_id.clone(),
+                attempt: deploy.attempt,
+                vertex,
+                subtask,
+            };
+            let checkpoints = TaskCheckpoints {
+                control: control_rx,
+                store: Box::new(TaskSnapshotStore {
+                    tasks: self.clone(),
+                    id: id.clone(),
+                }),
+                restore: snapshots.remove(&(vertex, subtask)),
+            };
             let context = TaskContext {
+                checkpoints: Some(checkpoints),
                 tasks: self.clone(),
                 id: TaskId {
                     job_id: deploy.job_id.clone(),
@@ -404,7 +516,60 @@ fn counters_of(job: &RunningJob) -> JobCounters {
     }
 }
 
+/// Writes a task's snapshots to checkpoint storage on the TaskManager's
+/// runtime and acknowledges them to the JobManager.
+struct TaskSnapshotStore {
+    tasks: Arc<Tasks>,
+    id: TaskId,
+}
+
+impl SnapshotStore for TaskSnapshotStore {
+    fn store(&self, barrier: &Barrier, snapshot: Vec<u8>) {
+        let tasks = self.tasks.clone();
+        let id = self.id.clone();
+        let file = weir_checkpoint::task_file(id.vertex, id.subtask);
+        let location = weir_checkpoint::join(&barrier.location, &file);
+        let checkpoint_id = barrier.id;
+        self.tasks.shared.runtime.spawn(async move {
+            let bytes = snapshot.len() as u64;
+            let sha256 = weir_checkpoint::digest(&snapshot);
+            let stored = tasks.shared.storage.put(&location, snapshot).await;
+            let ack = match stored {
+                Ok(()) => CheckpointAck {
+                    task: Some(id),
+                    checkpoint_id,
+                    file,
+                    bytes,
+                    sha256,
+                    ..CheckpointAck::default()
+                },
+                Err(e) => {
+                    tracing::warn!("cannot store a snapshot of checkpoint {checkpoint_id}: {e}");
+                    CheckpointAck {
+                        task: Some(id),
+                        checkpoint_id,
+                        declined: format!("cannot store the snapshot: {e}"),
+                        failed: true,
+                        ..CheckpointAck::default()
+                    }
+                }
+            };
+            tasks.tell(ToJobManager::CheckpointAck(ack));
+        });
+    }
+
+    fn decline(&self, checkpoint_id: u64, why: String) {
+        self.tasks.tell(ToJobManager::CheckpointAck(CheckpointAck {
+            task: Some(self.id.clone()),
+            checkpoint_id,
+            declined: why,
+            ..CheckpointAck::default()
+        }));
+    }
+}
+
 struct TaskContext {
+    checkpoints: Option<TaskCheckpoints>,
     tasks: Arc<Tasks>,
     id: TaskId,
     spec: Arc<JobSpec>,
@@ -416,7 +581,7 @@ struct TaskContext {
 }
 
 impl TaskContext {
-    fn run(self, gate: Option<InputGate>, outboxes: Vec<Box<dyn Outbox>>) {
+    fn run(mut self, gate: Option<InputGate>, outboxes: Vec<Box<dyn Outbox>>) {
         let setup = TaskSetup {
             spec: &self.spec,
             graph: &self.graph,
@@ -432,7 +597,12 @@ impl TaskContext {
             state: TaskState::Running as i32,
             ..TaskStateUpdate::default()
         });
+        let checkpoints = self.checkpoints.take();
         let result = Task::new(&setup, gate, outboxes)
+            .map(|task| match checkpoints {
+                Some(checkpoints) => task.with_checkpoints(checkpoints),
+                None => task,
+            })
             .and_then(|task| task.run(&self.metrics, &self.task_metrics, &self.cancel));
         let mut update = TaskStateUpdate {
             task: Some(self.id.clone()),

@@ -84,7 +84,10 @@ impl JobGraph {
                 vertices.push((parallelism, input, vec![index]));
             }
         }
-        let single_sink = matches!(spec.sink, SinkSpec::Stdout(_) | SinkSpec::Jsonl(_));
+        let single_sink = matches!(
+            spec.sink,
+            SinkSpec::Stdout(_) | SinkSpec::Jsonl(_) | SinkSpec::File(_)
+        );
         if single_sink && vertices.last().map(|v| v.0) != Some(1) {
             vertices.push((1, Partitioning::Rebalance, Vec::new()));
         }

@@ -70,6 +70,18 @@ pub struct RestartHistory {
 }
 
 impl RestartStrategy {
+    /// Exponential-delay with every default: what a checkpointed job gets
+    /// when its spec names no strategy.
+    pub fn exponential_default() -> RestartStrategy {
+        RestartStrategy::ExponentialDelay {
+            initial_delay: default_initial_delay(),
+            max_delay: default_max_delay(),
+            multiplier: default_multiplier(),
+            reset_threshold: default_reset_threshold(),
+            attempts: None,
+        }
+    }
+
     /// Checks the durations and numbers; `at` is the field's path.
     pub fn validate(&self, at: &str) -> Vec<(String, String)> {
         let mut errors = Vec::new();

@@ -43,9 +43,14 @@ pub struct JobSpec {
     #[serde(default)]
     pub operators: Vec<OperatorSpec>,
     pub sink: SinkSpec,
-    /// What a cluster does when a task fails in a way a restart could cure.
+    /// What a cluster does when a task fails in a way a restart could cure;
+    /// see [`JobSpec::restart_strategy`] for the default.
+    #[serde(default, rename = "restartStrategy")]
+    pub restart: Option<RestartStrategy>,
+    /// Periodic checkpoints; without it none are taken (savepoints still
+    /// can be).
     #[serde(default)]
-    pub restart_strategy: RestartStrategy,
+    pub checkpointing: Option<CheckpointingSpec>,
     /// Event time: which source column holds it and how watermarks follow
     /// it. Without it, no watermarks flow.
     #[serde(default)]
@@ -92,6 +97,43 @@ fn one() -> u32 {
     1
 }
 
+/// Flink's `execution.checkpointing.*`, per job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckpointingSpec {
+    /// Time between the end of one checkpoint and the start of the next.
+    pub interval: String,
+    /// A checkpoint not complete after this long has failed.
+    #[serde(default = "default_checkpoint_timeout")]
+    pub timeout: String,
+    /// Completed checkpoints kept; older ones are deleted.
+    #[serde(default = "one")]
+    pub retained: u32,
+    /// Failed checkpoints in a row the job tolerates before it fails (and
+    /// restarts from the last completed one).
+    #[serde(default)]
+    pub tolerable_failures: u32,
+    /// Where checkpoints go: a directory path, `file://`, or (in builds with
+    /// the `s3` feature) `s3://bucket/prefix`. The cluster's
+    /// `--checkpoint-storage` when absent.
+    #[serde(default)]
+    pub storage: Option<String>,
+}
+
+fn default_checkpoint_timeout() -> String {
+    "10m".into()
+}
+
+impl CheckpointingSpec {
+    pub fn interval(&self) -> Duration {
+        parse_duration(&self.interval).unwrap_or(Duration::from_secs(10))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        parse_duration(&self.timeout).unwrap_or(Duration::from_secs(600))
+    }
+}
+
 fn default_max_parallelism() -> u32 {
     DEFAULT_MAX_PARALLELISM
 }
@@ -116,6 +158,10 @@ pub enum SourceSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TextSource {
     pub path: String,
+    /// Records per second to replay the file at; as fast as possible when
+    /// absent.
+    #[serde(default)]
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +169,10 @@ pub struct TextSource {
 pub struct JsonlSource {
     pub path: String,
     pub schema: Vec<FieldSpec>,
+    /// Records per second to replay the file at; as fast as possible when
+    /// absent.
+    #[serde(default)]
+    pub rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,6 +310,8 @@ pub enum SinkSpec {
     Stdout(StdoutSink),
     /// Writes JSON objects, one per line, to a file.
     Jsonl(JsonlSink),
+    /// Writes records to a file as JSON lines or tab-separated text.
+    File(FileSink),
     /// Counts records and discards them.
     Blackhole(BlackholeSink),
 }
@@ -287,9 +339,36 @@ pub struct JsonlSink {
     pub path: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileSink {
+    pub path: String,
+    #[serde(default)]
+    pub format: OutputFormat,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BlackholeSink {}
+
+impl SinkSpec {
+    /// The file the sink writes, if it writes one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            SinkSpec::Jsonl(jsonl) => Some(&jsonl.path),
+            SinkSpec::File(file) => Some(&file.path),
+            SinkSpec::Stdout(_) | SinkSpec::Blackhole(_) => None,
+        }
+    }
+
+    pub fn path_mut(&mut self) -> Option<&mut String> {
+        match self {
+            SinkSpec::Jsonl(jsonl) => Some(&mut jsonl.path),
+            SinkSpec::File(file) => Some(&mut file.path),
+            SinkSpec::Stdout(_) | SinkSpec::Blackhole(_) => None,
+        }
+    }
+}
 
 /// One problem in a job spec: where (a path such as `operators[1].keyBy`)
 /// and what.
@@ -376,6 +455,19 @@ impl JobSpec {
         }
         check_resources(&self.resources, "resources", &mut fail);
 
+        let rate = match &self.source {
+            SourceSpec::Text(text) => text.rate,
+            SourceSpec::Jsonl(jsonl) => jsonl.rate,
+            SourceSpec::Generator(generator) => generator.rate,
+        };
+        if let Some(rate) = rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                fail(
+                    "source.rate".into(),
+                    format!("must be a positive number of records per second, got {rate}"),
+                );
+            }
+        }
         match &self.source {
             SourceSpec::Text(text) => check_path(&text.path, "source.path", &mut fail),
             SourceSpec::Jsonl(jsonl) => {
@@ -383,14 +475,6 @@ impl JobSpec {
                 check_fields(&jsonl.schema, "source.schema", &mut fail);
             }
             SourceSpec::Generator(generator) => {
-                if let Some(rate) = generator.rate {
-                    if !(rate.is_finite() && rate > 0.0) {
-                        fail(
-                            "source.rate".into(),
-                            format!("must be a positive number of records per second, got {rate}"),
-                        );
-                    }
-                }
                 if generator.keys == 0 {
                     fail("source.keys".into(), "must be at least 1".into());
                 }
@@ -488,11 +572,37 @@ impl JobSpec {
             }
         }
 
-        if let SinkSpec::Jsonl(jsonl) = &self.sink {
-            check_path(&jsonl.path, "sink.path", &mut fail);
+        if let Some(path) = self.sink.path() {
+            check_path(path, "sink.path", &mut fail);
         }
-        for (path, message) in self.restart_strategy.validate("restartStrategy") {
-            fail(path, message);
+        if let Some(restart) = &self.restart {
+            for (path, message) in restart.validate("restartStrategy") {
+                fail(path, message);
+            }
+        }
+        if let Some(checkpointing) = &self.checkpointing {
+            for (field, value) in [
+                ("interval", &checkpointing.interval),
+                ("timeout", &checkpointing.timeout),
+            ] {
+                match parse_duration(value) {
+                    Ok(d) if d.is_zero() => {
+                        fail(format!("checkpointing.{field}"), "must be positive".into())
+                    }
+                    Ok(_) => {}
+                    Err(e) => fail(format!("checkpointing.{field}"), e),
+                }
+            }
+            if checkpointing.retained == 0 {
+                fail("checkpointing.retained".into(), "must be at least 1".into());
+            }
+            if checkpointing
+                .storage
+                .as_deref()
+                .is_some_and(|s| s.trim().is_empty())
+            {
+                fail("checkpointing.storage".into(), "must not be empty".into());
+            }
         }
         if let Some(event_time) = &self.event_time {
             if event_time.column.trim().is_empty() {
@@ -512,6 +622,16 @@ impl JobSpec {
             Ok(())
         } else {
             Err(SpecErrors(errors))
+        }
+    }
+
+    /// The restart strategy in force: the spec's, or, as in Flink, none
+    /// without checkpointing and exponential-delay with it.
+    pub fn restart_strategy(&self) -> RestartStrategy {
+        match (&self.restart, &self.checkpointing) {
+            (Some(strategy), _) => strategy.clone(),
+            (None, None) => RestartStrategy::None,
+            (None, Some(_)) => RestartStrategy::exponential_default(),
         }
     }
 

@@ -6,7 +6,9 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+
 use std::sync::Arc;
+use weir_state::codec::{put_bytes, put_i64, put_u32, Reader};
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -142,6 +144,32 @@ impl Operator for Count {
                 })?;
             out.push(batch);
         }
+        Ok(())
+    }
+
+    fn snapshot_state(&mut self) -> Result<Vec<u8>, OperatorError> {
+        let mut out = Vec::new();
+        put_u32(&mut out, self.counts.len() as u32);
+        for (key, count) in &self.counts {
+            put_bytes(&mut out, key);
+            put_i64(&mut out, *count);
+        }
+        Ok(out)
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), OperatorError> {
+        let damaged = |e: weir_state::StateError| OperatorError::Failed {
+            operator: self.name.clone(),
+            message: format!("cannot restore its counts: {e}"),
+        };
+        let mut r = Reader::new(state);
+        let mut counts = HashMap::new();
+        for _ in 0..r.u32().map_err(damaged)? {
+            let key = r.bytes().map_err(damaged)?;
+            counts.insert(key, r.i64().map_err(damaged)?);
+        }
+        r.finish().map_err(damaged)?;
+        self.counts = counts;
         Ok(())
     }
 
