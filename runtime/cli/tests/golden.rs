@@ -12,6 +12,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use support::{run_weir, CASE_TIMEOUT};
 
@@ -97,6 +98,204 @@ fn check_case(case: &Path) -> Result<(), String> {
         return Err(format!("a failed job wrote to standard output:\n{stdout}"));
     }
     Ok(())
+}
+
+/// How long the crash run of a case should take at its paced rate: long
+/// enough for checkpoints every 100 ms to complete in the middle.
+const PACED_RUN: f64 = 1.5;
+
+fn source_records(spec: &serde_yaml_ng::Value, dir: &Path) -> f64 {
+    let source = &spec["source"];
+    if let Some(count) = source["count"].as_u64() {
+        return count as f64;
+    }
+    let path = source["path"].as_str().unwrap_or_default();
+    std::fs::read_to_string(dir.join(path))
+        .map(|text| text.lines().filter(|l| !l.trim().is_empty()).count() as f64)
+        .unwrap_or(1.0)
+}
+
+/// The case's job, paced and checkpointed, writing its sink to `out.txt`
+/// with the exactly-once file sink.
+fn checkpointed_job(dir: &Path) -> String {
+    use serde_yaml_ng::{Mapping, Value};
+    let text = std::fs::read_to_string(dir.join("job.yaml")).unwrap();
+    let mut spec: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let records = source_records(&spec, dir);
+    let map = spec.as_mapping_mut().unwrap();
+    // Without event time, batch boundaries change no result: one record per
+    // batch gives the pacing batches to space out.
+    if !map.contains_key("batchSize") && !map.contains_key("eventTime") {
+        map.insert("batchSize".into(), 1.into());
+    }
+    let format = map["sink"]["format"].clone();
+    let mut sink = Mapping::new();
+    sink.insert("type".into(), "file".into());
+    sink.insert("path".into(), "out.txt".into());
+    if !format.is_null() {
+        sink.insert("format".into(), format);
+    }
+    map.insert("sink".into(), Value::Mapping(sink));
+    let mut checkpointing = Mapping::new();
+    checkpointing.insert("interval".into(), "100ms".into());
+    checkpointing.insert("storage".into(), "checkpoints".into());
+    map.insert("checkpointing".into(), Value::Mapping(checkpointing));
+    if let Some(source) = map.get_mut("source").and_then(Value::as_mapping_mut) {
+        source.insert("rate".into(), (records / PACED_RUN).max(1.0).into());
+    }
+    serde_yaml_ng::to_string(&spec).unwrap()
+}
+
+/// The newest completed checkpoint under `storage`.
+fn latest_checkpoint(storage: &Path) -> Option<(u64, PathBuf)> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    for job in std::fs::read_dir(storage).ok()?.flatten() {
+        for chk in std::fs::read_dir(job.path()).ok()?.flatten() {
+            let name = chk.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_prefix("chk-")
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if chk.path().join("_metadata").is_file() && best.as_ref().is_none_or(|b| b.0 < id) {
+                best = Some((id, chk.path()));
+            }
+        }
+    }
+    best
+}
+
+/// Runs the case paced and checkpointed, kills the process (kill -9) once a
+/// checkpoint has completed midway, resumes from that checkpoint, and
+/// compares the committed output with the expected file.
+fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String> {
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(case, work.path());
+    install_modules(work.path());
+    std::fs::write(
+        work.path().join("crash.yaml"),
+        checkpointed_job(work.path()),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "crash.yaml", "--no-cache", "--progress", "never"])
+        .current_dir(work.path())
+        .env("WEIR_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("weir starts");
+    let started = std::time::Instant::now();
+    let storage = work.path().join("checkpoints");
+    let checkpoint = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!(
+                "the paced run ended ({status}) before a checkpoint completed midway"
+            ));
+        }
+        if started.elapsed().as_secs_f64() > PACED_RUN * 0.5 {
+            if let Some(found) = latest_checkpoint(&storage) {
+                break found;
+            }
+        }
+        if started.elapsed() > CASE_TIMEOUT {
+            child.kill().ok();
+            return Err("no checkpoint completed".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A later checkpoint may have completed before the kill landed.
+    let (id, location) = latest_checkpoint(&storage).unwrap_or(checkpoint);
+    let committed = std::fs::read_to_string(work.path().join("out.txt")).unwrap_or_default();
+    let output = run_weir(
+        &[
+            "run",
+            "crash.yaml",
+            "--no-cache",
+            "--progress",
+            "never",
+            "--from-savepoint",
+            location.to_str().unwrap(),
+        ],
+        work.path(),
+    )
+    .ok_or("the resumed run did not finish")?;
+    if !output.status.success() {
+        return Err(format!(
+            "resuming from checkpoint {id} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let got = std::fs::read_to_string(work.path().join("out.txt")).unwrap();
+    let (mut got_lines, mut want): (Vec<&str>, Vec<&str>) =
+        (got.lines().collect(), expected.lines().collect());
+    if case.join("unordered").exists() {
+        got_lines.sort_unstable();
+        want.sort_unstable();
+    }
+    if got_lines != want {
+        return Err(format!(
+            "after a crash at checkpoint {id} ({} lines committed then), the output differs.\n\
+             --- expected\n{expected}--- got\n{got}",
+            committed.lines().count()
+        ));
+    }
+    eprintln!(
+        "golden {} through a crash: ok (checkpoint {id}, {} of {} lines committed before the crash)",
+        case.file_name().unwrap().to_string_lossy(),
+        committed.lines().count(),
+        want.len()
+    );
+    Ok(())
+}
+
+/// Every golden case with an expected output gives it again when its job is
+/// checkpointed, killed after a checkpoint, and resumed from it.
+#[test]
+fn golden_cases_through_a_crash() {
+    let root = repo_root().join("tests/golden");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("expected.txt").is_file())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 10, "expected golden cases with outputs");
+    // A case says why it cannot be restored in a file of that name.
+    cases.retain(|case| {
+        let skip = case.join("not-checkpointed").exists();
+        if skip {
+            eprintln!(
+                "golden {}: left out (see its not-checkpointed)",
+                case.file_name().unwrap().to_string_lossy()
+            );
+        }
+        !skip
+    });
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
+            check_case_through_a_crash(case, &expected)
+                .err()
+                .map(|why| {
+                    format!(
+                        "golden {}: {why}",
+                        case.file_name().unwrap().to_string_lossy()
+                    )
+                })
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]

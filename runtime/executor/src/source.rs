@@ -25,6 +25,13 @@ pub trait Source: Send {
 
     /// Goes on from a position `position` returned (before any batch).
     fn restore(&mut self, position: &[u8]) -> Result<(), String>;
+
+    /// When the next batch is due, for a source held to a rate: the task
+    /// waits for it without blocking in the source, so it goes on taking
+    /// checkpoints and firing timers meanwhile.
+    fn ready_at(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Holds a source to `rate` records per second, batch by batch: batches
@@ -45,14 +52,13 @@ impl Pacer {
         }
     }
 
-    fn wait_for(&mut self, rows: usize) {
-        if let Some(rate) = self.rate {
-            let due_at = self.started + Duration::from_secs_f64(self.emitted as f64 / rate);
-            let now = Instant::now();
-            if due_at > now {
-                std::thread::sleep(due_at - now);
-            }
-        }
+    /// When the next batch may go.
+    fn due(&self) -> Option<Instant> {
+        let rate = self.rate?;
+        Some(self.started + Duration::from_secs_f64(self.emitted as f64 / rate))
+    }
+
+    fn emitted(&mut self, rows: usize) {
         self.emitted += rows as u64;
     }
 }
@@ -186,7 +192,7 @@ impl Source for TextSource {
         if rows == 0 {
             return Ok(None);
         }
-        self.pacer.wait_for(rows);
+        self.pacer.emitted(rows);
         let column: StringArray = lines.finish();
         RecordBatch::try_new(self.schema.clone(), vec![Arc::new(column)])
             .map(Some)
@@ -199,6 +205,10 @@ impl Source for TextSource {
 
     fn restore(&mut self, position: &[u8]) -> Result<(), String> {
         self.reader.restore(position)
+    }
+
+    fn ready_at(&self) -> Option<Instant> {
+        self.pacer.due()
     }
 }
 
@@ -256,7 +266,7 @@ impl Source for JsonlSource {
         if lines.is_empty() {
             return Ok(None);
         }
-        self.pacer.wait_for(lines.len());
+        self.pacer.emitted(lines.len());
         let path = self.reader.path.display();
         let decoded = lines
             .iter()
@@ -285,6 +295,10 @@ impl Source for JsonlSource {
 
     fn restore(&mut self, position: &[u8]) -> Result<(), String> {
         self.reader.restore(position)
+    }
+
+    fn ready_at(&self) -> Option<Instant> {
+        self.pacer.due()
     }
 }
 
@@ -357,15 +371,9 @@ impl GeneratorSource {
             rows = rows.min(remaining);
         }
         if let Some(rate) = self.rate {
-            // Pace to the rate: never more than is due, and at least one
-            // record per flush interval so slow streams still move.
+            // Pace to the rate: at most a flush interval's worth at once,
+            // and at least one record, so slow streams still move.
             rows = rows.min(((rate * FLUSH_INTERVAL.as_secs_f64()).ceil() as u64).max(1));
-            let due_at =
-                self.started + Duration::from_secs_f64((self.emitted + rows) as f64 / rate);
-            let now = Instant::now();
-            if due_at > now {
-                std::thread::sleep(due_at - now);
-            }
         }
         rows as usize
     }
@@ -431,6 +439,11 @@ impl Source for GeneratorSource {
         self.started = Instant::now();
         self.emitted = 0;
         Ok(())
+    }
+
+    fn ready_at(&self) -> Option<Instant> {
+        let rate = self.rate?;
+        Some(self.started + Duration::from_secs_f64(self.emitted as f64 / rate))
     }
 }
 

@@ -628,6 +628,18 @@ impl Task {
             if self.opened && self.last_processing_time.elapsed() >= PROCESSING_TIME_TICK {
                 self.fire_processing_time(metrics, task_metrics)?;
             }
+            if let Input::Source(source) = &self.input {
+                let wait = source
+                    .ready_at()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default();
+                if !wait.is_zero() {
+                    // A paced source: wait in slices, taking checkpoints
+                    // and firing timers meanwhile.
+                    std::thread::sleep(wait.min(PROCESSING_TIME_TICK));
+                    continue;
+                }
+            }
             let batch = match &mut self.input {
                 Input::Source(source) => match source.next_batch().map_err(JobError::Source)? {
                     Some(batch) => {
