@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -807,4 +807,266 @@ fn watermarks_cross_the_network_in_order_with_their_batches() {
         .map(String::from)
         .collect();
     assert_eq!(got, expected);
+}
+
+/// A keyed job whose state lives in the WASM operator's host-owned keyed
+/// state: a running count per generator key, written by the exactly-once
+/// file sink, checkpointed every `interval`.
+fn checkpointed_keyed_job(dir: &Path, records: u64, rate: u64, extra: &str) {
+    std::fs::copy(guests().path("keyed-count"), dir.join("keyed_count.wasm")).unwrap();
+    std::fs::write(
+        dir.join("job.yaml"),
+        format!(
+            "name: exactly-once\nparallelism: 3\nbatchSize: 200\n\
+             source: {{type: generator, count: {records}, rate: {rate}, keys: {KEYS}}}\n\
+             operators:\n  - name: count\n    module: keyed_count.wasm\n    keyBy: [key]\n\
+             sink: {{type: jsonl, path: out.jsonl}}\n{extra}"
+        ),
+    )
+    .unwrap();
+}
+
+const KEYS: u64 = 40;
+
+/// Checks the committed output of `checkpointed_keyed_job`: every key's
+/// running counts are exactly 1..=n once each, and n is the key's share of
+/// the records: a record lost or written twice shows as a gap or a repeat.
+fn assert_each_record_once(path: &Path, records: u64) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut counts: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for line in text.lines() {
+        let row: Value = serde_json::from_str(line).unwrap();
+        counts
+            .entry(row["key"].as_str().unwrap().to_string())
+            .or_default()
+            .push(row["count"].as_u64().unwrap());
+    }
+    assert_eq!(counts.len() as u64, KEYS);
+    assert_eq!(
+        text.lines().count() as u64,
+        records,
+        "records in the output"
+    );
+    for (key, mut seen) in counts {
+        seen.sort_unstable();
+        let expected: Vec<u64> = (1..=records / KEYS).collect();
+        assert!(
+            seen == expected,
+            "key {key}: {} counts, first differences: {:?}",
+            seen.len(),
+            seen.iter().zip(&expected).find(|(a, b)| a != b)
+        );
+    }
+}
+
+fn completed_checkpoints(cluster: &Cluster, id: &str) -> u64 {
+    cluster.get(&format!("/jobs/{id}/checkpoints"))["counts"]["completed"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_taskmanager_leaves_each_record_once_in_the_committed_output() {
+    let dir = tempfile::tempdir().unwrap();
+    const RECORDS: u64 = 160_000;
+    checkpointed_keyed_job(
+        dir.path(),
+        RECORDS,
+        40_000,
+        "checkpointing: {interval: 300ms, storage: checkpoints}\n\
+         restartStrategy: {type: fixed-delay, attempts: 3, delay: 200ms}\n",
+    );
+    let mut cluster = Cluster::start(3, 2);
+    let id = cluster.submit(dir.path(), "job.yaml");
+    wait_until(WAIT, || {
+        completed_checkpoints(&cluster, &id) >= 2
+            && cluster.job(&id)["source-records"].as_u64().unwrap_or(0) > RECORDS / 3
+    });
+    let committed_before = std::fs::read_to_string(dir.path().join("out.jsonl"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    assert!(
+        committed_before > 0,
+        "checkpoints completed but nothing was committed"
+    );
+
+    let victim = cluster.taskmanagers.remove(2);
+    let pid = victim.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
+    drop(victim);
+
+    let done = cluster.wait_for_state(&id, "FINISHED");
+    assert!(done["restarts"].as_u64().unwrap() >= 1, "{done:#}");
+    let stats = cluster.get(&format!("/jobs/{id}/checkpoints"));
+    assert!(
+        stats["counts"]["restored"].as_u64().unwrap() >= 1,
+        "{stats:#}"
+    );
+    assert!(
+        stats["latest"]["restored"]["external_path"]
+            .as_str()
+            .unwrap()
+            .contains("/chk-"),
+        "{stats:#}"
+    );
+    assert_each_record_once(&dir.path().join("out.jsonl"), RECORDS);
+    // The staging directory is gone once the job finished.
+    assert!(!dir.path().join(".out.jsonl.pending").exists());
+    let metrics = http(cluster.rest, "GET", "/metrics").1;
+    for name in [
+        "numberOfCompletedCheckpoints",
+        "numberOfFailedCheckpoints",
+        "lastCheckpointDuration",
+        "lastCheckpointSize",
+    ] {
+        assert!(
+            metrics.contains(&format!("weir_jobmanager_job_{name}{{job_id=\"{id}\"")),
+            "{name} missing:\n{metrics}"
+        );
+    }
+}
+
+#[test]
+fn stop_with_savepoint_then_resume_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    const RECORDS: u64 = 80_000;
+    // No periodic checkpoints: a savepoint alone must carry the job over.
+    checkpointed_keyed_job(dir.path(), RECORDS, 30_000, "");
+    let cluster = Cluster::start(2, 2);
+    let id = cluster.submit(dir.path(), "job.yaml");
+    wait_until(WAIT, || {
+        cluster.job(&id)["source-records"].as_u64().unwrap_or(0) > RECORDS / 4
+    });
+    let stopped = cluster.weir(
+        &["stop", &id, "--savepoint", "savepoints", "--output", "json"],
+        dir.path(),
+    );
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    let reply: Value = serde_json::from_slice(&stopped.stdout).unwrap();
+    let savepoint = reply["location"].as_str().unwrap().to_string();
+    assert!(savepoint.contains("/savepoints/savepoint-"), "{savepoint}");
+    let ended = cluster.wait_for_state(&id, "FINISHED");
+    assert!(
+        ended["status-message"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped with savepoint"),
+        "{ended:#}"
+    );
+    let partial = std::fs::read_to_string(dir.path().join("out.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert!(
+        partial > 0 && partial < RECORDS,
+        "{partial} records before the stop"
+    );
+
+    let resumed = cluster.weir(
+        &[
+            "submit",
+            "job.yaml",
+            "--from-savepoint",
+            &savepoint,
+            "--wait",
+        ],
+        dir.path(),
+    );
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_each_record_once(&dir.path().join("out.jsonl"), RECORDS);
+
+    // A savepoint of another job graph is refused with what differs.
+    let other = std::fs::read_to_string(dir.path().join("job.yaml"))
+        .unwrap()
+        .replace("parallelism: 3", "parallelism: 2");
+    std::fs::write(dir.path().join("other.yaml"), other).unwrap();
+    let refused = cluster.weir(
+        &["submit", "other.yaml", "--from-savepoint", &savepoint],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("count x3") && stderr.contains("count x2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_damaged_or_missing_checkpoint_is_named_and_an_older_one_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    const RECORDS: u64 = 120_000;
+    checkpointed_keyed_job(
+        dir.path(),
+        RECORDS,
+        30_000,
+        "checkpointing: {interval: 200ms, retained: 3, storage: checkpoints}\n\
+         restartStrategy: {type: fixed-delay, attempts: 5, delay: 1s}\n",
+    );
+    let mut cluster = Cluster::start(3, 2);
+    let id = cluster.submit(dir.path(), "job.yaml");
+    wait_until(WAIT, || completed_checkpoints(&cluster, &id) >= 4);
+    let victim = cluster.taskmanagers.remove(0);
+    assert!(Command::new("kill")
+        .args(["-9", &victim.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    drop(victim);
+    cluster.wait_for_state(&id, "RESTARTING");
+
+    // The newest retained checkpoint gets a damaged snapshot, the one
+    // before loses one: the restart must fall back to the third.
+    let storage = dir.path().join("checkpoints").join(&id);
+    let mut retained: Vec<(u64, PathBuf)> = std::fs::read_dir(&storage)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("_metadata").is_file())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            Some((name.strip_prefix("chk-")?.parse().ok()?, e.path()))
+        })
+        .collect();
+    retained.sort();
+    // Deleting the checkpoints no longer retained may still be under way.
+    assert!(retained.len() >= 3, "{retained:?}");
+    let n = retained.len();
+    let (newest, newest_dir) = retained[n - 1].clone();
+    let (middle, middle_dir) = retained[n - 2].clone();
+    let (oldest, _) = retained[n - 3].clone();
+    let damaged = newest_dir.join("task-1-0");
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&damaged, bytes).unwrap();
+    std::fs::remove_file(middle_dir.join("task-0-1")).unwrap();
+
+    let done = cluster.wait_for_state(&id, "FINISHED");
+    assert!(done["restarts"].as_u64().unwrap() >= 3, "{done:#}");
+    let log = cluster.jobmanager.log();
+    assert!(
+        log.contains(&format!("cannot restore checkpoint {newest}"))
+            && log.contains("it is damaged")
+            && log.contains(&format!("falls back to checkpoint {middle}")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("cannot restore checkpoint {middle}"))
+            && log.contains("task-0-1 does not exist")
+            && log.contains(&format!("falls back to checkpoint {oldest}")),
+        "{log}"
+    );
+    assert_each_record_once(&dir.path().join("out.jsonl"), RECORDS);
 }
