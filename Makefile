@@ -71,3 +71,4 @@ bench: setup-all
 	cargo bench --locked -p weir-executor --bench pipeline
 	cargo bench --locked -p weir-executor --bench languages
 	cargo bench --locked -p weir-taskmanager --bench shuffle
+	cargo bench --locked -p weir-taskmanager --bench checkpoints
