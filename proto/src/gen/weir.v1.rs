@@ -1633,6 +1633,10 @@ pub struct ChannelMetadata {
     pub barrier_location: ::prost::alloc::string::String,
     #[prost(int64, tag = "10")]
     pub barrier_timestamp_ms: i64,
+    /// The producer is idle: its consumer stops waiting for its watermark
+    /// until the next one.
+    #[prost(bool, tag = "11")]
+    pub idle: bool,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -31,6 +31,9 @@ pub enum Message {
     /// Producer `producer` (its subtask index) will send no record with an
     /// event time at or before `at` any more.
     Watermark { producer: u32, at: i64 },
+    /// Producer `.0` is idle: its consumers stop waiting for its watermark
+    /// until it sends one again.
+    Idle(u32),
     /// Producer `.0` has sent everything checkpoint `.1` covers.
     Barrier(u32, Barrier),
     /// Producer `.0` has finished; a consumer ends after one per producer.
@@ -125,6 +128,18 @@ impl Downstream {
                     at,
                 })
             }),
+        }
+    }
+
+    /// Tells every consumer this producer is idle.
+    pub fn emit_idle(&mut self) -> Result<(), SendError> {
+        match self {
+            Downstream::Sink(_) => Ok(()),
+            Downstream::Channels {
+                outboxes, subtask, ..
+            } => outboxes
+                .iter_mut()
+                .try_for_each(|outbox| outbox.send(Message::Idle(*subtask))),
         }
     }
 

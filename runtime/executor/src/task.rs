@@ -92,6 +92,11 @@ pub struct Task {
     last_processing_time: Instant,
     checkpoints: Option<TaskCheckpoints>,
     alignment: Alignment,
+    /// Source tasks: how long without a record makes them idle.
+    idle_timeout: Option<Duration>,
+    last_record: Instant,
+    /// The consumers were told this task is idle.
+    idle: bool,
 }
 
 /// Barrier alignment of a task fed by several producers: once a producer's
@@ -134,7 +139,9 @@ impl Alignment {
 
 fn producer_of(message: &Message) -> Option<u32> {
     match message {
-        Message::Batch(p, _) | Message::Barrier(p, _) | Message::End(p) => Some(*p),
+        Message::Batch(p, _) | Message::Barrier(p, _) | Message::End(p) | Message::Idle(p) => {
+            Some(*p)
+        }
         Message::Watermark { producer, .. } => Some(*producer),
         Message::Schema(_) => None,
     }
@@ -334,6 +341,13 @@ impl Task {
             last_processing_time: Instant::now(),
             checkpoints: None,
             alignment: Alignment::default(),
+            idle_timeout: spec
+                .event_time
+                .as_ref()
+                .and_then(|e| e.idle_timeout())
+                .filter(|_| vertex.reads_source),
+            last_record: Instant::now(),
+            idle: false,
         })
     }
 
@@ -498,6 +512,20 @@ impl Task {
         }
     }
 
+    /// The task was idle and has input again: its current watermark tells
+    /// the consumers it is active.
+    fn reactivate(&mut self) -> Result<(), JobError> {
+        self.idle = false;
+        let current = match &self.watermarks {
+            Some(generator) => generator.current(),
+            None => self.input_watermarks.as_ref().and_then(|w| w.current()),
+        };
+        match current {
+            Some(at) => self.downstream.emit_watermark(at).map_err(send_error),
+            None => Ok(()),
+        }
+    }
+
     /// Handles what the TaskManager said about checkpoints since last time.
     fn control(&mut self) -> Result<(), JobError> {
         loop {
@@ -636,6 +664,14 @@ impl Task {
                 if !wait.is_zero() {
                     // A paced source: wait in slices, taking checkpoints
                     // and firing timers meanwhile.
+                    if !self.idle
+                        && self
+                            .idle_timeout
+                            .is_some_and(|t| self.last_record.elapsed() >= t)
+                    {
+                        self.idle = true;
+                        self.downstream.emit_idle().map_err(send_error)?;
+                    }
                     std::thread::sleep(wait.min(PROCESSING_TIME_TICK));
                     continue;
                 }
@@ -664,6 +700,22 @@ impl Task {
                             self.check_input_schema(schema)?;
                             continue;
                         }
+                        Ok(Message::Idle(producer)) => {
+                            let advanced = self
+                                .input_watermarks
+                                .as_mut()
+                                .and_then(|w| w.set_idle(producer as usize));
+                            if let Some(watermark) = advanced {
+                                self.advance_watermark(watermark, metrics, task_metrics)?;
+                            }
+                            let all_idle =
+                                self.input_watermarks.as_ref().is_some_and(|w| w.all_idle());
+                            if all_idle && !self.idle {
+                                self.idle = true;
+                                self.downstream.emit_idle().map_err(send_error)?;
+                            }
+                            continue;
+                        }
                         Ok(Message::Barrier(producer, barrier)) => {
                             self.on_barrier(producer, barrier, producers)?;
                             continue;
@@ -673,8 +725,13 @@ impl Task {
                                 .input_watermarks
                                 .as_mut()
                                 .and_then(|w| w.update(producer as usize, at));
-                            if let Some(watermark) = advanced {
-                                self.advance_watermark(watermark, metrics, task_metrics)?;
+                            match advanced {
+                                Some(watermark) => {
+                                    self.idle = false;
+                                    self.advance_watermark(watermark, metrics, task_metrics)?;
+                                }
+                                None if self.idle => self.reactivate()?,
+                                None => {}
                             }
                             continue;
                         }
@@ -695,6 +752,12 @@ impl Task {
             task_metrics
                 .records_in
                 .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            if self.watermarks.is_some() {
+                self.last_record = Instant::now();
+                if self.idle {
+                    self.reactivate()?;
+                }
+            }
             let watermark = self.watermarks.as_mut().and_then(|w| w.observe(&batch));
             // Busy is working time: blocked on a full consumer does not count.
             let started = Instant::now();
@@ -853,5 +916,97 @@ fn send_error(error: SendError) -> JobError {
         SendError::Disconnected => JobError::Cancelled,
         SendError::Sink(message) => JobError::Sink(message),
         SendError::Channel(message) => JobError::Channel(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// An outbox that keeps what it is sent.
+    struct Capture(Arc<Mutex<Vec<Message>>>);
+
+    impl Outbox for Capture {
+        fn send(&mut self, message: Message) -> Result<(), SendError> {
+            self.0.lock().unwrap().push(message);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_paced_source_goes_idle_between_records_and_active_with_its_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("events.jsonl"),
+            "{\"k\":\"a\",\"ts\":10}\n{\"k\":\"b\",\"ts\":20}\n{\"k\":\"a\",\"ts\":30}\n",
+        )
+        .unwrap();
+        let spec = JobSpec::from_yaml(
+            "name: idle\nbatchSize: 1\n\
+             source: {type: jsonl, path: events.jsonl, rate: 10, \
+             schema: [{name: k, type: utf8}, {name: ts, type: int64}]}\n\
+             eventTime: {column: ts, idleTimeout: 30ms}\n\
+             operators: [{name: count, builtin: count, keyBy: [k], parallelism: 2}]\n\
+             sink: {type: blackhole}\n",
+        )
+        .unwrap();
+        let graph = JobGraph::of(&spec);
+        let modules = BTreeMap::new();
+        let defaults = RunDefaults::default();
+        let setup = TaskSetup {
+            spec: &spec,
+            graph: &graph,
+            vertex: 0,
+            subtask: 0,
+            attempt: 0,
+            base_dir: dir.path(),
+            modules: &modules,
+            defaults: &defaults,
+        };
+        let captured: Vec<Arc<Mutex<Vec<Message>>>> =
+            (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+        let outboxes: Vec<Box<dyn Outbox>> = captured
+            .iter()
+            .map(|c| Box::new(Capture(c.clone())) as Box<dyn Outbox>)
+            .collect();
+        let task = Task::new(&setup, None, outboxes).unwrap();
+        let metrics = JobMetrics::new(spec.operators.iter().map(|op| op.name.clone()));
+        task.run(&metrics, &TaskMetrics::default(), &AtomicBool::new(false))
+            .unwrap();
+
+        let seen: Vec<String> = captured[1]
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| match m {
+                Message::Schema(_) => "schema".to_string(),
+                Message::Batch(_, _) => "batch".to_string(),
+                Message::Watermark { at, .. } => format!("watermark {at}"),
+                Message::Idle(p) => format!("idle {p}"),
+                Message::Barrier(_, _) => "barrier".to_string(),
+                Message::End(_) => "end".to_string(),
+            })
+            .collect();
+        // Every consumer hears every watermark and idleness, whichever
+        // subtask the records go to.
+        let idle_at: Vec<usize> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.as_str() == "idle 0")
+            .map(|(i, _)| i)
+            .collect();
+        // Idle after each record (the third one before the source finds
+        // its end); each record after idleness comes after the watermark
+        // that makes its source active again.
+        assert_eq!(idle_at.len(), 3, "{seen:?}");
+        assert_eq!(seen[idle_at[0] + 1], "watermark 9", "{seen:?}");
+        assert_eq!(seen[idle_at[1] + 1], "watermark 19", "{seen:?}");
+        assert_eq!(
+            seen[seen.len() - 2..],
+            ["watermark 9223372036854775807", "end"],
+            "{seen:?}"
+        );
     }
 }

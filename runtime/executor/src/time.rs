@@ -47,6 +47,12 @@ impl WatermarkGenerator {
         })
     }
 
+    /// The watermark so far (what `observe` last returned).
+    pub fn current(&self) -> Option<i64> {
+        self.max_seen
+            .map(|max| max.saturating_sub(self.bound_ms).saturating_sub(1))
+    }
+
     /// The largest event time read so far, for a checkpoint.
     pub fn max_seen(&self) -> Option<i64> {
         self.max_seen
@@ -83,6 +89,8 @@ impl WatermarkGenerator {
 #[derive(Debug)]
 pub struct InputWatermarks {
     per_producer: Vec<Option<i64>>,
+    /// Idle producers do not hold the watermark back.
+    idle: Vec<bool>,
     current: Option<i64>,
 }
 
@@ -90,6 +98,7 @@ impl InputWatermarks {
     pub fn new(producers: usize) -> Self {
         InputWatermarks {
             per_producer: vec![None; producers],
+            idle: vec![false; producers],
             current: None,
         }
     }
@@ -98,16 +107,40 @@ impl InputWatermarks {
     /// if it advanced.
     pub fn update(&mut self, producer: usize, watermark: i64) -> Option<i64> {
         let slot = self.per_producer.get_mut(producer)?;
-        if slot.is_some_and(|w| w >= watermark) {
-            return None;
+        // A watermark says the producer is active again.
+        self.idle[producer] = false;
+        if slot.is_none_or(|w| w < watermark) {
+            *slot = Some(watermark);
         }
-        *slot = Some(watermark);
-        let min = self
-            .per_producer
-            .iter()
-            .copied()
-            .collect::<Option<Vec<i64>>>()?;
-        let min = min.into_iter().min()?;
+        self.advance()
+    }
+
+    /// Producer `producer` went idle; returns the task's watermark if that
+    /// let it advance.
+    pub fn set_idle(&mut self, producer: usize) -> Option<i64> {
+        *self.idle.get_mut(producer)? = true;
+        self.advance()
+    }
+
+    /// Whether every producer is idle: the task is idle too.
+    pub fn all_idle(&self) -> bool {
+        self.idle.iter().all(|&idle| idle)
+    }
+
+    /// The smallest watermark of the active producers, once each has sent
+    /// one, if it is past the current one.
+    fn advance(&mut self) -> Option<i64> {
+        let mut min: Option<i64> = None;
+        let mut active = false;
+        for (watermark, idle) in self.per_producer.iter().zip(&self.idle) {
+            if *idle {
+                continue;
+            }
+            active = true;
+            let watermark = (*watermark)?;
+            min = Some(min.map_or(watermark, |m| m.min(watermark)));
+        }
+        let min = min.filter(|_| active)?;
         if self.current.is_some_and(|c| c >= min) {
             return None;
         }
@@ -149,6 +182,7 @@ mod tests {
         EventTimeSpec {
             column: "ts".into(),
             watermarks,
+            idle_timeout: None,
         }
     }
 
@@ -190,6 +224,25 @@ mod tests {
         text.column = "name".into();
         let error = WatermarkGenerator::new(&text, &schema).unwrap_err();
         assert!(error.contains("not timestamp-millis or int64"), "{error}");
+    }
+
+    #[test]
+    fn an_idle_producer_does_not_hold_the_watermark_back() {
+        let mut input = InputWatermarks::new(3);
+        assert_eq!(input.update(0, 10), None);
+        assert_eq!(input.update(1, 20), None, "producer 2 has not spoken");
+        assert_eq!(input.set_idle(2), Some(10));
+        assert_eq!(input.update(0, 30), Some(20));
+        assert!(!input.all_idle());
+        // Active again, producer 2 holds it back once more; it never goes back.
+        assert_eq!(input.update(2, 5), None);
+        assert_eq!(input.update(1, 40), None);
+        assert_eq!(input.update(2, 35), Some(30));
+        assert_eq!(input.set_idle(0), Some(35));
+        assert_eq!(input.set_idle(1), None);
+        assert_eq!(input.set_idle(2), None);
+        assert!(input.all_idle());
+        assert_eq!(input.current(), Some(35));
     }
 
     #[test]

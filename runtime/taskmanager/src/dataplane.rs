@@ -212,6 +212,12 @@ impl DataPlane for DataPlaneService {
                             let _ = message_tx.send((end, 0)).await;
                             return Ok(());
                         }
+                        if meta.idle {
+                            let idle = Message::Idle(meta.producer_subtask);
+                            if message_tx.send((idle, 0)).await.is_err() {
+                                return Ok(());
+                            }
+                        }
                         if let Some(id) = meta.barrier {
                             let barrier = Message::Barrier(
                                 meta.producer_subtask,
@@ -425,6 +431,19 @@ async fn write_channel(
                             barrier_timestamp_ms: barrier.timestamp_ms,
                             ..metadata.clone()
                         };
+                        frame_tx
+                            .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
+                            .await
+                            .map_err(|_| "the consumer is gone")?;
+                        false
+                    }
+                    Some(Message::Idle(_)) => {
+                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
+                        buffered.sub(pending_bytes);
+                        pending_rows = 0;
+                        pending_bytes = 0;
+                        deadline = None;
+                        let mark = ChannelMetadata { idle: true, ..metadata.clone() };
                         frame_tx
                             .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
                             .await
@@ -744,6 +763,7 @@ mod tests {
                 timestamp_ms: 99,
             };
             outbox.send(Message::Barrier(0, barrier)).unwrap();
+            outbox.send(Message::Idle(0)).unwrap();
             outbox.send(Message::End(0)).unwrap();
         });
         let got = tokio::task::spawn_blocking(move || {
@@ -759,6 +779,7 @@ mod tests {
                         "barrier {producer} {} {} {}",
                         b.id, b.location, b.timestamp_ms
                     )),
+                    Message::Idle(producer) => got.push(format!("idle {producer}")),
                     Message::End(_) => return got,
                 }
             }
@@ -772,7 +793,8 @@ mod tests {
                 "batch 10",
                 "watermark 0 42",
                 "batch 5",
-                "barrier 0 7 file:///ckpt/chk-7 99"
+                "barrier 0 7 file:///ckpt/chk-7 99",
+                "idle 0"
             ]
         );
     }

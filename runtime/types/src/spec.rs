@@ -65,6 +65,19 @@ pub struct EventTimeSpec {
     pub column: String,
     #[serde(default)]
     pub watermarks: WatermarkSpec,
+    /// A source subtask that has read nothing for this long is idle: its
+    /// consumers stop waiting for its watermark until it reads again
+    /// (Flink's `withIdleness`). Never idle when absent.
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+}
+
+impl EventTimeSpec {
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+    }
 }
 
 /// How a source subtask derives its watermark from the event times it has
@@ -614,6 +627,15 @@ impl JobSpec {
             {
                 if let Err(e) = parse_duration(max_out_of_orderness) {
                     fail("eventTime.watermarks.maxOutOfOrderness".into(), e);
+                }
+            }
+            if let Some(timeout) = &event_time.idle_timeout {
+                match parse_duration(timeout) {
+                    Ok(d) if d.is_zero() => {
+                        fail("eventTime.idleTimeout".into(), "must be positive".into())
+                    }
+                    Ok(_) => {}
+                    Err(e) => fail("eventTime.idleTimeout".into(), e),
                 }
             }
         }
