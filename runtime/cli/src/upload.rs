@@ -68,6 +68,21 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
     if let Some(path) = spec.sink.path_mut() {
         *path = absolute(base_dir, path);
     }
+    // So is the side output of a window's late records.
+    for op in &mut spec.operators {
+        if op.builtin.as_deref() != Some("window") {
+            continue;
+        }
+        if let Some(path) = op
+            .config
+            .get_mut("lateRecords")
+            .and_then(|late| late.get_mut("path"))
+        {
+            if let Some(text) = path.as_str() {
+                *path = serde_json::Value::String(absolute(base_dir, text));
+            }
+        }
+    }
     // A checkpoint directory, like the files, is relative to the job spec.
     if let Some(storage) = spec
         .checkpointing

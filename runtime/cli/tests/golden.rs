@@ -50,6 +50,27 @@ fn install_modules(dir: &Path) {
     std::fs::write(modules.join("not-wasm.wasm"), "this is not wasm\n").unwrap();
 }
 
+/// Files the job writes besides its sink: `expected-files/NAME` holds what
+/// NAME must hold.
+fn check_files(case: &Path, work: &Path) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(case.join("expected-files")) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let want = std::fs::read_to_string(entry.path()).unwrap();
+        let got = std::fs::read_to_string(work.join(&name))
+            .map_err(|e| format!("{}: {e}", name.to_string_lossy()))?;
+        if got != want {
+            return Err(format!(
+                "{} differs.\n--- expected\n{want}--- got\n{got}",
+                name.to_string_lossy()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_case(case: &Path) -> Result<(), String> {
     let work = tempfile::tempdir().unwrap();
     copy_dir(case, work.path());
@@ -76,7 +97,7 @@ fn check_case(case: &Path) -> Result<(), String> {
                 "standard output differs.\n--- expected\n{expected}--- got\n{stdout}"
             ));
         }
-        return Ok(());
+        return check_files(case, work.path());
     }
     let expected = std::fs::read_to_string(case.join("expected-error.txt"))
         .map_err(|_| "has neither expected.txt nor expected-error.txt".to_string())?;
@@ -243,6 +264,7 @@ fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String>
             committed.lines().count()
         ));
     }
+    check_files(case, work.path()).map_err(|e| format!("after a crash at checkpoint {id}: {e}"))?;
     eprintln!(
         "golden {} through a crash: ok (checkpoint {id}, {} of {} lines committed before the crash)",
         case.file_name().unwrap().to_string_lossy(),

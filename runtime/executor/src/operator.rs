@@ -45,6 +45,9 @@ pub struct OpenInfo {
     pub event_time_column: Option<String>,
     /// Restarts of the task so far.
     pub attempt: u32,
+    /// Whether the job takes checkpoints: files an operator writes are then
+    /// two-phase, committed with the checkpoints.
+    pub checkpointing: bool,
 }
 
 /// How a WASM operator's instances fared, for the summary and metrics.
@@ -102,8 +105,14 @@ pub trait Operator: Send {
 
     /// The operator's state for a checkpoint (a copy: the operator goes on
     /// at once). Operators without state return nothing.
-    fn snapshot_state(&mut self) -> Result<Vec<u8>, OperatorError> {
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
         Ok(Vec::new())
+    }
+
+    /// Checkpoint `checkpoint` is complete: what the operator wrote outside
+    /// the stream up to it (a side output) becomes visible.
+    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), OperatorError> {
+        Ok(())
     }
 
     /// Takes back what `snapshot_state` returned, after `open` and before

@@ -97,6 +97,7 @@ pub struct Task {
     last_record: Instant,
     /// The consumers were told this task is idle.
     idle: bool,
+    checkpointing: bool,
 }
 
 /// Barrier alignment of a task fed by several producers: once a producer's
@@ -348,6 +349,7 @@ impl Task {
                 .filter(|_| vertex.reads_source),
             last_record: Instant::now(),
             idle: false,
+            checkpointing: spec.checkpointing.is_some(),
         })
     }
 
@@ -403,6 +405,7 @@ impl Task {
                 max_parallelism: self.max_parallelism,
                 event_time_column: self.event_time.as_ref().map(|e| e.column.clone()),
                 attempt: self.attempt,
+                checkpointing: self.checkpointing,
             };
             schema = link.operator.open(schema, &info)?;
         }
@@ -473,7 +476,7 @@ impl Task {
         }
         snapshot.max_event_time = self.watermarks.as_ref().and_then(|w| w.max_seen());
         for link in &mut self.chain {
-            let state = link.operator.snapshot_state()?;
+            let state = link.operator.snapshot_state(barrier.id)?;
             snapshot
                 .operators
                 .push((link.index as u32, link.operator.name().to_string(), state));
@@ -548,6 +551,9 @@ impl Task {
                     }
                 }
                 Control::Complete(id) => {
+                    for link in &mut self.chain {
+                        link.operator.checkpoint_complete(id)?;
+                    }
                     if let Some(sink) = self.downstream.sink() {
                         sink.commit(id).map_err(JobError::Sink)?;
                     }
@@ -615,7 +621,15 @@ impl Task {
                 Control::Trigger(_) => None,
             })
             .collect();
-        if let (Some(sink), Some(id)) = (self.downstream.sink(), completed.into_iter().max()) {
+        let Some(id) = completed.into_iter().max() else {
+            return;
+        };
+        for link in &mut self.chain {
+            if let Err(e) = link.operator.checkpoint_complete(id) {
+                tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
+            }
+        }
+        if let Some(sink) = self.downstream.sink() {
             if let Err(e) = sink.commit(id) {
                 tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
             }

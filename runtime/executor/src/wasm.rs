@@ -336,7 +336,7 @@ impl Operator for WasmOperator {
         self.fire_timers(TimeDomain::ProcessingTime, now, out)
     }
 
-    fn snapshot_state(&mut self) -> Result<Vec<u8>, OperatorError> {
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
         let mut out = Vec::new();
         match self.watermark {
             Some(w) => {

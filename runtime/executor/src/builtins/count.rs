@@ -147,7 +147,7 @@ impl Operator for Count {
         Ok(())
     }
 
-    fn snapshot_state(&mut self) -> Result<Vec<u8>, OperatorError> {
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
         let mut out = Vec::new();
         put_u32(&mut out, self.counts.len() as u32);
         for (key, count) in &self.counts {

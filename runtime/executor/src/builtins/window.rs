@@ -20,6 +20,7 @@
 //! record later than that is dropped and counted (`numLateRecordsDropped`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 
 use std::sync::Arc;
 use weir_state::codec::{put_bytes, put_f64, put_i64, put_u32, put_u64, put_u8, Reader};
@@ -30,12 +31,13 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 use weir_row_codec::Value;
-use weir_types::parse_duration;
+use weir_types::{parse_duration, OutputFormat};
 use weir_wasm_host::UserMetric;
 
 use crate::operator::{OpenInfo, Operator, OperatorError};
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
+use crate::sink::{FileSink, Sink};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -47,6 +49,16 @@ struct Config {
     gap: Option<String>,
     aggregates: Vec<AggregateConfig>,
     allowed_lateness: Option<String>,
+    late_records: Option<LateRecordsConfig>,
+}
+
+/// Where records too late for their windows go instead of being dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LateRecordsConfig {
+    path: String,
+    #[serde(default)]
+    format: OutputFormat,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +179,11 @@ pub struct Window {
     expiring: BTreeSet<(i64, Vec<u8>, i64)>,
     watermark: i64,
     late_dropped: u64,
+    /// The side output of late records, if configured: its file, and the
+    /// sink once open.
+    late_output: Option<(PathBuf, OutputFormat)>,
+    late_sink: Option<FileSink>,
+    late_written: u64,
     scratch: Vec<u8>,
     /// One record's values, reused from record to record.
     row_accs: Vec<Acc>,
@@ -269,9 +286,37 @@ impl Window {
             expiring: BTreeSet::new(),
             watermark: i64::MIN,
             late_dropped: 0,
+            late_output: config
+                .late_records
+                .map(|late| (PathBuf::from(late.path), late.format)),
+            late_sink: None,
+            late_written: 0,
             scratch: Vec::new(),
             row_accs: Vec::new(),
         })
+    }
+
+    /// Records no window takes any more: to the side output, or dropped
+    /// and counted.
+    fn late(&mut self, batch: &RecordBatch, rows: Vec<u32>) -> Result<(), OperatorError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let count = rows.len() as u64;
+        if self.late_sink.is_none() {
+            self.late_dropped += count;
+            return Ok(());
+        }
+        let indices = arrow_array::UInt32Array::from(rows);
+        let late = arrow_select::take::take_record_batch(batch, &indices)
+            .map_err(|e| self.failed(format!("cannot take the late records: {e}")))?;
+        let written = match self.late_sink.as_mut() {
+            Some(sink) => sink.write(&late),
+            None => Ok(()),
+        };
+        written.map_err(|e| self.failed(format!("late records: {e}")))?;
+        self.late_written += count;
+        Ok(())
     }
 
     fn failed(&self, message: String) -> OperatorError {
@@ -523,6 +568,28 @@ impl Operator for Window {
         }
         let output = Arc::new(Schema::new(fields));
         self.output = Some(output.clone());
+        if let Some((path, format)) = &self.late_output {
+            // Each subtask writes a file of its own: late-0.jsonl, late-1.jsonl, ...
+            let path = if info.parallelism > 1 {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                let name = match (stem, path.extension()) {
+                    (Some(stem), Some(ext)) => {
+                        format!("{stem}-{}.{}", info.subtask_index, ext.to_string_lossy())
+                    }
+                    (Some(stem), None) => format!("{stem}-{}", info.subtask_index),
+                    _ => format!("late-{}", info.subtask_index),
+                };
+                path.with_file_name(name)
+            } else {
+                path.clone()
+            };
+            self.late_sink = Some(FileSink::new(
+                &path,
+                *format,
+                info.checkpointing,
+                info.attempt,
+            ));
+        }
         Ok(output)
     }
 
@@ -543,9 +610,10 @@ impl Operator for Window {
             })
         };
         let mut refired: Vec<(Vec<u8>, i64)> = Vec::new();
+        let mut late_rows: Vec<u32> = Vec::new();
         for row in 0..batch.num_rows() {
             let Some(ts) = time_at(row) else {
-                self.late_dropped += 1;
+                late_rows.push(row as u32);
                 continue;
             };
             let mut key = std::mem::take(&mut self.scratch);
@@ -585,7 +653,7 @@ impl Operator for Window {
                 .filter(|(_, end)| !self.is_late(*end))
                 .collect();
             if windows.is_empty() {
-                self.late_dropped += 1;
+                late_rows.push(row as u32);
                 self.scratch = key;
                 self.row_accs = values;
                 continue;
@@ -606,6 +674,7 @@ impl Operator for Window {
             self.scratch = key;
             self.row_accs = values;
         }
+        self.late(&batch, late_rows)?;
         self.emit(&refired, out)
     }
 
@@ -649,10 +718,24 @@ impl Operator for Window {
         Ok(())
     }
 
-    fn snapshot_state(&mut self) -> Result<Vec<u8>, OperatorError> {
+    fn snapshot_state(&mut self, checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
         let mut out = Vec::new();
         put_i64(&mut out, self.watermark);
         put_u64(&mut out, self.late_dropped);
+        put_u64(&mut out, self.late_written);
+        let late = match self.late_sink.as_mut() {
+            Some(sink) => sink
+                .snapshot(checkpoint)
+                .map_err(|e| format!("late records: {e}")),
+            None => Ok(None),
+        };
+        match late.map_err(|e| self.failed(e))? {
+            Some(bytes) => {
+                put_u8(&mut out, 1);
+                put_bytes(&mut out, &bytes);
+            }
+            None => put_u8(&mut out, 0),
+        }
         put_u32(&mut out, self.panes.len() as u32);
         for (key, panes) in &self.panes {
             put_bytes(&mut out, key);
@@ -693,6 +776,11 @@ impl Operator for Window {
             let mut r = Reader::new(state);
             let watermark = r.i64()?;
             let late_dropped = r.u64()?;
+            let late_written = r.u64()?;
+            let late_sink = match r.u8()? {
+                0 => None,
+                _ => Some(r.bytes()?),
+            };
             let mut panes: HashMap<Vec<u8>, BTreeMap<i64, Pane>> = HashMap::new();
             for _ in 0..r.u32()? {
                 let key = r.bytes()?;
@@ -728,10 +816,18 @@ impl Operator for Window {
                 }
             }
             r.finish()?;
-            Ok((watermark, late_dropped, panes))
+            Ok((watermark, late_dropped, late_written, late_sink, panes))
         })();
-        let (watermark, late_dropped, panes) =
+        let (watermark, late_dropped, late_written, late_sink, panes) =
             restored.map_err(|e| self.failed(format!("cannot restore its windows: {e}")))?;
+        if let (Some(sink), Some(snapshot)) = (self.late_sink.as_mut(), late_sink) {
+            sink.restore(&snapshot)
+                .map_err(|e| format!("late records: {e}"))
+                .map_err(|e| OperatorError::Failed {
+                    operator: self.name.clone(),
+                    message: e,
+                })?;
+        }
         if panes
             .values()
             .flat_map(|p| p.values())
@@ -760,17 +856,37 @@ impl Operator for Window {
         self.panes = panes;
         self.watermark = watermark;
         self.late_dropped = late_dropped;
+        self.late_written = late_written;
         Ok(())
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), OperatorError> {
+        let committed = match self.late_sink.as_mut() {
+            Some(sink) => sink.commit(checkpoint),
+            None => Ok(()),
+        };
+        committed.map_err(|e| self.failed(format!("late records: {e}")))
     }
 
     fn close(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        Ok(())
+        let finished = match self.late_sink.as_mut() {
+            Some(sink) => sink.finish(),
+            None => Ok(()),
+        };
+        finished.map_err(|e| self.failed(format!("late records: {e}")))
     }
 
     fn user_metrics(&self) -> Vec<(String, UserMetric)> {
-        vec![(
+        let mut metrics = vec![(
             "numLateRecordsDropped".into(),
             UserMetric::Counter(self.late_dropped),
-        )]
+        )];
+        if self.late_sink.is_some() {
+            metrics.push((
+                "numLateRecordsSideOutput".into(),
+                UserMetric::Counter(self.late_written),
+            ));
+        }
+        metrics
     }
 }
