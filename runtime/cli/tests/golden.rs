@@ -37,6 +37,7 @@ fn install_modules(dir: &Path) {
         "keyed-count",
         "session-alerts",
         "event-time-probe",
+        "distinct-count",
         "misbehave",
         "scale",
         "scale-arrow",

@@ -228,19 +228,22 @@ fn create_operator(
     modules: &BTreeMap<usize, Arc<Module>>,
     defaults: &RunDefaults,
 ) -> Result<Box<dyn Operator>, JobError> {
+    let limits = spec.operator_limits(op);
+    let limits = InstanceLimits {
+        memory_bytes: limits.memory_bytes.unwrap_or(defaults.limits.memory_bytes),
+        call_timeout: limits.call_timeout.unwrap_or(defaults.limits.call_timeout),
+    };
     if let Some(builtin) = &op.builtin {
-        return Ok(builtins::create(builtin, &op.name, &op.config)?);
+        let module = modules.get(&index).cloned();
+        return Ok(builtins::create(
+            builtin, &op.name, &op.config, module, limits,
+        )?);
     }
     let module = modules.get(&index).ok_or_else(|| JobError::Plan {
         index,
         operator: op.name.clone(),
         message: "has no module".into(),
     })?;
-    let limits = spec.operator_limits(op);
-    let limits = InstanceLimits {
-        memory_bytes: limits.memory_bytes.unwrap_or(defaults.limits.memory_bytes),
-        call_timeout: limits.call_timeout.unwrap_or(defaults.limits.call_timeout),
-    };
     let capabilities = Capabilities {
         wall_clock: op.capabilities.wall_clock,
     };

@@ -238,7 +238,8 @@ pub struct OperatorSpec {
     /// Unique within the job; names the operator in logs, metrics and errors.
     pub name: String,
     /// A WASM component: a path (relative to the job spec), `oci://...` or
-    /// `configmap://NAME/KEY`. Exactly one of `module` and `builtin`.
+    /// `configmap://NAME/KEY`. Exactly one of `module` and `builtin`, but
+    /// for `builtin: window`, whose `module` is a user aggregate function.
     #[serde(default)]
     pub module: Option<String>,
     /// The module's expected sha256; the run fails if the bytes differ.
@@ -509,9 +510,17 @@ impl JobSpec {
                 );
             }
             match (&op.module, &op.builtin) {
+                // A window's module is its user aggregate function.
+                (Some(module), Some(builtin)) if builtin == "window" => {
+                    if let Err(e) = ModuleRef::parse(module) {
+                        fail(at("module"), e.to_string());
+                    }
+                }
                 (Some(_), Some(_)) => fail(
                     format!("operators[{i}]"),
-                    "has both `module` and `builtin`; give exactly one".into(),
+                    "has both `module` and `builtin`; give exactly one (only a window \
+                     takes both: its module is an aggregate function)"
+                        .into(),
                 ),
                 (None, None) => fail(
                     format!("operators[{i}]"),

@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::bindings::aggregate::AggregateFunctionPre;
 use crate::bindings::{Operator, OperatorPre};
 use crate::error::LoadError;
 use crate::store::StoreState;
@@ -202,10 +203,18 @@ impl WasmHost {
             .linker
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
-        let pre = OperatorPre::new(pre).map_err(wrong_world)?;
+        // An operator, or else an aggregate function; the error names what
+        // an operator lacks, the usual mistake.
+        let world = match OperatorPre::new(pre.clone()) {
+            Ok(operator) => World::Operator(operator),
+            Err(not_operator) => match AggregateFunctionPre::new(pre) {
+                Ok(aggregate) => World::Aggregate(aggregate),
+                Err(_) => return Err(wrong_world(not_operator)),
+            },
+        };
         let loaded = Arc::new(Module {
             digest,
-            pre,
+            world,
             epoch_tick: self.config.epoch_tick,
             max_memory: self.config.max_instance_memory,
         });
@@ -309,10 +318,17 @@ fn check_header(module: &str, bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// A compiled, linked operator component, shared by all its instances.
+/// What a component implements.
+pub(crate) enum World {
+    Operator(OperatorPre<StoreState>),
+    Aggregate(AggregateFunctionPre<StoreState>),
+}
+
+/// A compiled, linked component (an operator or an aggregate function),
+/// shared by all its instances.
 pub struct Module {
     digest: Digest,
-    pub(crate) pre: OperatorPre<StoreState>,
+    pub(crate) world: World,
     pub(crate) epoch_tick: Duration,
     pub(crate) max_memory: u64,
 }
@@ -320,6 +336,11 @@ pub struct Module {
 impl Module {
     pub fn digest(&self) -> Digest {
         self.digest
+    }
+
+    /// Whether the component is an aggregate function rather than an operator.
+    pub fn is_aggregate(&self) -> bool {
+        matches!(self.world, World::Aggregate(_))
     }
 }
 

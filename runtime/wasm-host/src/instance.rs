@@ -5,11 +5,15 @@ use std::time::Duration;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::{HostWallClock, WasiCtxBuilder};
 
+use crate::bindings::aggregate::exports::weir::operator::aggregate::{
+    AggregateContext, AggregateInfo,
+};
+use crate::bindings::aggregate::AggregateFunction;
 use crate::bindings::exports::weir::operator::handler::{OpenContext, OpenResult};
 use crate::bindings::weir::operator::timers::Timer;
 use crate::bindings::weir::operator::types::OperatorError;
 use crate::bindings::Operator;
-use crate::engine::Module;
+use crate::engine::{Module, World};
 use crate::error::CallError;
 use crate::guest_output::{GuestOutput, LogBudget, Stream};
 use crate::store::{MemoryLimiter, StoreState, UserMetric};
@@ -56,13 +60,56 @@ impl HostWallClock for EpochClock {
 }
 
 impl Module {
-    /// Creates one sandboxed instance; `operator` names it in logs and errors.
+    /// Creates one sandboxed operator instance; `operator` names it in logs
+    /// and errors.
     pub fn instantiate(
         &self,
         operator: &str,
         limits: InstanceLimits,
         capabilities: Capabilities,
     ) -> Result<OperatorInstance, CallError> {
+        match &self.world {
+            World::Operator(pre) => self.sandbox(operator, limits, capabilities, |store| {
+                pre.instantiate(store)
+            }),
+            World::Aggregate(_) => Err(CallError::Instantiate {
+                operator: operator.to_string(),
+                detail: "the module is an aggregate function (world aggregate-function), \
+                         not an operator; a window's aggregates take it"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Creates one sandboxed instance of an aggregate function; `operator`
+    /// (the window's name) names it in logs and errors.
+    pub fn instantiate_aggregate(
+        &self,
+        operator: &str,
+        limits: InstanceLimits,
+    ) -> Result<AggregateInstance, CallError> {
+        match &self.world {
+            World::Aggregate(pre) => {
+                self.sandbox(operator, limits, Capabilities::default(), |store| {
+                    pre.instantiate(store)
+                })
+            }
+            World::Operator(_) => Err(CallError::Instantiate {
+                operator: operator.to_string(),
+                detail: "the module is an operator (world operator), not an aggregate \
+                         function (world aggregate-function)"
+                    .into(),
+            }),
+        }
+    }
+
+    fn sandbox<B>(
+        &self,
+        operator: &str,
+        limits: InstanceLimits,
+        capabilities: Capabilities,
+        instantiate: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<B>,
+    ) -> Result<Sandbox<B>, CallError> {
         let name: Arc<str> = Arc::from(operator);
         if limits.memory_bytes > self.max_memory {
             return Err(CallError::Instantiate {
@@ -94,17 +141,21 @@ impl Module {
             stderr,
             budget,
         );
-        let mut store = Store::new(self.pre.engine(), state);
+        let engine = match &self.world {
+            World::Operator(pre) => pre.engine(),
+            World::Aggregate(pre) => pre.engine(),
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
         let deadline_ticks = deadline_ticks(limits.call_timeout, self.epoch_tick);
         store.set_epoch_deadline(deadline_ticks);
-        let bindings = match self.pre.instantiate(&mut store) {
+        let bindings = match instantiate(&mut store) {
             Ok(bindings) => bindings,
             Err(e) => {
                 return Err(classify(&mut store, &name, "instantiate", limits, e));
             }
         };
-        Ok(OperatorInstance {
+        Ok(Sandbox {
             store,
             bindings,
             operator: name,
@@ -173,16 +224,24 @@ fn classify(
 
 /// One sandboxed operator instance. Not shareable between threads at once;
 /// it may move between threads between calls.
-pub struct OperatorInstance {
+/// One sandboxed component instance: its store (limits, deadline, logs,
+/// metrics) and its bindings `B`.
+pub struct Sandbox<B> {
     store: Store<StoreState>,
-    bindings: Operator,
+    bindings: B,
     operator: Arc<str>,
     limits: InstanceLimits,
     deadline_ticks: u64,
     poisoned: bool,
 }
 
-impl OperatorInstance {
+/// An instance of an operator component.
+pub type OperatorInstance = Sandbox<Operator>;
+
+/// An instance of an aggregate-function component.
+pub type AggregateInstance = Sandbox<AggregateFunction>;
+
+impl<B> Sandbox<B> {
     pub fn operator(&self) -> &str {
         &self.operator
     }
@@ -197,6 +256,84 @@ impl OperatorInstance {
         &self.store.data().metrics
     }
 
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(&B, &mut Store<StoreState>) -> wasmtime::Result<Result<R, OperatorError>>,
+    ) -> Result<R, CallError> {
+        if self.poisoned {
+            return Err(CallError::Poisoned {
+                operator: self.operator.to_string(),
+                call,
+            });
+        }
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let state = self.store.data_mut();
+        state.limiter.exceeded = None;
+        state.stderr.clear_tail();
+        match f(&self.bindings, &mut self.store) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(CallError::Operator {
+                operator: self.operator.to_string(),
+                call,
+                kind: error.kind,
+                message: error.message,
+            }),
+            Err(error) => {
+                // After a trap the component may hold broken invariants; it is
+                // never entered again.
+                self.poisoned = true;
+                Err(classify(
+                    &mut self.store,
+                    &self.operator,
+                    call,
+                    self.limits,
+                    error,
+                ))
+            }
+        }
+    }
+}
+
+impl Sandbox<AggregateFunction> {
+    pub fn open(&mut self, context: &AggregateContext) -> Result<AggregateInfo, CallError> {
+        self.call("open", |b, s| {
+            b.weir_operator_aggregate().call_open(s, context)
+        })
+    }
+
+    pub fn init(&mut self) -> Result<Vec<u8>, CallError> {
+        self.call("init", |b, s| b.weir_operator_aggregate().call_init(s))
+    }
+
+    // The generated bindings take `&Vec<u8>` for a batch.
+    #[allow(clippy::ptr_arg)]
+    pub fn accumulate(
+        &mut self,
+        accumulators: &[Vec<u8>],
+        input: &Vec<u8>,
+        targets: &[u32],
+    ) -> Result<Vec<Vec<u8>>, CallError> {
+        self.call("accumulate", |b, s| {
+            b.weir_operator_aggregate()
+                .call_accumulate(s, accumulators, input, targets)
+        })
+    }
+
+    pub fn merge(&mut self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Vec<u8>>, CallError> {
+        self.call("merge", |b, s| {
+            b.weir_operator_aggregate().call_merge(s, pairs)
+        })
+    }
+
+    pub fn finish(&mut self, accumulators: &[Vec<u8>]) -> Result<Vec<u8>, CallError> {
+        self.call("finish", |b, s| {
+            b.weir_operator_aggregate().call_finish(s, accumulators)
+        })
+    }
+}
+
+impl Sandbox<Operator> {
     /// Gives the instance its subtask's keyed state, before `open`. An
     /// instance without it answers every state call `unavailable`.
     pub fn attach_keyed_state(&mut self, state: weir_state::SharedKeyedState) {
@@ -239,44 +376,6 @@ impl OperatorInstance {
 
     pub fn close(&mut self) -> Result<Vec<Vec<u8>>, CallError> {
         self.call("close", |b, s| b.weir_operator_handler().call_close(s))
-    }
-
-    fn call<R>(
-        &mut self,
-        call: &'static str,
-        f: impl FnOnce(&Operator, &mut Store<StoreState>) -> wasmtime::Result<Result<R, OperatorError>>,
-    ) -> Result<R, CallError> {
-        if self.poisoned {
-            return Err(CallError::Poisoned {
-                operator: self.operator.to_string(),
-                call,
-            });
-        }
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        let state = self.store.data_mut();
-        state.limiter.exceeded = None;
-        state.stderr.clear_tail();
-        match f(&self.bindings, &mut self.store) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(CallError::Operator {
-                operator: self.operator.to_string(),
-                call,
-                kind: error.kind,
-                message: error.message,
-            }),
-            Err(error) => {
-                // After a trap the component may hold broken invariants; it is
-                // never entered again.
-                self.poisoned = true;
-                Err(classify(
-                    &mut self.store,
-                    &self.operator,
-                    call,
-                    self.limits,
-                    error,
-                ))
-            }
-        }
     }
 }
 

@@ -19,6 +19,9 @@ mod guest_output;
 mod instance;
 mod store;
 
+pub use bindings::aggregate::exports::weir::operator::aggregate::{
+    AggregateContext, AggregateInfo,
+};
 pub use bindings::exports::weir::operator::handler::{OpenContext, OpenResult};
 pub use bindings::weir::operator::timers::{TimeDomain, Timer};
 pub use bindings::weir::operator::types::{
@@ -26,7 +29,7 @@ pub use bindings::weir::operator::types::{
 };
 pub use engine::{Digest, EngineConfig, Module, WasmHost};
 pub use error::{CallError, LoadError};
-pub use instance::{Capabilities, InstanceLimits, OperatorInstance};
+pub use instance::{AggregateInstance, Capabilities, InstanceLimits, OperatorInstance, Sandbox};
 pub use store::UserMetric;
 
 /// The contract version this host implements.

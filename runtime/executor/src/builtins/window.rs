@@ -32,8 +32,11 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 use weir_row_codec::Value;
 use weir_types::{parse_duration, OutputFormat};
-use weir_wasm_host::UserMetric;
+use weir_wasm_host::{
+    AggregateContext, AggregateInstance, Encoding, InstanceLimits, Module, UserMetric,
+};
 
+use crate::ipc;
 use crate::operator::{OpenInfo, Operator, OperatorError};
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
@@ -69,6 +72,30 @@ struct AggregateConfig {
     column: Option<String>,
     #[serde(rename = "as")]
     name: Option<String>,
+    /// `fn: udf` only: the aggregate function's own configuration.
+    config: Option<serde_json::Value>,
+}
+
+/// A user aggregate function: a component of the `aggregate-function`
+/// world, the window operator's `module`.
+struct Udf {
+    name: String,
+    config: String,
+    instance: Option<AggregateInstance>,
+    encoding: Encoding,
+    /// Decodes what `finish` returns: one column `result`.
+    result: Option<SchemaRef>,
+    ipc: Option<ipc::Decoder>,
+    /// What `init` returned: the accumulator of a new window.
+    empty: Vec<u8>,
+}
+
+/// An output column after the window bounds: a built-in aggregate or a
+/// user one, by index, in the order of the config.
+#[derive(Debug, Clone, Copy)]
+enum OutputColumn {
+    Builtin(usize),
+    Udf(usize),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,12 +189,18 @@ struct Pane {
     end: i64,
     accs: Vec<Acc>,
     fired: bool,
+    /// One accumulator per user aggregate.
+    udf: Vec<Vec<u8>>,
 }
 
 pub struct Window {
     name: String,
     assigner: Assigner,
     aggregates: Vec<Aggregate>,
+    udfs: Vec<Udf>,
+    columns: Vec<OutputColumn>,
+    module: Option<Arc<Module>>,
+    limits: InstanceLimits,
     lateness: i64,
     keys: Vec<usize>,
     time: usize,
@@ -205,7 +238,14 @@ fn millis(field: &str, value: &Option<String>, positive: bool) -> Result<Option<
 }
 
 impl Window {
-    pub fn new(name: &str, config: &serde_json::Value) -> Result<Self, OperatorError> {
+    /// `module`: the operator's component, when its aggregates include
+    /// `fn: udf`; `limits` bound its instances.
+    pub fn new(
+        name: &str,
+        config: &serde_json::Value,
+        module: Option<Arc<Module>>,
+        limits: InstanceLimits,
+    ) -> Result<Self, OperatorError> {
         let invalid = |message: String| OperatorError::InvalidConfig {
             operator: name.to_string(),
             message,
@@ -234,7 +274,45 @@ impl Window {
             return Err(invalid("list at least one aggregate".into()));
         }
         let mut aggregates = Vec::new();
+        let mut udfs = Vec::new();
+        let mut columns = Vec::new();
         for (i, agg) in config.aggregates.iter().enumerate() {
+            if agg.function == "udf" {
+                if module.is_none() {
+                    return Err(invalid(format!(
+                        "aggregates[{i}]: fn udf runs the operator's `module`, an aggregate-function \
+                         component, and this window has none"
+                    )));
+                }
+                if agg.column.is_some() {
+                    return Err(invalid(format!(
+                        "aggregates[{i}]: fn udf takes its columns in its `config`, not `column`"
+                    )));
+                }
+                columns.push(OutputColumn::Udf(udfs.len()));
+                udfs.push(Udf {
+                    name: agg
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("udf_{}", udfs.len())),
+                    config: agg
+                        .config
+                        .as_ref()
+                        .map_or_else(|| "{}".to_string(), |c| c.to_string()),
+                    instance: None,
+                    encoding: Encoding::Rows,
+                    result: None,
+                    ipc: None,
+                    empty: Vec::new(),
+                });
+                continue;
+            }
+            if agg.config.is_some() {
+                return Err(invalid(format!(
+                    "aggregates[{i}]: `config` is for fn udf only"
+                )));
+            }
+            columns.push(OutputColumn::Builtin(aggregates.len()));
             let function = match agg.function.as_str() {
                 "count" => Function::Count,
                 "sum" => Function::Sum,
@@ -243,8 +321,8 @@ impl Window {
                 "avg" => Function::Avg,
                 other => {
                     return Err(invalid(format!(
-                        "aggregates[{i}]: unknown fn '{other}' (known: count, sum, min, max, avg)"
-                    )))
+                    "aggregates[{i}]: unknown fn '{other}' (known: count, sum, min, max, avg, udf)"
+                )))
                 }
             };
             let column = match (function, &agg.column) {
@@ -271,10 +349,19 @@ impl Window {
                 index: 0,
             });
         }
+        if udfs.is_empty() && module.is_some() {
+            return Err(invalid(
+                "the window has a `module` but no aggregate with fn udf to run it".into(),
+            ));
+        }
         Ok(Window {
             name: name.to_string(),
             assigner,
             aggregates,
+            udfs,
+            columns,
+            module,
+            limits,
             lateness: millis("allowedLateness", &config.allowed_lateness, false)
                 .map_err(invalid)?
                 .unwrap_or(0),
@@ -371,42 +458,50 @@ impl Window {
 
     /// Adds one record's values to the window (start, end) of `key`,
     /// merging sessions; returns whether the window had fired already.
-    fn add(&mut self, key: &[u8], mut start: i64, mut end: i64, values: &[Acc]) -> bool {
+    fn add(
+        &mut self,
+        key: &[u8],
+        mut start: i64,
+        mut end: i64,
+        values: &[Acc],
+    ) -> Result<bool, OperatorError> {
         if !matches!(self.assigner, Assigner::Session { .. }) {
             // The common case first, without allocating: the window exists.
             if let Some(pane) = self.panes.get_mut(key).and_then(|p| p.get_mut(&start)) {
                 for (acc, value) in pane.accs.iter_mut().zip(values) {
                     *acc = acc.merge(*value);
                 }
-                return pane.fired;
+                return Ok(pane.fired);
             }
         }
         let mut accs = values.to_vec();
+        let mut udf: Vec<Vec<u8>> = self.udfs.iter().map(|u| u.empty.clone()).collect();
         let mut fired = false;
-        let key_panes = match self.panes.get_mut(key) {
-            Some(panes) => panes,
-            None => self.panes.entry(key.to_vec()).or_default(),
-        };
+        if !self.panes.contains_key(key) {
+            self.panes.insert(key.to_vec(), BTreeMap::new());
+        }
         if matches!(self.assigner, Assigner::Session { .. }) {
-            let overlapping: Vec<i64> = key_panes
+            let overlapping: Vec<i64> = self.panes[key]
                 .iter()
                 .filter(|(s, p)| **s < end && start < p.end)
                 .map(|(s, _)| *s)
                 .collect();
             for s in overlapping {
-                if let Some(pane) = key_panes.remove(&s) {
-                    self.pending.remove(&(pane.end - 1, key.to_vec(), s));
-                    self.expiring
-                        .remove(&(pane.end - 1 + self.lateness, key.to_vec(), s));
-                    start = start.min(s);
-                    end = end.max(pane.end);
-                    fired |= pane.fired;
-                    accs = accs
-                        .into_iter()
-                        .zip(pane.accs)
-                        .map(|(a, b)| a.merge(b))
-                        .collect();
-                }
+                let Some(pane) = self.panes.get_mut(key).and_then(|p| p.remove(&s)) else {
+                    continue;
+                };
+                self.pending.remove(&(pane.end - 1, key.to_vec(), s));
+                self.expiring
+                    .remove(&(pane.end - 1 + self.lateness, key.to_vec(), s));
+                start = start.min(s);
+                end = end.max(pane.end);
+                fired |= pane.fired;
+                accs = accs
+                    .into_iter()
+                    .zip(pane.accs)
+                    .map(|(a, b)| a.merge(b))
+                    .collect();
+                udf = self.merge_udf(udf, pane.udf)?;
             }
             // A merged session that had fired fires again at once if the
             // watermark is past its (new) end; otherwise it waits again.
@@ -415,25 +510,232 @@ impl Window {
                 self.expiring
                     .insert((end - 1 + self.lateness, key.to_vec(), start));
             }
-            key_panes.insert(start, Pane { end, accs, fired });
-        } else {
-            key_panes.insert(
+        }
+        if let Some(panes) = self.panes.get_mut(key) {
+            panes.insert(
                 start,
                 Pane {
                     end,
                     accs,
-                    fired: false,
+                    fired,
+                    udf,
                 },
             );
         }
         if !fired {
             self.pending.insert((end - 1, key.to_vec(), start));
         }
-        fired
+        Ok(fired)
+    }
+
+    /// Instantiates and opens each user aggregate; returns their output
+    /// fields.
+    fn open_udfs(
+        &mut self,
+        input: &SchemaRef,
+        info: &OpenInfo,
+    ) -> Result<Vec<Field>, OperatorError> {
+        let Some(module) = self.module.clone() else {
+            return Ok(Vec::new());
+        };
+        let input_schema =
+            crate::schema::to_contract(input).map_err(|message| OperatorError::Failed {
+                operator: self.name.clone(),
+                message,
+            })?;
+        let mut fields = Vec::new();
+        for udf in &mut self.udfs {
+            let mut instance = module.instantiate_aggregate(&self.name, self.limits)?;
+            let opened = instance.open(&AggregateContext {
+                operator_name: self.name.clone(),
+                config: udf.config.clone(),
+                input_schema: input_schema.clone(),
+            })?;
+            let data_type = crate::schema::arrow_type(opened.result_type);
+            let result = Arc::new(Schema::new(vec![Field::new(
+                "result",
+                data_type.clone(),
+                true,
+            )]));
+            udf.ipc = match opened.encoding {
+                Encoding::ArrowIpc => {
+                    Some(ipc::Decoder::new(result.clone()).map_err(|detail| {
+                        OperatorError::Malformed {
+                            operator: self.name.clone(),
+                            call: "open",
+                            detail,
+                        }
+                    })?)
+                }
+                Encoding::Rows => None,
+            };
+            udf.encoding = opened.encoding;
+            udf.result = Some(result);
+            udf.empty = instance.init()?;
+            udf.instance = Some(instance);
+            fields.push(Field::new(udf.name.clone(), data_type, true));
+        }
+        let _ = info;
+        Ok(fields)
+    }
+
+    /// The user aggregates' accumulators of two merging windows, merged.
+    fn merge_udf(
+        &mut self,
+        a: Vec<Vec<u8>>,
+        b: Vec<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>, OperatorError> {
+        let mut merged = Vec::with_capacity(a.len());
+        for ((udf, a), b) in self.udfs.iter_mut().zip(a).zip(b) {
+            let instance = udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
+                operator: self.name.clone(),
+                message: "a user aggregate was called before open".into(),
+            })?;
+            let mut out = instance.merge(&[(a, b)])?;
+            if out.len() != 1 {
+                return Err(OperatorError::Malformed {
+                    operator: self.name.clone(),
+                    call: "merge",
+                    detail: format!("{}: 1 accumulator was due, got {}", udf.name, out.len()),
+                });
+            }
+            merged.push(out.remove(0));
+        }
+        Ok(merged)
+    }
+
+    /// Feeds the rows of `batch` that landed in windows to the user
+    /// aggregates: one `accumulate` call per aggregate for the batch.
+    /// `landed` holds (row, key, window start) in order.
+    fn accumulate_udf(
+        &mut self,
+        batch: &RecordBatch,
+        landed: &[(u32, Vec<u8>, i64)],
+    ) -> Result<(), OperatorError> {
+        if self.udfs.is_empty() || landed.is_empty() {
+            return Ok(());
+        }
+        // Each row's window now (a session may have merged since).
+        let mut windows: Vec<(Vec<u8>, i64)> = Vec::new();
+        let mut targets: Vec<u32> = Vec::with_capacity(landed.len());
+        let mut index: HashMap<(Vec<u8>, i64), u32> = HashMap::new();
+        for (_, key, start) in landed {
+            let current = self
+                .panes
+                .get(key)
+                .and_then(|p| p.range(..=*start).next_back())
+                .map(|(s, _)| *s)
+                .ok_or_else(|| self.failed("a window went missing".into()))?;
+            let slot = *index.entry((key.clone(), current)).or_insert_with(|| {
+                windows.push((key.clone(), current));
+                (windows.len() - 1) as u32
+            });
+            targets.push(slot);
+        }
+        let rows =
+            arrow_array::UInt32Array::from(landed.iter().map(|(r, _, _)| *r).collect::<Vec<_>>());
+        let input = arrow_select::take::take_record_batch(batch, &rows)
+            .map_err(|e| self.failed(e.to_string()))?;
+        for u in 0..self.udfs.len() {
+            let accumulators: Vec<Vec<u8>> = windows
+                .iter()
+                .map(|(key, start)| {
+                    self.panes
+                        .get(key)
+                        .and_then(|p| p.get(start))
+                        .map(|pane| pane.udf[u].clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let udf = &mut self.udfs[u];
+            let encoded = match udf.encoding {
+                Encoding::Rows => rows::encode(&input),
+                Encoding::ArrowIpc => {
+                    ipc::encode(&input).map_err(|detail| OperatorError::Failed {
+                        operator: self.name.clone(),
+                        message: detail,
+                    })?
+                }
+            };
+            let instance = udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
+                operator: self.name.clone(),
+                message: "a user aggregate was called before open".into(),
+            })?;
+            let updated = instance.accumulate(&accumulators, &encoded, &targets)?;
+            if updated.len() != windows.len() {
+                return Err(OperatorError::Malformed {
+                    operator: self.name.clone(),
+                    call: "accumulate",
+                    detail: format!(
+                        "{}: {} accumulators were due, got {}",
+                        udf.name,
+                        windows.len(),
+                        updated.len()
+                    ),
+                });
+            }
+            for ((key, start), acc) in windows.iter().zip(updated) {
+                if let Some(pane) = self.panes.get_mut(key).and_then(|p| p.get_mut(start)) {
+                    pane.udf[u] = acc;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The user aggregates' results for the fired windows, a column each.
+    fn finish_udf(
+        &mut self,
+        fired: &[(Vec<u8>, i64)],
+    ) -> Result<Vec<arrow_array::ArrayRef>, OperatorError> {
+        let mut columns = Vec::with_capacity(self.udfs.len());
+        for u in 0..self.udfs.len() {
+            let accumulators: Vec<Vec<u8>> = fired
+                .iter()
+                .map(|(key, start)| {
+                    self.panes
+                        .get(key)
+                        .and_then(|p| p.get(start))
+                        .map(|pane| pane.udf[u].clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let name = self.name.clone();
+            let udf = &mut self.udfs[u];
+            let malformed = |detail: String| OperatorError::Malformed {
+                operator: name.clone(),
+                call: "finish",
+                detail,
+            };
+            let instance = udf
+                .instance
+                .as_mut()
+                .ok_or_else(|| malformed("called before open".into()))?;
+            let bytes = instance.finish(&accumulators)?;
+            let schema = udf
+                .result
+                .clone()
+                .ok_or_else(|| malformed("called before open".into()))?;
+            let batch = match udf.ipc.as_mut() {
+                Some(decoder) => decoder.decode(bytes),
+                None => rows::decode(&bytes, &schema),
+            }
+            .map_err(|e| malformed(format!("{}: {e}", udf.name)))?;
+            if batch.num_rows() != fired.len() {
+                return Err(malformed(format!(
+                    "{}: {} results were due, got {}",
+                    udf.name,
+                    fired.len(),
+                    batch.num_rows()
+                )));
+            }
+            columns.push(batch.column(0).clone());
+        }
+        Ok(columns)
     }
 
     fn emit(
-        &self,
+        &mut self,
         fired: &[(Vec<u8>, i64)],
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
@@ -444,8 +746,13 @@ impl Window {
             .output
             .clone()
             .ok_or_else(|| self.failed("emit before open".into()))?;
+        let udf_results = self.finish_udf(fired)?;
+        let udf_columns: Vec<rows::Column<'_>> = udf_results
+            .iter()
+            .map(|a| rows::Column::of(a.as_ref()))
+            .collect();
         let mut builders: Vec<ColumnBuilder> = rows::builders(&schema, fired.len());
-        for (key, start) in fired {
+        for (position, (key, start)) in fired.iter().enumerate() {
             let pane = self
                 .panes
                 .get(key)
@@ -455,7 +762,15 @@ impl Window {
             rows::read_key(key, self.keys.len(), &mut values).map_err(|e| self.failed(e))?;
             values.push(Value::TimestampMillis(*start));
             values.push(Value::TimestampMillis(pane.end));
-            for (agg, acc) in self.aggregates.iter().zip(&pane.accs) {
+            for column in &self.columns {
+                let b = match *column {
+                    OutputColumn::Builtin(b) => b,
+                    OutputColumn::Udf(u) => {
+                        values.push(udf_columns[u].value(position));
+                        continue;
+                    }
+                };
+                let (agg, acc) = (&self.aggregates[b], &pane.accs[b]);
                 values.push(match (agg.function, *acc) {
                     (_, Acc::Count(n)) => Value::Int64(n),
                     (_, Acc::Int { n: 0, .. }) | (_, Acc::Float { n: 0, .. }) => Value::Null,
@@ -490,8 +805,9 @@ impl Operator for Window {
     }
 
     fn open(&mut self, input: SchemaRef, info: &OpenInfo) -> Result<SchemaRef, OperatorError> {
+        let operator = self.name.clone();
         let invalid = |message: String| OperatorError::InvalidConfig {
-            operator: self.name.clone(),
+            operator: operator.clone(),
             message,
         };
         if info.key_fields.is_empty() {
@@ -531,6 +847,7 @@ impl Operator for Window {
             DataType::Timestamp(TimeUnit::Millisecond, None),
             false,
         ));
+        let mut builtin_fields: Vec<Field> = Vec::new();
         for agg in &mut self.aggregates {
             let data_type = match &mut agg.column {
                 None => DataType::Int64,
@@ -554,17 +871,25 @@ impl Operator for Window {
                     }
                 }
             };
-            if fields.iter().any(|f| f.name() == &agg.name) {
-                return Err(invalid(format!(
-                    "two output columns are named '{}'",
-                    agg.name
-                )));
-            }
-            fields.push(Field::new(
+            builtin_fields.push(Field::new(
                 agg.name.clone(),
                 data_type,
                 agg.function != Function::Count,
             ));
+        }
+        let udf_fields = self.open_udfs(&input, info)?;
+        for column in &self.columns {
+            let field = match *column {
+                OutputColumn::Builtin(b) => builtin_fields[b].clone(),
+                OutputColumn::Udf(u) => udf_fields[u].clone(),
+            };
+            if fields.iter().any(|f| f.name() == field.name()) {
+                return Err(invalid(format!(
+                    "two output columns are named '{}'",
+                    field.name()
+                )));
+            }
+            fields.push(field);
         }
         let output = Arc::new(Schema::new(fields));
         self.output = Some(output.clone());
@@ -611,6 +936,8 @@ impl Operator for Window {
         };
         let mut refired: Vec<(Vec<u8>, i64)> = Vec::new();
         let mut late_rows: Vec<u32> = Vec::new();
+        // Rows that went into windows, for the user aggregates.
+        let mut landed: Vec<(u32, Vec<u8>, i64)> = Vec::new();
         for row in 0..batch.num_rows() {
             let Some(ts) = time_at(row) else {
                 late_rows.push(row as u32);
@@ -659,7 +986,10 @@ impl Operator for Window {
                 continue;
             }
             for (start, end) in windows {
-                if self.add(&key, start, end, &values) {
+                if !self.udfs.is_empty() {
+                    landed.push((row as u32, key.clone(), start));
+                }
+                if self.add(&key, start, end, &values)? {
                     // Late but within the allowed lateness: emit again.
                     let start = self
                         .panes
@@ -675,6 +1005,7 @@ impl Operator for Window {
             self.row_accs = values;
         }
         self.late(&batch, late_rows)?;
+        self.accumulate_udf(&batch, &landed)?;
         self.emit(&refired, out)
     }
 
@@ -744,6 +1075,10 @@ impl Operator for Window {
                 put_i64(&mut out, *start);
                 put_i64(&mut out, pane.end);
                 put_u8(&mut out, u8::from(pane.fired));
+                put_u32(&mut out, pane.udf.len() as u32);
+                for acc in &pane.udf {
+                    put_bytes(&mut out, acc);
+                }
                 put_u32(&mut out, pane.accs.len() as u32);
                 for acc in &pane.accs {
                     match *acc {
@@ -789,6 +1124,10 @@ impl Operator for Window {
                     let start = r.i64()?;
                     let end = r.i64()?;
                     let fired = r.u8()? != 0;
+                    let mut udf = Vec::new();
+                    for _ in 0..r.u32()? {
+                        udf.push(r.bytes()?);
+                    }
                     let mut accs = Vec::new();
                     for _ in 0..r.u32()? {
                         accs.push(match r.u8()? {
@@ -812,7 +1151,15 @@ impl Operator for Window {
                             }
                         });
                     }
-                    key_panes.insert(start, Pane { end, accs, fired });
+                    key_panes.insert(
+                        start,
+                        Pane {
+                            end,
+                            accs,
+                            fired,
+                            udf,
+                        },
+                    );
                 }
             }
             r.finish()?;
@@ -828,11 +1175,9 @@ impl Operator for Window {
                     message: e,
                 })?;
         }
-        if panes
-            .values()
-            .flat_map(|p| p.values())
-            .any(|pane| pane.accs.len() != self.aggregates.len())
-        {
+        if panes.values().flat_map(|p| p.values()).any(|pane| {
+            pane.accs.len() != self.aggregates.len() || pane.udf.len() != self.udfs.len()
+        }) {
             return Err(self.failed(format!(
                 "the checkpoint's windows hold a different number of aggregates than the {} configured",
                 self.aggregates.len()
