@@ -17,7 +17,7 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use prost::Message as _;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
@@ -322,6 +322,8 @@ impl Outbox for NetworkOutbox {
 impl NetworkOutbox {
     /// Opens a channel to the consumer described by `metadata` at
     /// `address`. Failures of the channel surface on the next `send`.
+    /// When `cancelled` turns true the channel closes at once, so a
+    /// producer blocked on it (its consumer never came, say) stops.
     pub fn open(
         runtime: &tokio::runtime::Handle,
         connections: &Connections,
@@ -329,13 +331,25 @@ impl NetworkOutbox {
         metadata: ChannelMetadata,
         policy: FlushPolicy,
         buffered: Arc<DataPlaneStats>,
+        mut cancelled: watch::Receiver<bool>,
     ) -> Result<NetworkOutbox, String> {
         let channel = connections.get(address)?;
         let (sender, receiver) = mpsc::channel(1);
         let address = address.to_string();
         runtime.spawn(async move {
-            if let Err(why) = write_channel(channel, metadata, receiver, policy, buffered).await {
-                tracing::warn!(consumer = %address, "data channel failed: {why}");
+            let cancel = async {
+                // A dropped sender never cancels.
+                if cancelled.wait_for(|c| *c).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                written = write_channel(channel, metadata, receiver, policy, buffered) => {
+                    if let Err(why) = written {
+                        tracing::warn!(consumer = %address, "data channel failed: {why}");
+                    }
+                }
+                () = cancel => {}
             }
         });
         Ok(NetworkOutbox { sender })
@@ -608,6 +622,7 @@ mod tests {
                 metadata,
                 policy,
                 producer_stats,
+                watch::channel(false).1,
             )
             .unwrap()
         }

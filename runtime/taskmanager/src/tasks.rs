@@ -69,6 +69,8 @@ pub struct RunningJob {
     pub tasks: Vec<RunningTask>,
     pub slots: u32,
     cancel: Arc<AtomicBool>,
+    /// Closes the job's outgoing network channels when it is cancelled.
+    cancel_watch: tokio::sync::watch::Sender<bool>,
     remaining: usize,
     /// Each task's checkpoint controls: (vertex, sender).
     controls: Vec<(u32, std::sync::mpsc::Sender<Control>)>,
@@ -199,6 +201,7 @@ impl Tasks {
         for job in lock(&self.jobs).values() {
             if job.job_id == job_id && job.attempt <= attempt {
                 job.cancel.store(true, Ordering::Relaxed);
+                job.cancel_watch.send_replace(true);
             }
         }
         self.shared.gates.remove_job(job_id, attempt);
@@ -318,6 +321,7 @@ impl Tasks {
             return Ok(());
         }
         let cancel = Arc::new(AtomicBool::new(false));
+        let (cancel_watch, _) = tokio::sync::watch::channel(false);
         let metrics = Arc::new(JobMetrics::new(
             spec.operators.iter().map(|op| op.name.clone()),
         ));
@@ -357,6 +361,7 @@ impl Tasks {
             tasks: Vec::new(),
             slots: slots_here.values().copied().max().unwrap_or(0),
             cancel: cancel.clone(),
+            cancel_watch: cancel_watch.clone(),
             remaining: deploy.tasks.len(),
             controls: Vec::new(),
         };
@@ -405,6 +410,7 @@ impl Tasks {
                         metadata,
                         policy,
                         self.shared.buffered.clone(),
+                        cancel_watch.subscribe(),
                     )
                     .map_err(|e| (e, false))?;
                     outboxes.push(Box::new(outbox));
@@ -460,7 +466,13 @@ impl Tasks {
             };
             threads.push((name, gate, outboxes, context));
         }
-        lock(&self.jobs).insert(key, running);
+        lock(&self.jobs).insert(key.clone(), running);
+        // A cancel that came between the check above and now found no job
+        // to cancel.
+        if lock(&self.cancelled).contains(&key) {
+            cancel.store(true, Ordering::Relaxed);
+            cancel_watch.send_replace(true);
+        }
         for (name, gate, outboxes, context) in threads {
             let spawned = std::thread::Builder::new()
                 .name(format!("weir-task {name}"))
