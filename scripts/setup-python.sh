@@ -5,6 +5,8 @@
 #   - componentize-py, which builds Python operators into components,
 #   - pytest, for the SDK's tests,
 #   - the SDK itself (weir-operator), installed editable from this checkout,
+#   - moto's server, an S3-compatible object store the checkpoint storage
+#     tests run on loopback (moto_server),
 # so that afterwards
 #   $WEIR_TOOLS/python/bin/python -m weir_operator build PROJECT -o OUT.wasm
 #   $WEIR_TOOLS/python/bin/python -m pytest operators-sdk/python
@@ -16,13 +18,14 @@ set -euo pipefail
 
 COMPONENTIZE_PY_VERSION=0.25.1
 PYTEST_VERSION=9.2.0
+MOTO_VERSION=5.2.5
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tools=${WEIR_TOOLS:-$HOME/.cache/weir/tools}
 venv=$tools/python
 sdk=$repo/operators-sdk/python
 stamp=$venv/.weir-setup
-want="componentize-py==$COMPONENTIZE_PY_VERSION pytest==$PYTEST_VERSION sdk=$sdk"
+want="componentize-py==$COMPONENTIZE_PY_VERSION pytest==$PYTEST_VERSION moto==$MOTO_VERSION sdk=$sdk"
 
 say() { echo "setup-python: $*" >&2; }
 
@@ -30,7 +33,8 @@ say() { echo "setup-python: $*" >&2; }
 # checkout, with these versions, and still works.
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
     "$venv/bin/python" -c 'import weir_operator' >/dev/null 2>&1 &&
-    "$venv/bin/componentize-py" --version >/dev/null 2>&1; then
+    "$venv/bin/componentize-py" --version >/dev/null 2>&1 &&
+    [ -x "$venv/bin/moto_server" ]; then
     exit 0
 fi
 
@@ -71,9 +75,10 @@ if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
     "$python" -m venv "$venv"
 fi
 
-say "installing componentize-py $COMPONENTIZE_PY_VERSION, pytest $PYTEST_VERSION and the SDK into $venv"
+say "installing componentize-py $COMPONENTIZE_PY_VERSION, pytest $PYTEST_VERSION, moto $MOTO_VERSION and the SDK into $venv"
 if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "componentize-py==$COMPONENTIZE_PY_VERSION" "pytest==$PYTEST_VERSION" -e "$sdk"; then
+    "componentize-py==$COMPONENTIZE_PY_VERSION" "pytest==$PYTEST_VERSION" \
+    "moto[server]==$MOTO_VERSION" -e "$sdk"; then
     echo "error: pip could not install the Python SDK's tools from PyPI (see above)." >&2
     exit 1
 fi

@@ -218,10 +218,21 @@ fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) {
 
 /// A minimal HTTP/1.1 exchange, enough for the JSON API and /metrics.
 fn http(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_with(address, method, path, "")
+}
+
+/// An HTTP request with a JSON body (none when empty).
+fn http_with(address: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).expect("connects");
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut response = String::new();
@@ -941,6 +952,39 @@ fn stop_with_savepoint_then_resume_equals_an_uninterrupted_run() {
     wait_until(WAIT, || {
         cluster.job(&id)["source-records"].as_u64().unwrap_or(0) > RECORDS / 4
     });
+    // A savepoint through REST, as Flink's clients ask for one.
+    let target = dir.path().join("rest-savepoints");
+    let (status, body) = http_with(
+        cluster.rest,
+        "POST",
+        &format!("/jobs/{id}/savepoints"),
+        &serde_json::json!({ "target-directory": target, "cancel-job": false }).to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    let request: Value = serde_json::from_str(&body).unwrap();
+    let request = request["request-id"].as_str().unwrap().to_string();
+    let mut answer = Value::Null;
+    wait_until(WAIT, || {
+        answer = cluster.get(&format!("/jobs/{id}/savepoints/{request}"));
+        answer["status"]["id"] == "COMPLETED"
+    });
+    let rest_savepoint = answer["operation"]["location"].as_str().unwrap_or_default();
+    assert!(
+        rest_savepoint.contains("/rest-savepoints/savepoint-"),
+        "{answer:#}"
+    );
+    let on_disk = target.join(rest_savepoint.rsplit('/').next().unwrap());
+    assert!(on_disk.join("_metadata").is_file(), "{}", on_disk.display());
+    let stats = cluster.get(&format!("/jobs/{id}/checkpoints"));
+    assert_eq!(
+        stats["latest"]["savepoint"]["external_path"], rest_savepoint,
+        "{stats:#}"
+    );
+    assert_eq!(
+        http(cluster.rest, "POST", "/jobs/no-such-job/savepoints").0,
+        404
+    );
+
     let stopped = cluster.weir(
         &["stop", &id, "--savepoint", "savepoints", "--output", "json"],
         dir.path(),
@@ -1067,6 +1111,84 @@ fn a_damaged_or_missing_checkpoint_is_named_and_an_older_one_restored() {
             && log.contains("task-0-1 does not exist")
             && log.contains(&format!("falls back to checkpoint {oldest}")),
         "{log}"
+    );
+    assert_each_record_once(&dir.path().join("out.jsonl"), RECORDS);
+}
+
+#[test]
+fn checkpoints_on_an_s3_store_carry_a_job_through_a_crash() {
+    let s3 = weir_testing::S3Server::start("weir");
+    let dir = tempfile::tempdir().unwrap();
+    const RECORDS: u64 = 60_000;
+    checkpointed_keyed_job(
+        dir.path(),
+        RECORDS,
+        20_000,
+        "checkpointing: {interval: 200ms, storage: \"s3://weir/checkpoints\"}\n",
+    );
+    let rest = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let weir = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        command
+            .current_dir(dir.path())
+            .envs(s3.env())
+            .env("WEIR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    let mut first = weir()
+        .args(["run", "job.yaml", "--progress", "never", "--rest-address"])
+        .arg(rest.to_string())
+        .spawn()
+        .unwrap();
+    let mut location = String::new();
+    wait_until(WAIT, || {
+        if TcpStream::connect(rest).is_err() {
+            return false;
+        }
+        let (status, body) = http(rest, "GET", "/jobs/overview");
+        if status != 200 {
+            return false;
+        }
+        let jobs: Value = serde_json::from_str(&body).unwrap();
+        let Some(id) = jobs["jobs"][0]["jid"].as_str() else {
+            return false;
+        };
+        let (_, body) = http(rest, "GET", &format!("/jobs/{id}/checkpoints"));
+        let stats: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        location = stats["latest"]["completed"]["external_path"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        stats["counts"]["completed"].as_u64().unwrap_or(0) >= 2
+    });
+    assert!(Command::new("kill")
+        .args(["-9", &first.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    first.wait().unwrap();
+    assert!(location.starts_with("s3://weir/checkpoints/"), "{location}");
+
+    let resumed = weir()
+        .args([
+            "run",
+            "job.yaml",
+            "--progress",
+            "never",
+            "--from-savepoint",
+            &location,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
     );
     assert_each_record_once(&dir.path().join("out.jsonl"), RECORDS);
 }

@@ -114,3 +114,91 @@ fn build_workspace(manifest: &Path, target: &Path) {
 
 /// A core WebAssembly module (not a component): the smallest valid one.
 pub const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+/// An S3-compatible object store on loopback (moto's server, which
+/// `scripts/setup-python.sh` installs), with one bucket, for the checkpoint
+/// storage tests. Stopped when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl S3Server {
+    pub fn start(bucket: &str) -> S3Server {
+        let tools = std::env::var_os("WEIR_TOOLS")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/weir/tools"))
+            })
+            .expect("HOME or WEIR_TOOLS is set");
+        let server = tools.join("python/bin/moto_server");
+        assert!(
+            server.is_file(),
+            "{} is missing: run scripts/setup-python.sh",
+            server.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        let s3 = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: bucket.to_string(),
+        };
+        let started = std::time::Instant::now();
+        loop {
+            if s3
+                .request("PUT", &format!("/{bucket}"))
+                .is_some_and(|code| code == 200)
+            {
+                return s3;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the S3 server did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The environment an object_store S3 client needs to reach it.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "weir".into()),
+            ("AWS_SECRET_ACCESS_KEY", "weir-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// The status code of a bodiless request, if the server answered.
+    pub fn request(&self, method: &str, path: &str) -> Option<u16> {
+        use std::io::{Read, Write};
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).ok()?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
