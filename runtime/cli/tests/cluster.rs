@@ -952,6 +952,29 @@ fn stop_with_savepoint_then_resume_equals_an_uninterrupted_run() {
     wait_until(WAIT, || {
         cluster.job(&id)["source-records"].as_u64().unwrap_or(0) > RECORDS / 4
     });
+    // A savepoint from the command line: the job goes on.
+    let taken = cluster.weir(
+        &["savepoint", &id, "cli-savepoints", "--output", "json"],
+        dir.path(),
+    );
+    assert!(
+        taken.status.success(),
+        "{}",
+        String::from_utf8_lossy(&taken.stderr)
+    );
+    let taken: Value = serde_json::from_slice(&taken.stdout).unwrap();
+    let cli_savepoint = taken["location"].as_str().unwrap();
+    let name = cli_savepoint.rsplit('/').next().unwrap();
+    assert!(
+        dir.path()
+            .join("cli-savepoints")
+            .join(name)
+            .join("_metadata")
+            .is_file(),
+        "{cli_savepoint}"
+    );
+    assert_eq!(cluster.job(&id)["state"], "RUNNING");
+
     // A savepoint through REST, as Flink's clients ask for one.
     let target = dir.path().join("rest-savepoints");
     let (status, body) = http_with(
