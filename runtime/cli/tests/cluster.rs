@@ -1215,3 +1215,29 @@ fn checkpoints_on_an_s3_store_carry_a_job_through_a_crash() {
     );
     assert_each_record_once(&dir.path().join("out.jsonl"), RECORDS);
 }
+
+#[test]
+fn probes_say_a_taskmanager_is_ready_only_while_registered() {
+    let mut cluster = Cluster::start(1, 1);
+    assert_eq!(http(cluster.rest, "GET", "/healthz").0, 200);
+    assert_eq!(http(cluster.rest, "GET", "/readyz").0, 200);
+    let tms = cluster.get("/taskmanagers");
+    let metrics: SocketAddr = tms["taskmanagers"][0]["metricsAddress"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tms:#}"))
+        .parse()
+        .unwrap();
+    assert_eq!(http(metrics, "GET", "/healthz").0, 200);
+    assert_eq!(http(metrics, "GET", "/readyz").0, 200);
+
+    // Without its JobManager the TaskManager is alive but not ready.
+    let jobmanager = std::mem::replace(&mut cluster.jobmanager, Process::start(&["--version"]));
+    drop(jobmanager);
+    wait_until(WAIT, || http(metrics, "GET", "/readyz").0 == 503);
+    let (_, body) = http(metrics, "GET", "/readyz");
+    assert!(
+        body.contains("not registered with the JobManager"),
+        "{body}"
+    );
+    assert_eq!(http(metrics, "GET", "/healthz").0, 200);
+}

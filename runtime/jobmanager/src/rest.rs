@@ -29,6 +29,9 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/jobs/{id}/stop", post(stop))
         .route("/taskmanagers", get(task_managers))
         .route("/metrics", get(metrics))
+        // Probes: the JobManager is alive and ready once it serves at all.
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
         .with_state(core)
 }
 

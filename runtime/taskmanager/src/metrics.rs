@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 
@@ -14,18 +15,39 @@ use crate::tasks::Tasks;
 pub async fn serve(address: SocketAddr, tasks: Arc<Tasks>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let tasks = tasks.clone();
-            async move {
-                (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    render(&tasks),
-                )
-            }
-        }),
-    );
+    let ready = tasks.clone();
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let tasks = tasks.clone();
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        render(&tasks),
+                    )
+                }
+            }),
+        )
+        // Liveness: the process answers. Readiness: it is registered with
+        // a JobManager, so it can be given tasks.
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.is_connected();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not registered with the JobManager\n",
+                        )
+                    }
+                }
+            }),
+        );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the metrics endpoint stopped: {e}");

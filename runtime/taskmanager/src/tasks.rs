@@ -115,6 +115,11 @@ impl Tasks {
         *lock(&self.link) = None;
     }
 
+    /// Whether the TaskManager is registered with a JobManager now.
+    pub fn is_connected(&self) -> bool {
+        lock(&self.link).is_some()
+    }
+
     fn report(&self, update: TaskStateUpdate) {
         self.tell(ToJobManager::TaskState(update));
     }
