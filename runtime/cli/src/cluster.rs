@@ -13,6 +13,10 @@ use weir_wasm_host::InstanceLimits;
 
 #[derive(Args)]
 pub struct JobManagerArgs {
+    /// The configuration file (weir.yaml): its `jobmanager` section holds
+    /// these flags in camelCase. Flags and WEIR_ variables win over it.
+    #[arg(long, env = "WEIR_CONFIG")]
+    config: Option<PathBuf>,
     /// Where clients and TaskManagers reach it (gRPC). Use 0.0.0.0 to
     /// accept other hosts.
     #[arg(long, default_value = "127.0.0.1:6123", env = "WEIR_RPC_ADDRESS")]
@@ -27,7 +31,8 @@ pub struct JobManagerArgs {
     #[arg(long, default_value = "10s", env = "WEIR_HEARTBEAT_TIMEOUT")]
     heartbeat_timeout: String,
     /// Where checkpoints go when a job's spec does not say: a directory
-    /// (shared by every TaskManager), file://, or s3:// in builds with S3.
+    /// (shared by every TaskManager), file://, or s3://BUCKET/PREFIX (set
+    /// up by the AWS_* variables).
     /// Savepoints go to its savepoints/ unless a directory is given. The
     /// default is weir-checkpoints in the system's temporary directory.
     #[arg(long, env = "WEIR_CHECKPOINT_STORAGE")]
@@ -49,6 +54,10 @@ pub fn checkpoint_storage(flag: Option<&str>) -> Result<String> {
 
 #[derive(Args)]
 pub struct TaskManagerArgs {
+    /// The configuration file (weir.yaml): its `taskmanager` section holds
+    /// these flags in camelCase. Flags and WEIR_ variables win over it.
+    #[arg(long, env = "WEIR_CONFIG")]
+    config: Option<PathBuf>,
     /// The JobManager's RPC address.
     #[arg(long, default_value = "http://127.0.0.1:6123", env = "WEIR_JOBMANAGER")]
     jobmanager: String,

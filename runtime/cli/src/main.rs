@@ -5,6 +5,7 @@
 
 mod client;
 mod cluster;
+mod config;
 mod run;
 mod upload;
 
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::with_config_file;
 
 #[derive(Parser)]
 #[command(
@@ -94,7 +97,23 @@ fn init_logging(format: LogFormat, command: &Command) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match with_config_file::<Cli>(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A flag given twice (the file's, then the command line's) takes the
+    // last: the command line's.
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(
+        &<Cli as clap::CommandFactory>::command()
+            .args_override_self(true)
+            .get_matches_from(args),
+    ) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     init_logging(cli.log_format, &cli.command);
     let result = match cli.command {
         Command::Run(args) => run::run(args),

@@ -1241,3 +1241,50 @@ fn probes_say_a_taskmanager_is_ready_only_while_registered() {
     );
     assert_eq!(http(metrics, "GET", "/healthz").0, 200);
 }
+
+#[test]
+fn a_taskmanager_reads_its_settings_from_weir_yaml_and_flags_win() {
+    let mut cluster = Cluster::start(0, 1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weir.yaml"),
+        format!(
+            "taskmanager:\n  jobmanager: {}\n  slots: 3\n  noCache: true\n",
+            cluster.rpc
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("weir.yaml");
+    let config = config.to_str().unwrap();
+    cluster
+        .taskmanagers
+        .push(Process::start(&["taskmanager", "--config", config]));
+    cluster.wait_for_taskmanagers(1);
+    let tms = cluster.get("/taskmanagers");
+    assert_eq!(tms["taskmanagers"][0]["slotsNumber"], 3, "{tms:#}");
+    // A flag on the command line beats the file.
+    cluster.taskmanagers.push(Process::start(&[
+        "taskmanager",
+        "--config",
+        config,
+        "--slots",
+        "2",
+    ]));
+    cluster.wait_for_taskmanagers(2);
+    let slots: Vec<u64> = cluster.get("/taskmanagers")["taskmanagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tm| tm["slotsNumber"].as_u64().unwrap())
+        .collect();
+    assert!(slots.contains(&2) && slots.contains(&3), "{slots:?}");
+
+    std::fs::write(dir.path().join("bad.yaml"), "taskmanager:\n  slot: 3\n").unwrap();
+    let out = run_weir(&["taskmanager", "--config", "bad.yaml"], dir.path()).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("bad.yaml: taskmanager.slot is not a setting") && stderr.contains("slots"),
+        "{stderr}"
+    );
+}
