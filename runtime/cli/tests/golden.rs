@@ -51,6 +51,29 @@ fn install_modules(dir: &Path) {
     std::fs::write(modules.join("not-wasm.wasm"), "this is not wasm\n").unwrap();
 }
 
+/// The case directories under `root`, in name order.
+fn golden_cases_under(root: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Whether `got` has the lines of `expected`: in order, or in any order
+/// when the case has a file named `unordered`.
+fn same_output(case: &Path, got: &str, expected: &str) -> bool {
+    let (mut got, mut want): (Vec<&str>, Vec<&str>) =
+        (got.lines().collect(), expected.lines().collect());
+    if case.join("unordered").exists() {
+        got.sort_unstable();
+        want.sort_unstable();
+    }
+    got == want
+}
+
 /// Files the job writes besides its sink: `expected-files/NAME` holds what
 /// NAME must hold.
 fn check_files(case: &Path, work: &Path) -> Result<(), String> {
@@ -87,13 +110,7 @@ fn check_case(case: &Path) -> Result<(), String> {
         if !output.status.success() {
             return Err(format!("failed ({}):\n{stderr}", output.status));
         }
-        let (mut got, mut want): (Vec<&str>, Vec<&str>) =
-            (stdout.lines().collect(), expected.lines().collect());
-        if case.join("unordered").exists() {
-            got.sort_unstable();
-            want.sort_unstable();
-        }
-        if got != want {
+        if !same_output(case, &stdout, &expected) {
             return Err(format!(
                 "standard output differs.\n--- expected\n{expected}--- got\n{stdout}"
             ));
@@ -252,13 +269,7 @@ fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String>
         ));
     }
     let got = std::fs::read_to_string(work.path().join("out.txt")).unwrap();
-    let (mut got_lines, mut want): (Vec<&str>, Vec<&str>) =
-        (got.lines().collect(), expected.lines().collect());
-    if case.join("unordered").exists() {
-        got_lines.sort_unstable();
-        want.sort_unstable();
-    }
-    if got_lines != want {
+    if !same_output(case, &got, expected) {
         return Err(format!(
             "after a crash at checkpoint {id} ({} lines committed then), the output differs.\n\
              --- expected\n{expected}--- got\n{got}",
@@ -270,7 +281,7 @@ fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String>
         "golden {} through a crash: ok (checkpoint {id}, {} of {} lines committed before the crash)",
         case.file_name().unwrap().to_string_lossy(),
         committed.lines().count(),
-        want.len()
+        expected.lines().count()
     );
     Ok(())
 }
@@ -280,12 +291,10 @@ fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String>
 #[test]
 fn golden_cases_through_a_crash() {
     let root = repo_root().join("tests/golden");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let mut cases: Vec<PathBuf> = golden_cases_under(&root)
+        .into_iter()
         .filter(|p| p.join("expected.txt").is_file())
         .collect();
-    cases.sort();
     assert!(cases.len() >= 10, "expected golden cases with outputs");
     // A case says why it cannot be restored in a file of that name.
     cases.retain(|case| {
@@ -324,12 +333,7 @@ fn golden_cases_through_a_crash() {
 #[test]
 fn golden_cases() {
     let root = repo_root().join("tests/golden");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let cases = golden_cases_under(&root);
     assert!(
         cases.len() >= 10,
         "expected the golden cases under {}",

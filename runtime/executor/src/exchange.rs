@@ -118,41 +118,30 @@ impl Downstream {
     /// Sends a watermark to every consumer (whatever the partitioning: each
     /// must hear from every producer); a sink has no use for it.
     pub fn emit_watermark(&mut self, at: i64) -> Result<(), SendError> {
-        match self {
-            Downstream::Sink(_) => Ok(()),
-            Downstream::Channels {
-                outboxes, subtask, ..
-            } => outboxes.iter_mut().try_for_each(|outbox| {
-                outbox.send(Message::Watermark {
-                    producer: *subtask,
-                    at,
-                })
-            }),
-        }
+        self.tell_every_consumer(|producer| Message::Watermark { producer, at })
     }
 
     /// Tells every consumer this producer is idle.
     pub fn emit_idle(&mut self) -> Result<(), SendError> {
-        match self {
-            Downstream::Sink(_) => Ok(()),
-            Downstream::Channels {
-                outboxes, subtask, ..
-            } => outboxes
-                .iter_mut()
-                .try_for_each(|outbox| outbox.send(Message::Idle(*subtask))),
-        }
+        self.tell_every_consumer(Message::Idle)
     }
 
     /// Sends a checkpoint barrier to every consumer, after everything the
     /// checkpoint covers; a sink takes its snapshot in the task instead.
     pub fn emit_barrier(&mut self, barrier: &Barrier) -> Result<(), SendError> {
+        self.tell_every_consumer(|producer| Message::Barrier(producer, barrier.clone()))
+    }
+
+    /// Sends every consumer the message `of` makes from this producer's
+    /// subtask index; nothing for a sink.
+    fn tell_every_consumer(&mut self, of: impl Fn(u32) -> Message) -> Result<(), SendError> {
         match self {
             Downstream::Sink(_) => Ok(()),
             Downstream::Channels {
                 outboxes, subtask, ..
             } => outboxes
                 .iter_mut()
-                .try_for_each(|outbox| outbox.send(Message::Barrier(*subtask, barrier.clone()))),
+                .try_for_each(|outbox| outbox.send(of(*subtask))),
         }
     }
 
@@ -269,11 +258,7 @@ impl Downstream {
     pub fn finish(&mut self) -> Result<(), SendError> {
         match self {
             Downstream::Sink(sink) => sink.finish().map_err(SendError::Sink),
-            Downstream::Channels {
-                outboxes, subtask, ..
-            } => outboxes
-                .iter_mut()
-                .try_for_each(|outbox| outbox.send(Message::End(*subtask))),
+            Downstream::Channels { .. } => self.tell_every_consumer(Message::End),
         }
     }
 }

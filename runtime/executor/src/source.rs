@@ -34,6 +34,23 @@ pub trait Source: Send {
     }
 }
 
+/// A source position: two numbers (a file's offset and line, the
+/// generator's next id and records left).
+fn encode_position(first: u64, second: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_u64(&mut out, first);
+    put_u64(&mut out, second);
+    out
+}
+
+fn decode_position(position: &[u8], source: &str) -> Result<(u64, u64), String> {
+    let mut r = Reader::new(position);
+    r.u64()
+        .and_then(|first| Ok((first, r.u64()?)))
+        .and_then(|p| r.finish().map(|()| p))
+        .map_err(|e| format!("the {source} position in the checkpoint is damaged: {e}"))
+}
+
 /// Holds a source to `rate` records per second, batch by batch: batches
 /// keep their size (and so the watermarks between them stay where they
 /// would be at full speed); only the time between them grows.
@@ -106,19 +123,11 @@ impl LineReader {
     }
 
     fn position(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        put_u64(&mut out, self.offset);
-        put_u64(&mut out, self.line);
-        out
+        encode_position(self.offset, self.line)
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<(), String> {
-        let mut r = Reader::new(position);
-        let (offset, line) = r
-            .u64()
-            .and_then(|o| Ok((o, r.u64()?)))
-            .and_then(|p| r.finish().map(|()| p))
-            .map_err(|e| format!("the source position in the checkpoint is damaged: {e}"))?;
+        let (offset, line) = decode_position(position, "source")?;
         let length = self
             .reader
             .get_ref()
@@ -415,19 +424,11 @@ impl Source for GeneratorSource {
     }
 
     fn position(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        put_u64(&mut out, self.next_id as u64);
-        put_u64(&mut out, self.remaining.map_or(u64::MAX, |r| r));
-        out
+        encode_position(self.next_id as u64, self.remaining.unwrap_or(u64::MAX))
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<(), String> {
-        let mut r = Reader::new(position);
-        let (next_id, remaining) = r
-            .u64()
-            .and_then(|n| Ok((n, r.u64()?)))
-            .and_then(|p| r.finish().map(|()| p))
-            .map_err(|e| format!("the generator position in the checkpoint is damaged: {e}"))?;
+        let (next_id, remaining) = decode_position(position, "generator")?;
         if (next_id as i64).rem_euclid(self.step) != self.next_id.rem_euclid(self.step) {
             return Err(format!(
                 "the checkpoint's generator position (id {next_id}) belongs to another subtask"

@@ -73,7 +73,6 @@ pub struct Checkpoints {
     pub failed_count: u64,
     pub restored_count: u64,
     pub last_restored: Option<CheckpointSummary>,
-    pub last_completed: Option<CheckpointSummary>,
     pub history: VecDeque<CheckpointSummary>,
     pub savepoints: BTreeMap<String, SavepointStatus>,
 }

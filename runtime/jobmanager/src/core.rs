@@ -504,11 +504,7 @@ impl Core {
     /// The TaskManager's stream ended.
     pub fn disconnected(&self, tm_id: &str, session: u64, why: &str) {
         let mut state = self.lock();
-        if state
-            .task_managers
-            .get(tm_id)
-            .is_some_and(|tm| tm.session == session)
-        {
+        if is_current_session(&state, tm_id, session) {
             self.lose(&mut state, tm_id, why);
             self.schedule(&mut state);
             drop(state);
@@ -546,11 +542,7 @@ impl Core {
 
     pub fn task_state(&self, tm_id: &str, session: u64, update: TaskStateUpdate) {
         let mut state = self.lock();
-        if state
-            .task_managers
-            .get(tm_id)
-            .is_none_or(|tm| tm.session != session)
-        {
+        if !is_current_session(&state, tm_id, session) {
             return;
         }
         let Some(task) = update.task.clone() else {
@@ -845,25 +837,15 @@ impl Core {
             };
             let trigger_ms = now_ms();
             tracing::info!(job = %job.id, checkpoint = id, savepoint = savepoint.is_some(), "triggering a checkpoint");
-            let mut sent = Vec::new();
-            for tm_id in &job.placement {
-                if sent.contains(tm_id) {
-                    continue;
-                }
-                sent.push(tm_id.clone());
-                if let Some(tm) = state.task_managers.get(tm_id) {
-                    send(
-                        tm,
-                        ToTaskManager::TriggerCheckpoint(TriggerCheckpoint {
-                            job_id: job.id.clone(),
-                            attempt: job.attempt,
-                            checkpoint_id: id,
-                            location: location.clone(),
-                            timestamp_ms: trigger_ms,
-                        }),
-                    );
-                }
-            }
+            send_to_job(&state.task_managers, job, || {
+                ToTaskManager::TriggerCheckpoint(TriggerCheckpoint {
+                    job_id: job.id.clone(),
+                    attempt: job.attempt,
+                    checkpoint_id: id,
+                    location: location.clone(),
+                    timestamp_ms: trigger_ms,
+                })
+            });
             job.checkpoints.pending = Some(Pending {
                 id,
                 location,
@@ -881,11 +863,7 @@ impl Core {
     /// A task stored its snapshot (or declined).
     pub fn checkpoint_ack(&self, tm_id: &str, session: u64, ack: CheckpointAck) {
         let mut state = self.lock();
-        if state
-            .task_managers
-            .get(tm_id)
-            .is_none_or(|tm| tm.session != session)
-        {
+        if !is_current_session(&state, tm_id, session) {
             return;
         }
         let Some(task) = ack.task.clone() else {
@@ -992,34 +970,23 @@ impl Core {
             duration_ms,
             "checkpoint complete"
         );
+        // Sinks publish what the checkpoint covers.
+        send_to_job(&state.task_managers, job, || {
+            ToTaskManager::CheckpointComplete(CheckpointComplete {
+                job_id: job.id.clone(),
+                attempt: job.attempt,
+                checkpoint_id: id,
+            })
+        });
         let checkpoints = &mut job.checkpoints;
         checkpoints.completed_count += 1;
         checkpoints.consecutive_failures = 0;
-        checkpoints.last_completed = Some(summary.clone());
         checkpoints.record(summary);
         checkpoints.next_trigger = job
             .spec
             .checkpointing
             .as_ref()
             .map(|c| Instant::now() + c.interval());
-        // Sinks publish what the checkpoint covers.
-        let mut sent = Vec::new();
-        for tm_id in &job.placement {
-            if sent.contains(tm_id) {
-                continue;
-            }
-            sent.push(tm_id.clone());
-            if let Some(tm) = state.task_managers.get(tm_id) {
-                send(
-                    tm,
-                    ToTaskManager::CheckpointComplete(CheckpointComplete {
-                        job_id: job.id.clone(),
-                        attempt: job.attempt,
-                        checkpoint_id: id,
-                    }),
-                );
-            }
-        }
         match pending.savepoint {
             Some(mut request) => {
                 checkpoints.savepoints.insert(
@@ -1432,7 +1399,21 @@ fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placemen
     }
 }
 
-fn cancel_tasks(task_managers: &BTreeMap<String, TaskManager>, job: &Job) {
+/// Whether `session` is the TaskManager's current registration (messages
+/// of an earlier stream are stale).
+fn is_current_session(state: &State, tm_id: &str, session: u64) -> bool {
+    state
+        .task_managers
+        .get(tm_id)
+        .is_some_and(|tm| tm.session == session)
+}
+
+/// Sends `message` once to each TaskManager running the job's attempt.
+fn send_to_job(
+    task_managers: &BTreeMap<String, TaskManager>,
+    job: &Job,
+    message: impl Fn() -> ToTaskManager,
+) {
     let mut sent = Vec::new();
     for tm_id in &job.placement {
         if sent.contains(tm_id) {
@@ -1440,15 +1421,18 @@ fn cancel_tasks(task_managers: &BTreeMap<String, TaskManager>, job: &Job) {
         }
         sent.push(tm_id.clone());
         if let Some(tm) = task_managers.get(tm_id) {
-            send(
-                tm,
-                ToTaskManager::Cancel(CancelTasks {
-                    job_id: job.id.clone(),
-                    attempt: job.attempt,
-                }),
-            );
+            send(tm, message());
         }
     }
+}
+
+fn cancel_tasks(task_managers: &BTreeMap<String, TaskManager>, job: &Job) {
+    send_to_job(task_managers, job, || {
+        ToTaskManager::Cancel(CancelTasks {
+            job_id: job.id.clone(),
+            attempt: job.attempt,
+        })
+    });
 }
 
 fn details(job: &Job) -> JobDetails {

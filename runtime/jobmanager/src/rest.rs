@@ -407,12 +407,19 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
             "Milliseconds since the job was submitted.",
         ),
     ];
+    let default_stats = CheckpointStats::default();
+    let checkpoints: Vec<(&CheckpointStats, Option<&CheckpointSummary>)> = jobs
+        .iter()
+        .map(|job| {
+            let stats = job.checkpoints.as_ref().unwrap_or(&default_stats);
+            let last = stats.history.iter().find(|c| c.status == "COMPLETED");
+            (stats, last)
+        })
+        .collect();
     for (name, kind, help) in series {
         let _ = writeln!(out, "# HELP weir_jobmanager_job_{name} {help}");
         let _ = writeln!(out, "# TYPE weir_jobmanager_job_{name} {kind}");
-        for job in &jobs {
-            let stats = job.checkpoints.clone().unwrap_or_default();
-            let last = stats.history.iter().find(|c| c.status == "COMPLETED");
+        for (job, (stats, last)) in jobs.iter().zip(&checkpoints) {
             let value = match name {
                 "lastCheckpointDuration" => last.map_or(0.0, |c| c.duration_ms as f64),
                 "lastCheckpointSize" => last.map_or(0.0, |c| c.state_size_bytes as f64),

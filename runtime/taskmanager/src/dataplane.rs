@@ -400,12 +400,12 @@ async fn write_channel(
 
     let result = async {
         loop {
-            let flush_now = tokio::select! {
+            let (flush_now, mark) = tokio::select! {
                 message = messages.recv() => match message {
                     Some(Message::Schema(s)) => {
                         frame_tx.send(codec::schema_frame(&s)).await.map_err(|_| "the consumer is gone")?;
                         schema = Some(s);
-                        false
+                        (false, None)
                     }
                     Some(Message::Batch(_, batch)) => {
                         let bytes = batch_bytes(&batch);
@@ -414,56 +414,23 @@ async fn write_channel(
                         pending_bytes += bytes;
                         pending.push(batch);
                         deadline.get_or_insert_with(|| tokio::time::Instant::now() + policy.timeout);
-                        pending_rows >= policy.rows || pending_bytes >= policy.bytes
+                        (pending_rows >= policy.rows || pending_bytes >= policy.bytes, None)
                     }
+                    // Marks go after the batches before them (which are
+                    // flushed first) and need no credit: they hold no records.
                     Some(Message::Watermark { at, .. }) => {
-                        // Batches before it go first; a watermark needs no
-                        // credit, it holds no records.
-                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
-                        buffered.sub(pending_bytes);
-                        pending_rows = 0;
-                        pending_bytes = 0;
-                        deadline = None;
-                        let mark = ChannelMetadata { watermark: Some(at), ..metadata.clone() };
-                        frame_tx
-                            .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
-                            .await
-                            .map_err(|_| "the consumer is gone")?;
-                        false
+                        (true, Some(ChannelMetadata { watermark: Some(at), ..metadata.clone() }))
                     }
-                    Some(Message::Barrier(_, barrier)) => {
-                        // Like a watermark: after the batches before it, and
-                        // without a credit.
-                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
-                        buffered.sub(pending_bytes);
-                        pending_rows = 0;
-                        pending_bytes = 0;
-                        deadline = None;
-                        let mark = ChannelMetadata {
+                    Some(Message::Barrier(_, barrier)) => (
+                        true,
+                        Some(ChannelMetadata {
                             barrier: Some(barrier.id),
                             barrier_location: barrier.location.to_string(),
                             barrier_timestamp_ms: barrier.timestamp_ms,
                             ..metadata.clone()
-                        };
-                        frame_tx
-                            .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
-                            .await
-                            .map_err(|_| "the consumer is gone")?;
-                        false
-                    }
-                    Some(Message::Idle(_)) => {
-                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
-                        buffered.sub(pending_bytes);
-                        pending_rows = 0;
-                        pending_bytes = 0;
-                        deadline = None;
-                        let mark = ChannelMetadata { idle: true, ..metadata.clone() };
-                        frame_tx
-                            .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
-                            .await
-                            .map_err(|_| "the consumer is gone")?;
-                        false
-                    }
+                        }),
+                    ),
+                    Some(Message::Idle(_)) => (true, Some(ChannelMetadata { idle: true, ..metadata.clone() })),
                     Some(Message::End(_)) => {
                         flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
                         buffered.sub(pending_bytes);
@@ -479,7 +446,7 @@ async fn write_channel(
                     // cancelled; the stream ends without its end frame.
                     None => return Ok(()),
                 },
-                _ = sleep_until(deadline) => true,
+                _ = sleep_until(deadline) => (true, None),
             };
             if flush_now {
                 flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
@@ -487,6 +454,12 @@ async fn write_channel(
                 pending_rows = 0;
                 pending_bytes = 0;
                 deadline = None;
+            }
+            if let Some(mark) = mark {
+                frame_tx
+                    .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
+                    .await
+                    .map_err(|_| "the consumer is gone")?;
             }
         }
     }

@@ -124,6 +124,16 @@ impl Tasks {
         self.tell(ToJobManager::TaskState(update));
     }
 
+    /// Reports `update` for each of the tasks `ids`.
+    fn report_each(&self, ids: &[TaskId], update: TaskStateUpdate) {
+        for id in ids {
+            self.report(TaskStateUpdate {
+                task: Some(id.clone()),
+                ..update.clone()
+            });
+        }
+    }
+
     fn tell(&self, message: ToJobManager) {
         let outbound = lock(&self.link).as_ref().map(|(o, _)| o.clone());
         if let Some(outbound) = outbound {
@@ -223,27 +233,18 @@ impl Tasks {
     pub fn deploy(self: &Arc<Self>, deploy: DeployTasks) {
         let tasks = self.clone();
         self.shared.runtime.spawn(async move {
-            let ids: Vec<TaskId> = deploy
-                .tasks
-                .iter()
-                .map(|t| TaskId {
-                    job_id: deploy.job_id.clone(),
-                    attempt: deploy.attempt,
-                    vertex: t.vertex,
-                    subtask: t.subtask,
-                })
-                .collect();
+            let ids = task_ids(&deploy);
             if let Err((message, retryable)) = tasks.clone().start(deploy).await {
                 tracing::warn!("cannot deploy tasks: {message}");
-                for task in ids {
-                    tasks.report(TaskStateUpdate {
-                        task: Some(task),
+                tasks.report_each(
+                    &ids,
+                    TaskStateUpdate {
                         state: TaskState::Failed as i32,
-                        error: message.clone(),
+                        error: message,
                         retryable,
                         ..TaskStateUpdate::default()
-                    });
-                }
+                    },
+                );
             }
         });
     }
@@ -287,21 +288,16 @@ impl Tasks {
                     let message =
                         format!("cannot restore checkpoint {}: {why}", restore.checkpoint_id);
                     tracing::warn!(job = %deploy.job_id, "{message}");
-                    for task in &deploy.tasks {
-                        self.report(TaskStateUpdate {
-                            task: Some(TaskId {
-                                job_id: deploy.job_id.clone(),
-                                attempt: deploy.attempt,
-                                vertex: task.vertex,
-                                subtask: task.subtask,
-                            }),
+                    self.report_each(
+                        &task_ids(&deploy),
+                        TaskStateUpdate {
                             state: TaskState::Failed as i32,
-                            error: message.clone(),
+                            error: message,
                             retryable: true,
                             restore_failed_checkpoint: restore.checkpoint_id,
                             ..TaskStateUpdate::default()
-                        });
-                    }
+                        },
+                    );
                     return Ok(());
                 }
             }
@@ -311,18 +307,13 @@ impl Tasks {
         if lock(&self.cancelled).contains(&key) {
             // Cancelled while its modules arrived: say so, or a restart would
             // wait for these tasks to stop.
-            for task in &deploy.tasks {
-                self.report(TaskStateUpdate {
-                    task: Some(TaskId {
-                        job_id: deploy.job_id.clone(),
-                        attempt: deploy.attempt,
-                        vertex: task.vertex,
-                        subtask: task.subtask,
-                    }),
+            self.report_each(
+                &task_ids(&deploy),
+                TaskStateUpdate {
                     state: TaskState::Canceled as i32,
                     ..TaskStateUpdate::default()
-                });
-            }
+                },
+            );
             return Ok(());
         }
         let cancel = Arc::new(AtomicBool::new(false));
@@ -456,12 +447,7 @@ impl Tasks {
             let context = TaskContext {
                 checkpoints: Some(checkpoints),
                 tasks: self.clone(),
-                id: TaskId {
-                    job_id: deploy.job_id.clone(),
-                    attempt: deploy.attempt,
-                    vertex,
-                    subtask,
-                },
+                id,
                 spec: spec.clone(),
                 graph: graph.clone(),
                 modules: modules.clone(),
@@ -511,6 +497,20 @@ impl Tasks {
             .get(&(job_id.to_string(), attempt))
             .map(counters_of)
     }
+}
+
+/// The ids of the tasks a deployment holds.
+fn task_ids(deploy: &DeployTasks) -> Vec<TaskId> {
+    deploy
+        .tasks
+        .iter()
+        .map(|t| TaskId {
+            job_id: deploy.job_id.clone(),
+            attempt: deploy.attempt,
+            vertex: t.vertex,
+            subtask: t.subtask,
+        })
+        .collect()
 }
 
 fn counters_of(job: &RunningJob) -> JobCounters {

@@ -222,6 +222,17 @@ pub struct Window {
     row_accs: Vec<Acc>,
 }
 
+/// The open instance of a user aggregate of window `operator`.
+fn opened<'a>(
+    operator: &str,
+    udf: &'a mut Udf,
+) -> Result<&'a mut AggregateInstance, OperatorError> {
+    udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
+        operator: operator.to_string(),
+        message: format!("user aggregate '{}' was called before open", udf.name),
+    })
+}
+
 /// The duration in `field`, in milliseconds; `positive` refuses zero.
 fn millis(field: &str, value: &Option<String>, positive: bool) -> Result<Option<i64>, String> {
     value
@@ -579,6 +590,20 @@ impl Window {
         Ok(fields)
     }
 
+    /// Accumulator `u` of each of `windows`, in order.
+    fn udf_accumulators(&self, u: usize, windows: &[(Vec<u8>, i64)]) -> Vec<Vec<u8>> {
+        windows
+            .iter()
+            .map(|(key, start)| {
+                self.panes
+                    .get(key)
+                    .and_then(|p| p.get(start))
+                    .map(|pane| pane.udf[u].clone())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// The user aggregates' accumulators of two merging windows, merged.
     fn merge_udf(
         &mut self,
@@ -637,16 +662,7 @@ impl Window {
         let input = arrow_select::take::take_record_batch(batch, &rows)
             .map_err(|e| self.failed(e.to_string()))?;
         for u in 0..self.udfs.len() {
-            let accumulators: Vec<Vec<u8>> = windows
-                .iter()
-                .map(|(key, start)| {
-                    self.panes
-                        .get(key)
-                        .and_then(|p| p.get(start))
-                        .map(|pane| pane.udf[u].clone())
-                        .unwrap_or_default()
-                })
-                .collect();
+            let accumulators = self.udf_accumulators(u, &windows);
             let udf = &mut self.udfs[u];
             let encoded = match udf.encoding {
                 Encoding::Rows => rows::encode(&input),
@@ -657,11 +673,7 @@ impl Window {
                     })?
                 }
             };
-            let instance = udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
-                operator: self.name.clone(),
-                message: "a user aggregate was called before open".into(),
-            })?;
-            let updated = instance.accumulate(&accumulators, &encoded, &targets)?;
+            let updated = opened(&self.name, udf)?.accumulate(&accumulators, &encoded, &targets)?;
             if updated.len() != windows.len() {
                 return Err(OperatorError::Malformed {
                     operator: self.name.clone(),
@@ -690,16 +702,7 @@ impl Window {
     ) -> Result<Vec<arrow_array::ArrayRef>, OperatorError> {
         let mut columns = Vec::with_capacity(self.udfs.len());
         for u in 0..self.udfs.len() {
-            let accumulators: Vec<Vec<u8>> = fired
-                .iter()
-                .map(|(key, start)| {
-                    self.panes
-                        .get(key)
-                        .and_then(|p| p.get(start))
-                        .map(|pane| pane.udf[u].clone())
-                        .unwrap_or_default()
-                })
-                .collect();
+            let accumulators = self.udf_accumulators(u, fired);
             let name = self.name.clone();
             let udf = &mut self.udfs[u];
             let malformed = |detail: String| OperatorError::Malformed {
@@ -707,11 +710,7 @@ impl Window {
                 call: "finish",
                 detail,
             };
-            let instance = udf
-                .instance
-                .as_mut()
-                .ok_or_else(|| malformed("called before open".into()))?;
-            let bytes = instance.finish(&accumulators)?;
+            let bytes = opened(&name, udf)?.finish(&accumulators)?;
             let schema = udf
                 .result
                 .clone()
