@@ -1,0 +1,155 @@
+//! The `WeirJob` custom resource: a job spec with its module references,
+//! parallelism and upgrade mode, reconciled by the JobManager's controller.
+//! The CRD's YAML (`k8s/crd/weirjob.yaml`) is generated from these types;
+//! a test fails while the committed copy differs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A streaming job run by Weir, kept running as its spec says.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "weir.dev",
+    version = "v1alpha1",
+    kind = "WeirJob",
+    namespaced,
+    status = "WeirJobStatus",
+    shortname = "wj",
+    category = "weir",
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.state",
+        description = "the job's state"
+    ),
+    printcolumn(
+        name = "Job",
+        type_ = "string",
+        json_path = ".status.jobId",
+        description = "the JobManager's id of the job"
+    ),
+    printcolumn(
+        name = "Checkpoint",
+        type_ = "integer",
+        json_path = ".status.lastCheckpoint.id",
+        description = "the latest completed checkpoint"
+    ),
+    printcolumn(name = "Restarts", type_ = "integer", json_path = ".status.restarts"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WeirJobSpec {
+    /// The job spec, as in a `job.yaml` file (name, parallelism, source,
+    /// operators, sink, checkpointing...). The JobManager checks it and
+    /// reports what is wrong in the status.
+    #[schemars(schema_with = "any_object")]
+    pub job: serde_json::Value,
+    /// Module references by operator name (`oci://REGISTRY/REPOSITORY:TAG`,
+    /// `oci://...@sha256:...` or `configmap://NAME/KEY`); they replace the
+    /// `module` of the operators they name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub modules: BTreeMap<String, String>,
+    /// Replaces the job's default parallelism.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub parallelism: Option<u32>,
+    /// How a change of this spec reaches the running job.
+    #[serde(default)]
+    pub upgrade_mode: UpgradeMode,
+    /// `running`, or `suspended` to stop the job (with a savepoint unless the
+    /// upgrade mode is `stateless`) and keep the resource.
+    #[serde(default)]
+    pub state: DesiredState,
+    /// Where upgrade and suspend savepoints go; the JobManager's checkpoint
+    /// storage's `savepoints/` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_directory: Option<String>,
+    /// A savepoint (or retained checkpoint) the first run starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_savepoint_path: Option<String>,
+}
+
+/// As in Flink's Kubernetes operator.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeMode {
+    /// Cancel the job and start the new spec from no state.
+    #[default]
+    Stateless,
+    /// Stop the job with a savepoint and start the new spec from it.
+    Savepoint,
+    /// Cancel the job and start the new spec from its latest checkpoint,
+    /// without waiting for a savepoint.
+    LastState,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DesiredState {
+    #[default]
+    Running,
+    Suspended,
+}
+
+/// What the controller last saw of the job.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WeirJobStatus {
+    /// The job's state (CREATED, RUNNING, RESTARTING, FINISHED, FAILED,
+    /// CANCELED...), or SUSPENDED, or UPGRADING while a new spec is rolled out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// The generation of the spec the running job was started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<CheckpointReference>,
+    /// The latest savepoint taken for an upgrade or a suspend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_savepoint: Option<String>,
+    /// Restarts of the job after failures, over every run of this resource.
+    #[serde(default)]
+    pub restarts: u32,
+    /// Why the job is not running as asked, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `Ready` (the job runs the current spec) and `Progressing`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointReference {
+    pub id: u64,
+    pub location: String,
+    /// Completion time, milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_ms: Option<i64>,
+}
+
+fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// The CRD as YAML, as committed in `k8s/crd/weirjob.yaml`.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let header = "# Generated from runtime/k8s/src/crd.rs by `weir crd`; do not edit.\n";
+    // The CRD's serialisation cannot fail: it is plain data.
+    let body = serde_yaml_ng::to_string(&WeirJob::crd()).unwrap_or_default();
+    format!("{header}{body}")
+}
