@@ -7,6 +7,9 @@
 #   - the SDK itself (weir-operator), installed editable from this checkout,
 #   - moto's server, an S3-compatible object store the checkpoint storage
 #     tests run on loopback (moto_server),
+#   - kubernetes-validate and jsonschema, which check the manifests of k8s/
+#     offline (tests/k8s), and oras, an independent OCI client that the
+#     module registry tests cross-check against,
 # so that afterwards
 #   $WEIR_TOOLS/python/bin/python -m weir_operator build PROJECT -o OUT.wasm
 #   $WEIR_TOOLS/python/bin/python -m pytest operators-sdk/python
@@ -19,20 +22,25 @@ set -euo pipefail
 COMPONENTIZE_PY_VERSION=0.25.1
 PYTEST_VERSION=9.2.0
 MOTO_VERSION=5.2.5
+KUBERNETES_VALIDATE_VERSION=1.37.0
+JSONSCHEMA_VERSION=4.26.0
+ORAS_VERSION=0.2.43
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tools=${WEIR_TOOLS:-$HOME/.cache/weir/tools}
 venv=$tools/python
 sdk=$repo/operators-sdk/python
 stamp=$venv/.weir-setup
-want="componentize-py==$COMPONENTIZE_PY_VERSION pytest==$PYTEST_VERSION moto==$MOTO_VERSION sdk=$sdk"
+want="componentize-py==$COMPONENTIZE_PY_VERSION pytest==$PYTEST_VERSION moto==$MOTO_VERSION"
+want="$want kubernetes-validate==$KUBERNETES_VALIDATE_VERSION jsonschema==$JSONSCHEMA_VERSION"
+want="$want oras==$ORAS_VERSION sdk=$sdk"
 
 say() { echo "setup-python: $*" >&2; }
 
 # Nothing to do when the environment was made by this script, for this
 # checkout, with these versions, and still works.
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
-    "$venv/bin/python" -c 'import weir_operator' >/dev/null 2>&1 &&
+    "$venv/bin/python" -c 'import weir_operator, kubernetes_validate, jsonschema, oras' >/dev/null 2>&1 &&
     "$venv/bin/componentize-py" --version >/dev/null 2>&1 &&
     [ -x "$venv/bin/moto_server" ]; then
     exit 0
@@ -75,10 +83,13 @@ if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
     "$python" -m venv "$venv"
 fi
 
-say "installing componentize-py $COMPONENTIZE_PY_VERSION, pytest $PYTEST_VERSION, moto $MOTO_VERSION and the SDK into $venv"
+say "installing componentize-py $COMPONENTIZE_PY_VERSION, pytest $PYTEST_VERSION, moto $MOTO_VERSION," \
+    "kubernetes-validate $KUBERNETES_VALIDATE_VERSION, jsonschema $JSONSCHEMA_VERSION, oras $ORAS_VERSION" \
+    "and the SDK into $venv"
 if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "componentize-py==$COMPONENTIZE_PY_VERSION" "pytest==$PYTEST_VERSION" \
-    "moto[server]==$MOTO_VERSION" -e "$sdk"; then
+    "moto[server]==$MOTO_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+    "jsonschema==$JSONSCHEMA_VERSION" "oras==$ORAS_VERSION" -e "$sdk"; then
     echo "error: pip could not install the Python SDK's tools from PyPI (see above)." >&2
     exit 1
 fi

@@ -2,8 +2,10 @@
 # Installs what building Weir needs and is missing: the Rust toolchain's
 # wasm32-wasip2 target (operators compile to it) and protoc (for the check
 # that the committed gRPC code matches proto/). With --all, also every SDK
-# language's toolchain (scripts/setup-{tools,c,go,js,python}.sh), which the
-# tests need. Safe to run repeatedly.
+# language's toolchain (scripts/setup-{tools,c,go,js,python}.sh) and the
+# manifest checks' tools (scripts/setup-k8s.sh) and an OCI registry with
+# skopeo (scripts/setup-registry.sh), which the tests need. Safe
+# to run repeatedly.
 set -euo pipefail
 
 all=false
@@ -49,7 +51,7 @@ fi
 
 if $all; then
     here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-    for language in tools c go js python; do
+    for language in tools c go js python k8s registry; do
         "$here/setup-$language.sh"
     done
 fi

@@ -1,1 +1,157 @@
-//! Module distribution.
+//! Module distribution: where a job's WebAssembly components come from when
+//! they are not uploaded with the job. OCI artifacts (`oci://`), pushed by
+//! `weir push` and pulled by the TaskManagers by digest, and small modules
+//! kept in immutable ConfigMaps (`configmap://`). Every module is verified
+//! against the digest the job pins before it is used.
+
+pub mod configmap;
+pub mod credentials;
+pub mod oci;
+
+use sha2::{Digest as _, Sha256};
+
+pub use credentials::Credentials;
+pub use oci::{Pushed, Registries, RegistryOptions, Resolved};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error(
+        "'{reference}' is not an OCI reference (REGISTRY/REPOSITORY:TAG or @sha256:...): {why}"
+    )]
+    BadReference { reference: String, why: String },
+    #[error(
+        "cannot reach the registry {registry} for {reference} after {attempts} tries: {cause}"
+    )]
+    Unreachable {
+        registry: String,
+        reference: String,
+        attempts: u32,
+        cause: String,
+    },
+    #[error("{reference}: {message}")]
+    Registry { reference: String, message: String },
+    #[error("{reference} is not a WebAssembly module artifact: {why}")]
+    NotAModule { reference: String, why: String },
+    #[error("{what} of {reference} has digest {actual}, not the {expected} expected; refusing it")]
+    DigestMismatch {
+        what: String,
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{what} ({size} bytes) is {compressed} bytes compressed, more than the {limit} bytes a \
+         ConfigMap holds; push it to an OCI registry instead (weir push FILE oci://REGISTRY/REPOSITORY:TAG)"
+    )]
+    TooLargeForConfigMap {
+        what: String,
+        size: usize,
+        compressed: usize,
+        limit: usize,
+    },
+    #[error("ConfigMap {name}: {message}")]
+    ConfigMap { name: String, message: String },
+    #[error("registry credentials {path}: {message}")]
+    Credentials { path: String, message: String },
+}
+
+impl ArtifactError {
+    /// Whether trying again later can help (the registry or API server was
+    /// unreachable); wrong bytes, missing artifacts and refusals cannot.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ArtifactError::Unreachable { .. } => true,
+            ArtifactError::ConfigMap { message, .. } => message.starts_with("cannot read it"),
+            _ => false,
+        }
+    }
+}
+
+/// `sha256:<hex>` of `bytes`, the form digests take everywhere in Weir.
+pub fn sha256_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// An error and its causes on one line: HTTP clients keep the useful part
+/// ("Connection refused") several sources down.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Where a TaskManager gets modules that were not uploaded with the job:
+/// registries, and ConfigMaps through the Kubernetes API (the client is made
+/// on first use, from the pod's service account or the kubeconfig).
+pub struct RemoteModules {
+    registries: Registries,
+    kube: tokio::sync::OnceCell<kube::Client>,
+}
+
+impl RemoteModules {
+    pub fn new(options: RegistryOptions) -> Self {
+        RemoteModules {
+            registries: Registries::new(options),
+            kube: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// With a given Kubernetes client (tests give a mocked one).
+    pub fn with_kube_client(options: RegistryOptions, client: kube::Client) -> Self {
+        RemoteModules {
+            registries: Registries::new(options),
+            kube: tokio::sync::OnceCell::new_with(Some(client)),
+        }
+    }
+
+    pub fn registries(&self) -> &Registries {
+        &self.registries
+    }
+
+    /// Whether `reference` names a module this fetches (not one uploaded
+    /// with the job).
+    pub fn is_remote(reference: &str) -> bool {
+        matches!(
+            weir_types::ModuleRef::parse(reference),
+            Ok(weir_types::ModuleRef::Oci(_) | weir_types::ModuleRef::ConfigMap { .. })
+        )
+    }
+
+    /// The module `reference` (`oci://...` or `configmap://NAME/KEY`) names,
+    /// verified to hash to `digest`.
+    pub async fn fetch(&self, reference: &str, digest: &str) -> Result<Vec<u8>, ArtifactError> {
+        match weir_types::ModuleRef::parse(reference) {
+            Ok(weir_types::ModuleRef::Oci(_)) => self.registries.pull(reference, digest).await,
+            Ok(weir_types::ModuleRef::ConfigMap { name, key }) => {
+                let client = self
+                    .kube
+                    .get_or_try_init(|| async {
+                        kube::Client::try_default()
+                            .await
+                            .map_err(|e| ArtifactError::ConfigMap {
+                                name: name.clone(),
+                                message: format!(
+                                    "cannot read it: no Kubernetes API to read it from: {}",
+                                    error_chain(&e)
+                                ),
+                            })
+                    })
+                    .await?;
+                let api = kube::Api::default_namespaced(client.clone());
+                configmap::read(&api, &name, &key, digest).await
+            }
+            _ => Err(ArtifactError::BadReference {
+                reference: reference.to_string(),
+                why: "not an oci:// or configmap:// reference".into(),
+            }),
+        }
+    }
+}

@@ -48,6 +48,8 @@ pub struct SubmitArgs {
     /// JobManager sees it.
     #[arg(long, short = 's')]
     from_savepoint: Option<String>,
+    #[command(flatten)]
+    registry: crate::push::RegistryArgs,
 }
 
 #[derive(Args)]
@@ -116,10 +118,14 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         .with_context(|| format!("cannot read the job spec {}", args.job.display()))?;
     let spec = JobSpec::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
     let base_dir = args.job.parent().map(Path::to_path_buf).unwrap_or_default();
-    let upload =
+    let mut upload =
         upload::prepare(spec, &base_dir).map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
-    let yaml = upload::to_yaml(&upload.spec)?;
+    let registries = weir_artifact::Registries::new(args.registry.options()?);
     runtime()?.block_on(async {
+        upload::resolve_remote(&mut upload.spec, &registries)
+            .await
+            .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+        let yaml = upload::to_yaml(&upload.spec)?;
         let mut client = connect(&args.connection.jobmanager).await?;
         for (digest, bytes) in upload.modules {
             let chunks = weir_proto::module_chunks(&digest, &bytes);

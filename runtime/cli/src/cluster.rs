@@ -88,6 +88,8 @@ pub struct TaskManagerArgs {
     /// How long a partly filled network buffer waits before it is sent.
     #[arg(long, default_value = "100ms", env = "WEIR_FLUSH_TIMEOUT")]
     flush_timeout: String,
+    #[command(flatten)]
+    registry: crate::push::RegistryArgs,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -161,6 +163,9 @@ pub fn taskmanager(args: TaskManagerArgs) -> Result<()> {
         defaults,
         flush_timeout: parse_duration(&args.flush_timeout)
             .map_err(|e| anyhow!("--flush-timeout: {e}"))?,
+        remote_modules: std::sync::Arc::new(weir_artifact::RemoteModules::new(
+            args.registry.options()?,
+        )),
         ..TaskManagerConfig::new(args.jobmanager, args.slots)
     };
     runtime()?.block_on(async {

@@ -6,6 +6,7 @@
 mod client;
 mod cluster;
 mod config;
+mod push;
 mod run;
 mod upload;
 
@@ -60,6 +61,11 @@ enum Command {
     /// Stop a job with a savepoint (stop-with-savepoint): the job ends
     /// once the savepoint is complete; `--from-savepoint` resumes it.
     Stop(client::StopArgs),
+    /// Push a module (a component) to an OCI registry as a wasm artifact,
+    /// or store it in a ConfigMap; prints the reference to use in jobs.
+    Push(push::PushArgs),
+    /// Print the WeirJob CustomResourceDefinition (YAML).
+    Crd,
     /// Build an operator project to a component with its language's
     /// toolchain (Rust, Python, JavaScript, Go or C, told by the project's
     /// files): DIR/<name>.wasm unless --output says otherwise.
@@ -125,6 +131,11 @@ fn main() -> ExitCode {
         Command::List(args) => client::list(args),
         Command::Status(args) => client::status(args),
         Command::Cancel(args) => client::cancel(args),
+        Command::Push(args) => push::push(args),
+        Command::Crd => {
+            print!("{}", weir_k8s::crd::crd_yaml());
+            Ok(())
+        }
         Command::Build { dir, output } => weir_build::build(&dir, output.as_deref())
             .map(|path| eprintln!("built {}", path.display()))
             .map_err(anyhow::Error::from),

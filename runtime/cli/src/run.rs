@@ -52,6 +52,8 @@ pub struct RunArgs {
     /// Where checkpoints go when the job's spec does not say.
     #[arg(long, env = "WEIR_CHECKPOINT_STORAGE")]
     checkpoint_storage: Option<String>,
+    #[command(flatten)]
+    registry: crate::push::RegistryArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,7 +106,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     // that name the operator; the in-process TaskManagers find it in the
     // shared host by digest.
     let preparing = Instant::now();
-    let upload = upload::prepare(spec.clone(), &base_dir)
+    let mut upload = upload::prepare(spec.clone(), &base_dir)
         .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
     for (index, op) in upload.spec.operators.iter().enumerate() {
         let Some(bytes) = op
@@ -122,7 +124,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             )
         })?;
     }
-    let yaml = upload::to_yaml(&upload.spec)?;
+    let remote_modules = Arc::new(weir_artifact::RemoteModules::new(args.registry.options()?));
     let required = JobGraph::of(&spec).required_slots();
     let taskmanagers = args.taskmanagers.max(1);
     let slots = required.div_ceil(taskmanagers).max(1);
@@ -138,6 +140,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         Progress::Auto => std::io::stderr().is_terminal(),
     };
     let outcome: Result<(JobDetails, Duration)> = runtime.block_on(async {
+        upload::resolve_remote(&mut upload.spec, remote_modules.registries())
+            .await
+            .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+        let yaml = upload::to_yaml(&upload.spec)?;
         let jobmanager = weir_jobmanager::start(JobManagerConfig {
             rpc_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             rest_bind: args.rest_address,
@@ -155,6 +161,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             weir_taskmanager::start(TaskManagerConfig {
                 host: Some(host.clone()),
                 defaults: RunDefaults { limits },
+                remote_modules: remote_modules.clone(),
                 ..TaskManagerConfig::new(format!("http://{}", jobmanager.rpc_address), slots)
             })
             .await?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
+use weir_artifact::Registries;
 use weir_types::{JobSpec, ModuleRef, SourceSpec};
 
 pub struct Upload {
@@ -36,10 +37,8 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
         let at = format!("operators[{index}] '{}'", op.name);
         let path = match ModuleRef::parse(reference).map_err(|e| anyhow!("{at}: {e}"))? {
             ModuleRef::Path(path) => path,
-            other => bail!(
-                "{at}: module '{other}': this version uploads modules from files; \
-                 oci:// and configmap:// references are not supported yet"
-            ),
+            // Fetched by the TaskManagers; `resolve_remote` pins them.
+            ModuleRef::Oci(_) | ModuleRef::ConfigMap { .. } => continue,
         };
         let file = absolute(base_dir, &path);
         let bytes = std::fs::read(&file)
@@ -103,6 +102,57 @@ impl Upload {
             .find(|(d, _)| d == digest)
             .map(|(_, bytes)| bytes.as_slice())
     }
+}
+
+/// Pins every `oci://` and `configmap://` module of `spec` to a digest: an
+/// OCI tag is resolved to its manifest (`oci://R/REPO@sha256:...`) and its
+/// module's digest; a ConfigMap written by `weir push` is named by its
+/// digest. A digest the spec already pins must match.
+pub async fn resolve_remote(spec: &mut JobSpec, registries: &Registries) -> Result<()> {
+    for (index, op) in spec.operators.iter_mut().enumerate() {
+        let Some(reference) = op.module.clone() else {
+            continue;
+        };
+        let at = format!("operators[{index}] '{}'", op.name);
+        let pinned = op.sha256.as_deref().map(|d| {
+            format!(
+                "sha256:{}",
+                d.trim_start_matches("sha256:").to_ascii_lowercase()
+            )
+        });
+        let digest = match ModuleRef::parse(&reference).map_err(|e| anyhow!("{at}: {e}"))? {
+            ModuleRef::Path(_) => continue,
+            ModuleRef::Oci(_) => {
+                let resolved = registries
+                    .resolve(&reference)
+                    .await
+                    .map_err(|e| anyhow!("{at}: {e}"))?;
+                op.module = Some(format!("oci://{}", resolved.by_digest));
+                resolved.module_digest
+            }
+            ModuleRef::ConfigMap { name, .. } => {
+                let named = name
+                    .strip_prefix("weir-module-")
+                    .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(|hex| format!("sha256:{hex}"));
+                match (named, &pinned) {
+                    (Some(named), _) => named,
+                    (None, Some(pinned)) => pinned.clone(),
+                    (None, None) => bail!(
+                        "{at}: module '{reference}': ConfigMap '{name}' is not named by a digest \
+                         (weir push names it weir-module-<sha256>); pin the module with sha256:"
+                    ),
+                }
+            }
+        };
+        if let Some(pinned) = pinned {
+            if pinned != digest {
+                bail!("{at}: module '{reference}' has digest {digest}, but the spec pins {pinned}");
+            }
+        }
+        op.sha256 = Some(digest);
+    }
+    Ok(())
 }
 
 pub fn to_yaml(spec: &JobSpec) -> Result<String> {

@@ -350,7 +350,14 @@ impl Core {
             } else {
                 format!("sha256:{digest}")
             };
-            if !state.modules.contains_key(&digest) {
+            // Registry and ConfigMap modules are fetched by the TaskManagers.
+            let remote = op.module.as_deref().is_some_and(|m| {
+                matches!(
+                    weir_types::ModuleRef::parse(m),
+                    Ok(weir_types::ModuleRef::Oci(_) | weir_types::ModuleRef::ConfigMap { .. })
+                )
+            });
+            if !remote && !state.modules.contains_key(&digest) {
                 return Err(SubmitError::MissingModule {
                     index,
                     operator: op.name.clone(),

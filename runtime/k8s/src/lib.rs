@@ -2,5 +2,11 @@
 //! resource manager's TaskManager pods, and JobManager leader election.
 
 pub mod crd;
+pub mod error;
+pub mod lease;
+pub mod pods;
 
 pub use crd::{DesiredState, UpgradeMode, WeirJob, WeirJobSpec, WeirJobStatus};
+pub use error::K8sError;
+pub use lease::{Clock, LeaderElector, Leadership, LeaseConfig, SystemClock};
+pub use pods::{load_pod_template, PodFailure, PodSummary, TaskManagerPods, TaskManagerPodsConfig};

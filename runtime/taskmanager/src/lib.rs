@@ -72,6 +72,9 @@ pub struct TaskManagerConfig {
     /// A wasm host to share (`weir run` compiles modules once for all its
     /// TaskManagers); one of its own when absent.
     pub host: Option<Arc<WasmHost>>,
+    /// Registries (with their credentials) and ConfigMaps that `oci://`
+    /// and `configmap://` modules come from.
+    pub remote_modules: Arc<weir_artifact::RemoteModules>,
 }
 
 impl TaskManagerConfig {
@@ -87,6 +90,7 @@ impl TaskManagerConfig {
             flush_timeout: Duration::from_millis(100),
             id: None,
             host: None,
+            remote_modules: Arc::new(weir_artifact::RemoteModules::new(Default::default())),
         }
     }
 }
@@ -142,7 +146,11 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         gates: gates.clone(),
         buffered: buffered.clone(),
         connections: Connections::default(),
-        modules: ModuleCache::new(engine, config.cache_dir.as_ref().map(|d| d.join("modules"))),
+        modules: ModuleCache::new(
+            engine,
+            config.cache_dir.as_ref().map(|d| d.join("modules")),
+            config.remote_modules.clone(),
+        ),
         runtime: tokio::runtime::Handle::current(),
         defaults: config.defaults.clone(),
         flush_timeout: config.flush_timeout,

@@ -1,4 +1,5 @@
-//! The module cache: components fetched from the JobManager by digest,
+//! The module cache: components fetched by digest (from the JobManager when
+//! uploaded with the job, else from their OCI registry or ConfigMap),
 //! verified, kept on disk, compiled once.
 
 use std::collections::HashMap;
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest as _, Sha256};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
+use weir_artifact::RemoteModules;
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
 use weir_proto::v1::FetchModuleRequest;
 use weir_wasm_host::{LoadError, Module, WasmHost};
@@ -19,19 +21,26 @@ pub enum ModuleError {
     #[error("module {digest} arrived with digest {actual}; refusing it")]
     Corrupt { digest: String, actual: String },
     #[error(transparent)]
+    Remote(#[from] weir_artifact::ArtifactError),
+    #[error(transparent)]
     Load(#[from] LoadError),
 }
 
 impl ModuleError {
     /// A fetch can succeed next time; wrong or broken bytes cannot.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ModuleError::Fetch { .. })
+        match self {
+            ModuleError::Fetch { .. } => true,
+            ModuleError::Remote(e) => e.is_retryable(),
+            _ => false,
+        }
     }
 }
 
 pub struct ModuleCache {
     host: Arc<WasmHost>,
     dir: Option<PathBuf>,
+    remote: Arc<RemoteModules>,
     loaded: Mutex<HashMap<String, Arc<Module>>>,
 }
 
@@ -40,10 +49,11 @@ fn sha256_of(bytes: &[u8]) -> String {
 }
 
 impl ModuleCache {
-    pub fn new(host: Arc<WasmHost>, dir: Option<PathBuf>) -> Self {
+    pub fn new(host: Arc<WasmHost>, dir: Option<PathBuf>, remote: Arc<RemoteModules>) -> Self {
         ModuleCache {
             host,
             dir,
+            remote,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -56,11 +66,14 @@ impl ModuleCache {
     }
 
     /// The compiled module with `digest` ("sha256:<hex>"), from memory, the
-    /// disk cache, or the JobManager. `operator` names it in errors.
+    /// disk cache, or where `reference` (the operator's `module`) says: a
+    /// registry or ConfigMap, else the JobManager. `operator` names it in
+    /// errors.
     pub async fn get(
         &self,
         operator: &str,
         digest: &str,
+        reference: Option<&str>,
         jobmanager: &ResourceManagerClient<Channel>,
     ) -> Result<Arc<Module>, ModuleError> {
         if let Some(module) = self
@@ -87,7 +100,10 @@ impl ModuleCache {
         let bytes = match cached {
             Some(bytes) => bytes,
             None => {
-                let bytes = fetch(digest, jobmanager.clone()).await?;
+                let bytes = match reference.filter(|r| RemoteModules::is_remote(r)) {
+                    Some(reference) => self.remote.fetch(reference, digest).await?,
+                    None => fetch(digest, jobmanager.clone()).await?,
+                };
                 let actual = sha256_of(&bytes);
                 if actual != digest {
                     return Err(ModuleError::Corrupt {
@@ -186,7 +202,11 @@ mod tests {
 
     fn cache(dir: &std::path::Path) -> ModuleCache {
         let host = Arc::new(WasmHost::new(EngineConfig::default()).unwrap());
-        ModuleCache::new(host, Some(dir.to_path_buf()))
+        ModuleCache::new(
+            host,
+            Some(dir.to_path_buf()),
+            Arc::new(RemoteModules::new(Default::default())),
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +216,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
 
         let module = cache(dir.path())
-            .get("tokenize", &digest, &client)
+            .get("tokenize", &digest, None, &client)
             .await
             .unwrap();
         assert_eq!(module.digest().to_string(), digest);
@@ -208,7 +228,7 @@ mod tests {
         // A damaged cache file is not trusted: the module is fetched again.
         std::fs::write(&file, b"damaged").unwrap();
         cache(dir.path())
-            .get("tokenize", &digest, &client)
+            .get("tokenize", &digest, None, &client)
             .await
             .unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), bytes);
@@ -216,7 +236,7 @@ mod tests {
         // A digest the JobManager does not hold is an error that names it.
         let missing = format!("sha256:{}", "0".repeat(64));
         let error = cache(dir.path())
-            .get("tokenize", &missing, &client)
+            .get("tokenize", &missing, None, &client)
             .await
             .err()
             .unwrap();

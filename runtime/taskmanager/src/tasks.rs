@@ -266,7 +266,7 @@ impl Tasks {
             let module = self
                 .shared
                 .modules
-                .get(&op.name, digest, &client)
+                .get(&op.name, digest, op.module.as_deref(), &client)
                 .await
                 .map_err(|e| {
                     let retryable = e.is_retryable();

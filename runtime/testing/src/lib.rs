@@ -118,6 +118,15 @@ pub const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 /// An S3-compatible object store on loopback (moto's server, which
 /// `scripts/setup-python.sh` installs), with one bucket, for the checkpoint
 /// storage tests. Stopped when dropped.
+/// Where the setup scripts install tools: `$WEIR_TOOLS`, by default
+/// `~/.cache/weir/tools`.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("WEIR_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/weir/tools")))
+        .expect("HOME or WEIR_TOOLS is set")
+}
+
 pub struct S3Server {
     child: std::process::Child,
     pub endpoint: String,
@@ -126,13 +135,7 @@ pub struct S3Server {
 
 impl S3Server {
     pub fn start(bucket: &str) -> S3Server {
-        let tools = std::env::var_os("WEIR_TOOLS")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/weir/tools"))
-            })
-            .expect("HOME or WEIR_TOOLS is set");
-        let server = tools.join("python/bin/moto_server");
+        let server = tools_dir().join("python/bin/moto_server");
         assert!(
             server.is_file(),
             "{} is missing: run scripts/setup-python.sh",
@@ -200,5 +203,101 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A real OCI registry (CNCF distribution, Debian's `docker-registry`) on a
+/// free loopback port, with its storage in a directory of its own; stopped
+/// and removed on drop. `with_login` makes it ask for user `weir`, password
+/// `weir-secret` (htpasswd, bcrypt).
+pub struct OciRegistry {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`
+    pub address: String,
+    pub storage: PathBuf,
+    dir: PathBuf,
+}
+
+impl OciRegistry {
+    pub fn start(with_login: bool) -> OciRegistry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_at(port, with_login)
+    }
+
+    /// On a given port: a test can make a registry appear where a client is
+    /// already retrying.
+    pub fn start_at(port: u16, with_login: bool) -> OciRegistry {
+        let binary = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .expect("docker-registry is missing: run scripts/setup-registry.sh");
+        let dir = std::env::temp_dir().join(format!("weir-registry-{}-{port}", std::process::id()));
+        let storage = dir.join("storage");
+        std::fs::create_dir_all(&storage).expect("the registry's directory");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        if with_login {
+            let htpasswd = dir.join("htpasswd");
+            std::fs::write(
+                &htpasswd,
+                "weir:$2b$04$mQ5U2hf4di/Qjcxzjjjj9eFfkufgeEN0dA8EJcPAhKXgixhz7zsKy\n",
+            )
+            .expect("htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: weir-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.join("config.yml");
+        std::fs::write(&config_path, config).expect("the registry's config");
+        let child = Command::new(&binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let registry = OciRegistry {
+            child,
+            address: format!("127.0.0.1:{port}"),
+            storage,
+            dir,
+        };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(&registry.address).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the registry did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// The file holding the blob with `digest` (`sha256:<hex>`), for tests
+    /// that damage what the registry serves.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.storage
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
