@@ -260,6 +260,10 @@ pub struct RegisterTaskManager {
     pub metrics_address: ::prost::alloc::string::String,
     #[prost(string, tag = "5")]
     pub version: ::prost::alloc::string::String,
+    /// The Kubernetes pod it runs in, empty elsewhere: lets a JobManager that
+    /// created the pod match pod events to the TaskManager.
+    #[prost(string, tag = "6")]
+    pub pod_name: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]

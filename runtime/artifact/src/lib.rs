@@ -155,3 +155,75 @@ impl RemoteModules {
         }
     }
 }
+
+/// Pins every `oci://` and `configmap://` module of `spec` to a digest: an
+/// OCI tag is resolved to its manifest (`oci://R/REPO@sha256:...`) and its
+/// module's digest; a ConfigMap written by `weir push` is named by its
+/// digest. A digest the spec already pins must match. Errors name the
+/// operator (`operators[i] 'name': ...`).
+pub async fn pin_remote_modules(
+    spec: &mut weir_types::JobSpec,
+    registries: &Registries,
+) -> Result<(), PinError> {
+    use weir_types::ModuleRef;
+    for (index, op) in spec.operators.iter_mut().enumerate() {
+        let Some(reference) = op.module.clone() else {
+            continue;
+        };
+        let fail = |message: String| PinError {
+            index,
+            operator: op.name.clone(),
+            message,
+        };
+        let pinned = op.sha256.as_deref().map(|d| {
+            format!(
+                "sha256:{}",
+                d.trim_start_matches("sha256:").to_ascii_lowercase()
+            )
+        });
+        let digest = match ModuleRef::parse(&reference).map_err(|e| fail(e.to_string()))? {
+            ModuleRef::Path(_) => continue,
+            ModuleRef::Oci(_) => {
+                let resolved = registries
+                    .resolve(&reference)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                op.module = Some(format!("oci://{}", resolved.by_digest));
+                resolved.module_digest
+            }
+            ModuleRef::ConfigMap { name, .. } => {
+                let named = name
+                    .strip_prefix("weir-module-")
+                    .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(|hex| format!("sha256:{hex}"));
+                match (named, &pinned) {
+                    (Some(named), _) => named,
+                    (None, Some(pinned)) => pinned.clone(),
+                    (None, None) => {
+                        return Err(fail(format!(
+                            "module '{reference}': ConfigMap '{name}' is not named by a digest \
+                             (weir push names it weir-module-<sha256>); pin the module with sha256:"
+                        )))
+                    }
+                }
+            }
+        };
+        if let Some(pinned) = pinned {
+            if pinned != digest {
+                return Err(fail(format!(
+                    "module '{reference}' has digest {digest}, but the spec pins {pinned}"
+                )));
+            }
+        }
+        op.sha256 = Some(digest);
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("operators[{index}] '{operator}': {message}")]
+pub struct PinError {
+    pub index: usize,
+    pub operator: String,
+    pub message: String,
+}

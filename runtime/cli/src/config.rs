@@ -93,11 +93,23 @@ pub fn with_config_file<C: CommandFactory>(args: Vec<OsString>) -> Result<Vec<Os
         let long = kebab(key);
         let arg = subcommand
             .get_arguments()
-            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+            .find(|a| {
+                long != "config"
+                    && (a.get_long() == Some(long.as_str())
+                        || a.get_all_aliases()
+                            .is_some_and(|aliases| aliases.contains(&long.as_str())))
+            })
             .ok_or_else(|| {
                 let known: Vec<String> = subcommand
                     .get_arguments()
-                    .filter_map(|a| a.get_long())
+                    // A flag whose key is not its name in camelCase
+                    // (--taskmanager-slots, key taskManagerSlots) carries
+                    // the key's spelling as its alias.
+                    .filter_map(|a| {
+                        a.get_all_aliases()
+                            .and_then(|aliases| aliases.first().copied())
+                            .or(a.get_long())
+                    })
                     .filter(|l| *l != "config" && *l != "help")
                     .map(|l| {
                         let mut parts = l.split('-');

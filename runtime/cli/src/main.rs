@@ -6,6 +6,7 @@
 mod client;
 mod cluster;
 mod config;
+mod kubernetes;
 mod push;
 mod run;
 mod upload;

@@ -31,6 +31,15 @@ impl RegistryArgs {
             .clone()
             .or_else(credentials::default_docker_config);
         let credentials = match path {
+            // An optional Secret mounted where the file is expected leaves
+            // it absent: only public registries then, which is not an error.
+            Some(path) if !path.exists() => {
+                tracing::warn!(
+                    "registry credentials {} do not exist: registries are reached without credentials",
+                    path.display()
+                );
+                Credentials::default()
+            }
             Some(path) => Credentials::read(&path)?,
             None => Credentials::default(),
         };

@@ -104,55 +104,12 @@ impl Upload {
     }
 }
 
-/// Pins every `oci://` and `configmap://` module of `spec` to a digest: an
-/// OCI tag is resolved to its manifest (`oci://R/REPO@sha256:...`) and its
-/// module's digest; a ConfigMap written by `weir push` is named by its
-/// digest. A digest the spec already pins must match.
+/// Pins every `oci://` and `configmap://` module of `spec` to a digest
+/// (see `weir_artifact::pin_remote_modules`).
 pub async fn resolve_remote(spec: &mut JobSpec, registries: &Registries) -> Result<()> {
-    for (index, op) in spec.operators.iter_mut().enumerate() {
-        let Some(reference) = op.module.clone() else {
-            continue;
-        };
-        let at = format!("operators[{index}] '{}'", op.name);
-        let pinned = op.sha256.as_deref().map(|d| {
-            format!(
-                "sha256:{}",
-                d.trim_start_matches("sha256:").to_ascii_lowercase()
-            )
-        });
-        let digest = match ModuleRef::parse(&reference).map_err(|e| anyhow!("{at}: {e}"))? {
-            ModuleRef::Path(_) => continue,
-            ModuleRef::Oci(_) => {
-                let resolved = registries
-                    .resolve(&reference)
-                    .await
-                    .map_err(|e| anyhow!("{at}: {e}"))?;
-                op.module = Some(format!("oci://{}", resolved.by_digest));
-                resolved.module_digest
-            }
-            ModuleRef::ConfigMap { name, .. } => {
-                let named = name
-                    .strip_prefix("weir-module-")
-                    .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .map(|hex| format!("sha256:{hex}"));
-                match (named, &pinned) {
-                    (Some(named), _) => named,
-                    (None, Some(pinned)) => pinned.clone(),
-                    (None, None) => bail!(
-                        "{at}: module '{reference}': ConfigMap '{name}' is not named by a digest \
-                         (weir push names it weir-module-<sha256>); pin the module with sha256:"
-                    ),
-                }
-            }
-        };
-        if let Some(pinned) = pinned {
-            if pinned != digest {
-                bail!("{at}: module '{reference}' has digest {digest}, but the spec pins {pinned}");
-            }
-        }
-        op.sha256 = Some(digest);
-    }
-    Ok(())
+    weir_artifact::pin_remote_modules(spec, registries)
+        .await
+        .map_err(|e| anyhow!("{e}"))
 }
 
 pub fn to_yaml(spec: &JobSpec) -> Result<String> {

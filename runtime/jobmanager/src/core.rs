@@ -103,6 +103,9 @@ struct TaskManager {
     last_heartbeat: Instant,
     /// Tells a stale stream from the current one after a re-registration.
     session: u64,
+    /// Since when it has run no task; `None` while it runs some. Kept
+    /// current by `schedule` and `tick`, so it may lag by one tick.
+    idle_since: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -280,6 +283,12 @@ impl Core {
 
     fn changed(&self) {
         self.changed.notify_waiters();
+    }
+
+    /// Completes at the next change of jobs or TaskManagers; a resource
+    /// manager waits on it to react without polling.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     // ----- modules -------------------------------------------------------
@@ -485,6 +494,7 @@ impl Core {
                 sender,
                 last_heartbeat: Instant::now(),
                 session,
+                idle_since: Some(Instant::now()),
             },
         );
         self.schedule(&mut state);
@@ -760,6 +770,7 @@ impl Core {
             }
             deploy(&state.task_managers, job, free[..required].to_vec());
         }
+        refresh_idle(state);
     }
 
     /// Heartbeat timeouts and due restarts; runs every heartbeat interval.
@@ -1134,6 +1145,88 @@ impl Core {
             .cloned()
     }
 
+    // ----- for a resource manager -----------------------------------------
+
+    /// What a resource manager needs to decide on TaskManagers: the slots
+    /// that jobs waiting for slots need, the free ones, and who is idle.
+    pub fn resources(&self) -> Resources {
+        let mut state = self.lock();
+        refresh_idle(&mut state);
+        // A job waits for slots while it holds none and has not ended: just
+        // submitted, or between a failure and its restart (whose slots are
+        // then counted free, so the two cancel out).
+        let demanded_slots = state
+            .jobs
+            .values()
+            .filter(|job| {
+                matches!(job.state, JobState::Created | JobState::Restarting)
+                    && job.placement.is_empty()
+            })
+            .map(|job| job.graph.required_slots())
+            .sum();
+        let free_slots = free_slots(&state).len() as u32;
+        let task_managers = state
+            .task_managers
+            .values()
+            .map(|tm| RegisteredTaskManager {
+                id: tm.registration.task_manager_id.clone(),
+                pod_name: Some(tm.registration.pod_name.clone()).filter(|p| !p.is_empty()),
+                slots: tm.registration.slots,
+                idle_since: tm.idle_since,
+            })
+            .collect();
+        Resources {
+            demanded_slots,
+            free_slots,
+            task_managers,
+        }
+    }
+
+    /// The pod of a TaskManager failed (Kubernetes says so): drops that
+    /// TaskManager now, as a heartbeat timeout would later, and restarts
+    /// its jobs. Returns whether a TaskManager ran in that pod; a pod
+    /// reported twice, or one whose TaskManager never registered, is not.
+    pub fn task_manager_failed(&self, pod_name: &str, reason: &str) -> bool {
+        let mut state = self.lock();
+        let ids: Vec<String> = state
+            .task_managers
+            .values()
+            .filter(|tm| !pod_name.is_empty() && tm.registration.pod_name == pod_name)
+            .map(|tm| tm.registration.task_manager_id.clone())
+            .collect();
+        for id in &ids {
+            self.lose(
+                &mut state,
+                id,
+                &format!("its pod {pod_name} failed: {reason}"),
+            );
+        }
+        if ids.is_empty() {
+            return false;
+        }
+        self.schedule(&mut state);
+        drop(state);
+        self.changed();
+        true
+    }
+
+    /// Forgets an idle TaskManager whose pod is about to be deleted. Returns
+    /// false, and keeps it, if it is gone or no longer idle (a job was
+    /// placed on it since the caller looked).
+    pub fn release_idle(&self, tm_id: &str, why: &str) -> bool {
+        let mut state = self.lock();
+        let idle = state.task_managers.contains_key(tm_id)
+            && used_slots(&state).get(tm_id).copied().unwrap_or(0) == 0;
+        if !idle {
+            return false;
+        }
+        state.task_managers.remove(tm_id);
+        tracing::info!(tm = %tm_id, "TaskManager released: {why}");
+        drop(state);
+        self.changed();
+        true
+    }
+
     // ----- figures for REST and metrics -----------------------------------
 
     pub fn task_managers(&self) -> Vec<TaskManagerInfo> {
@@ -1168,6 +1261,26 @@ pub struct TaskManagerInfo {
     pub free_slots: u32,
     pub since_heartbeat: Duration,
     pub version: String,
+}
+
+/// What [`Core::resources`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    /// Slots needed by the jobs that wait for slots.
+    pub demanded_slots: u32,
+    /// Slots no job holds.
+    pub free_slots: u32,
+    pub task_managers: Vec<RegisteredTaskManager>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredTaskManager {
+    pub id: String,
+    /// The Kubernetes pod it runs in, if it said.
+    pub pod_name: Option<String>,
+    pub slots: u32,
+    /// Since when it has run no task; `None` while it runs some.
+    pub idle_since: Option<Instant>,
 }
 
 /// Runs the timers: heartbeat checks, restart delays.
@@ -1269,6 +1382,20 @@ fn retire(state: &mut State) {
     state
         .modules
         .retain(|digest, module| needed.contains(digest) || module.stored.elapsed() < MODULE_GRACE);
+}
+
+/// Starts or stops each TaskManager's idle clock by whether a job holds
+/// one of its slots.
+fn refresh_idle(state: &mut State) {
+    let used = used_slots(state);
+    let now = Instant::now();
+    for (id, tm) in state.task_managers.iter_mut() {
+        if used.get(id).copied().unwrap_or(0) > 0 {
+            tm.idle_since = None;
+        } else if tm.idle_since.is_none() {
+            tm.idle_since = Some(now);
+        }
+    }
 }
 
 fn used_slots(state: &State) -> HashMap<String, u32> {
@@ -1728,6 +1855,63 @@ mod tests {
         let job = core.job(&id).unwrap();
         assert_eq!(job.state, "FAILED");
         assert_eq!(job.restarts, 0);
+    }
+
+    #[test]
+    fn resources_report_waiting_slots_free_slots_and_idle_task_managers() {
+        let core = core();
+        let (_, _tm) = fake_task_manager(&core, "tm", 2);
+        core.submit(JOB, None).unwrap();
+        let wide = JOB.replace("name: j\n", "name: w\nparallelism: 3\n");
+        core.submit(&wide, None).unwrap();
+        let resources = core.resources();
+        assert_eq!(resources.demanded_slots, 3, "the wide job waits");
+        assert_eq!(resources.free_slots, 1);
+        assert_eq!(resources.task_managers.len(), 1);
+        assert_eq!(
+            resources.task_managers[0].idle_since, None,
+            "it runs a task"
+        );
+        assert_eq!(resources.task_managers[0].pod_name, None);
+
+        let (_, _other) = fake_task_manager(&core, "tm-2", 2);
+        let resources = core.resources();
+        assert_eq!(resources.demanded_slots, 0, "the wide job runs now");
+        assert_eq!(resources.free_slots, 0);
+        assert!(
+            !core.release_idle("tm", "test"),
+            "a TaskManager running tasks is not released"
+        );
+    }
+
+    #[test]
+    fn a_failed_pod_drops_its_task_manager_and_restarts_its_jobs() {
+        let core = core();
+        let (sender, _receiver) = mpsc::channel(64);
+        core.register(
+            RegisterTaskManager {
+                task_manager_id: "tm".into(),
+                data_address: "tm:1".into(),
+                slots: 1,
+                pod_name: "jm-taskmanager-1".into(),
+                ..RegisterTaskManager::default()
+            },
+            sender,
+        );
+        let spec = format!("{JOB}restartStrategy: {{type: fixed-delay, attempts: 2, delay: 1h}}\n");
+        let id = core.submit(&spec, None).unwrap();
+        assert!(!core.task_manager_failed("jm-taskmanager-2", "pod deleted"));
+        assert!(!core.task_manager_failed("", "pod deleted"));
+        assert!(core.task_manager_failed("jm-taskmanager-1", "Evicted: low on memory"));
+        assert!(core.task_managers().is_empty());
+        let job = core.job(&id).unwrap();
+        assert_eq!(job.state, "RESTARTING");
+        assert!(
+            job.status_message
+                .contains("TaskManager tm (tm:1) was lost: its pod jm-taskmanager-1 failed: Evicted: low on memory"),
+            "{}",
+            job.status_message
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod checkpoints;
 mod core;
 mod grpc;
+mod resource_manager;
 mod rest;
 
 use std::net::SocketAddr;
@@ -26,8 +27,11 @@ use weir_proto::v1::job_service_server::JobServiceServer;
 use weir_proto::v1::resource_manager_server::ResourceManagerServer;
 
 pub use crate::checkpoints::{Completed, SavepointStatus};
-pub use crate::core::{shape_of, Core, JobState, SubmitError, TaskManagerInfo};
+pub use crate::core::{
+    shape_of, Core, JobState, RegisteredTaskManager, Resources, SubmitError, TaskManagerInfo,
+};
 pub use crate::grpc::read_restore_point;
+pub use crate::resource_manager::{NativeConfig, NativeResourceManager};
 pub use crate::rest::{checkpoints_json, job_json};
 
 #[derive(Debug, thiserror::Error)]

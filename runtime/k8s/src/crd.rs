@@ -119,15 +119,31 @@ pub struct WeirJobStatus {
     /// The latest savepoint taken for an upgrade or a suspend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_savepoint: Option<String>,
-    /// Restarts of the job after failures, over every run of this resource.
+    /// Restarts of the current job after failures.
     #[serde(default)]
     pub restarts: u32,
     /// Why the job is not running as asked, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// `Ready` (the job runs the current spec) and `Progressing`.
+    /// `Ready`: the job runs (or finished, or is suspended) as the current
+    /// spec asks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// A stop with savepoint under way, for an upgrade or a suspend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_stop: Option<PendingStop>,
+    /// Where the next run starts from, once the job has been stopped for
+    /// an upgrade or a suspend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingStop {
+    pub job_id: String,
+    /// The JobManager's id of the savepoint request.
+    pub request_id: String,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -1,6 +1,7 @@
 //! Weir on Kubernetes: the `WeirJob` resource and its controller, the native
 //! resource manager's TaskManager pods, and JobManager leader election.
 
+pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod lease;

@@ -180,6 +180,13 @@ impl TaskManagerPods {
         )
     }
 
+    /// Whether `pod` is named as this JobManager's pods are, i.e. one it
+    /// (or an earlier process of it) created and may delete.
+    pub fn owns(&self, pod: &str) -> bool {
+        pod.strip_prefix(&self.name_prefix())
+            .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     fn selector(&self) -> String {
         format!("{JOBMANAGER_LABEL}={}", self.config.owner_deployment)
     }
@@ -267,6 +274,19 @@ impl TaskManagerPods {
                     field_ref: Some(ObjectFieldSelector {
                         api_version: None,
                         field_path: "metadata.name".into(),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            // Pod names do not resolve in DNS; other TaskManagers reach this
+            // one's data plane at its pod IP.
+            EnvVar {
+                name: "WEIR_ADVERTISED_HOST".into(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        api_version: None,
+                        field_path: "status.podIP".into(),
                     }),
                     ..Default::default()
                 }),

@@ -153,6 +153,7 @@ fn expected_pod(name: &str) -> Value {
                         {"name": "WEIR_JOBMANAGER", "value": "jm.weir.svc:6123"},
                         {"name": "WEIR_SLOTS", "value": "4"},
                         {"name": "WEIR_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "WEIR_ADVERTISED_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
                         {"name": "RUST_LOG", "value": "info"},
                     ],
                 },
@@ -197,7 +198,7 @@ async fn mounts_the_config_map_when_given() {
         json!([{"name": "weir-conf", "configMap": {"name": "weir-conf"}}]);
     let tm = &mut expected["spec"]["containers"][0];
     tm["env"].as_array_mut().expect("env").insert(
-        3,
+        4,
         json!({"name": "WEIR_CONFIG", "value": "/etc/weir/weir.yaml"}),
     );
     tm["volumeMounts"] = json!([{"name": "weir-conf", "mountPath": "/etc/weir", "readOnly": true}]);

@@ -75,6 +75,9 @@ pub struct TaskManagerConfig {
     /// Registries (with their credentials) and ConfigMaps that `oci://`
     /// and `configmap://` modules come from.
     pub remote_modules: Arc<weir_artifact::RemoteModules>,
+    /// The Kubernetes pod it runs in, if any; sent at registration so a
+    /// JobManager that created the pod can tie pod events to it.
+    pub pod_name: Option<String>,
 }
 
 impl TaskManagerConfig {
@@ -91,6 +94,7 @@ impl TaskManagerConfig {
             id: None,
             host: None,
             remote_modules: Arc::new(weir_artifact::RemoteModules::new(Default::default())),
+            pod_name: None,
         }
     }
 }
@@ -193,6 +197,7 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         slots: config.slots,
         metrics_address: metrics_address.map(|a| a.to_string()).unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        pod_name: config.pod_name.clone().unwrap_or_default(),
     };
     tokio::spawn(stay_registered(endpoint, registration, tasks.clone()));
     tokio::spawn(tasks::sample_rates(tasks));
@@ -365,4 +370,45 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use weir_jobmanager::JobManagerConfig;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registers_with_the_pod_it_runs_in() {
+        let jobmanager = weir_jobmanager::start(JobManagerConfig {
+            rpc_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rest_bind: None,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
+            checkpoint_storage: "memory:///checkpoints".into(),
+        })
+        .await
+        .expect("JobManager");
+        start(TaskManagerConfig {
+            pod_name: Some("jm-taskmanager-3".into()),
+            ..TaskManagerConfig::new(format!("http://{}", jobmanager.rpc_address), 2)
+        })
+        .await
+        .expect("TaskManager");
+        let registered = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let resources = jobmanager.core.resources();
+                if let Some(tm) = resources.task_managers.first() {
+                    return tm.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("registered within 10s");
+        assert_eq!(registered.pod_name.as_deref(), Some("jm-taskmanager-3"));
+        assert_eq!(registered.slots, 2);
+    }
 }
