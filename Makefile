@@ -15,7 +15,7 @@ export PATH := $(WEIR_TOOLS)/bin:$(PATH)
 PYTHON := $(WEIR_TOOLS)/python/bin/python
 GO_MODULES := operators-sdk/go examples/go/tokenize examples/mixed/wordlen tests/fixtures/go/conform tests/fixtures/go/misbehave tests/fixtures/go/keyed-count
 
-.PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-sdks bench proto
+.PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-sdks test-k8s bench proto
 
 run: weir
 	@$(WEIR) build examples/wordcount/operator
@@ -53,7 +53,7 @@ lint-go:
 		(cd $$m && go vet $$(go list ./... | grep -v internal/bindings)) || exit 1; \
 	done
 
-test: lint weir test-sdks test-rust
+test: lint weir test-sdks test-rust test-k8s
 
 test-rust:
 	cargo test --release --locked --workspace
@@ -66,6 +66,13 @@ test-sdks:
 	npm run --silent test:js
 	for m in $(GO_MODULES); do (cd $$m && go test ./...) || exit 1; done
 	$(MAKE) -C operators-sdk/c test
+
+# The Kubernetes manifests of k8s/, rendered with kustomize and validated
+# offline against the API's schemas and the CRDs'; no cluster needed.
+test-k8s: weir
+	@scripts/setup-python.sh
+	@scripts/setup-k8s.sh
+	WEIR_BIN=$(WEIR) $(PYTHON) -m pytest -q tests/k8s
 
 bench: setup-all
 	cargo bench --locked -p weir-executor --bench pipeline
