@@ -243,4 +243,51 @@ mod tests {
         assert!(error.is_retryable());
         assert!(error.to_string().contains(&missing), "{error}");
     }
+
+    /// A registry module is pulled once: a TaskManager that starts again
+    /// finds it in its disk cache, even with the registry gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registry_modules_are_pulled_once_then_read_from_the_disk_cache() {
+        let bytes = guests().bytes("wordcount");
+        let (client, _) = jobmanager_with(Vec::new()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let registry = weir_testing::OciRegistry::start(false);
+        let remote = Arc::new(RemoteModules::new(Default::default()));
+        let pushed = remote
+            .registries()
+            .push(
+                &format!("oci://{}/weir/wordcount:1", registry.address),
+                &bytes,
+                "wordcount.wasm",
+            )
+            .await
+            .unwrap();
+        let reference = format!("oci://{}", pushed.by_digest);
+
+        let module = cache(dir.path())
+            .get("tokenize", &pushed.module_digest, Some(&reference), &client)
+            .await
+            .unwrap();
+        assert_eq!(module.digest().to_string(), pushed.module_digest);
+        drop(registry);
+
+        let again = cache(dir.path())
+            .get("tokenize", &pushed.module_digest, Some(&reference), &client)
+            .await
+            .unwrap();
+        assert_eq!(again.digest().to_string(), pushed.module_digest);
+
+        // Without the cached file, the registry being down is the error.
+        let other = tempfile::tempdir().unwrap();
+        let error = cache(other.path())
+            .get("tokenize", &pushed.module_digest, Some(&reference), &client)
+            .await
+            .err()
+            .unwrap();
+        assert!(error.is_retryable(), "{error}");
+        assert!(
+            error.to_string().contains("cannot reach the registry"),
+            "{error}"
+        );
+    }
 }
