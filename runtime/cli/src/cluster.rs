@@ -95,6 +95,17 @@ pub struct JobManagerArgs {
     /// The Lease of the leader election [default: weir-jobmanager-leader].
     #[arg(long)]
     lease_name: Option<String>,
+    /// How long a leader's Lease lasts without renewal: a standby takes
+    /// over after it.
+    #[arg(long, default_value = "15s")]
+    lease_duration: String,
+    /// A leader that has not renewed its Lease this long steps down (and
+    /// the process exits); shorter than the lease duration.
+    #[arg(long, default_value = "10s")]
+    lease_renew_deadline: String,
+    /// How often the Lease is renewed, or a standby tries to take it.
+    #[arg(long, default_value = "2s")]
+    lease_retry_period: String,
     /// This JobManager's name in the Lease (its pod's name) [default: the
     /// host name].
     #[arg(long, env = "WEIR_POD_NAME")]
@@ -355,13 +366,21 @@ pub fn jobmanager(args: JobManagerArgs) -> Result<()> {
             .unwrap_or_else(|| format!("weir-jobmanager-{}", std::process::id()));
         let election = match (&kubernetes, args.high_availability) {
             (Some((client, namespace)), HighAvailability::Kubernetes) => {
-                let lease = LeaseConfig::new(
-                    namespace.clone(),
-                    args.lease_name
-                        .clone()
-                        .unwrap_or_else(|| "weir-jobmanager-leader".into()),
-                    identity.clone(),
-                );
+                let lease = LeaseConfig {
+                    lease_duration: parse_duration(&args.lease_duration)
+                        .map_err(|e| anyhow!("--lease-duration: {e}"))?,
+                    renew_deadline: parse_duration(&args.lease_renew_deadline)
+                        .map_err(|e| anyhow!("--lease-renew-deadline: {e}"))?,
+                    retry_period: parse_duration(&args.lease_retry_period)
+                        .map_err(|e| anyhow!("--lease-retry-period: {e}"))?,
+                    ..LeaseConfig::new(
+                        namespace.clone(),
+                        args.lease_name
+                            .clone()
+                            .unwrap_or_else(|| "weir-jobmanager-leader".into()),
+                        identity.clone(),
+                    )
+                };
                 let elector = LeaderElector::new(client.clone(), lease.clone())
                     .map_err(|e| anyhow!("--high-availability kubernetes: {e}"))?;
                 let (publish, mut leader) = tokio::sync::watch::channel(false);
