@@ -27,6 +27,7 @@ const WEIRJOBS: &str = "/apis/weir.dev/v1alpha1/namespaces/weir/weirjobs";
 
 struct Store {
     objects: std::collections::BTreeMap<String, Value>,
+    config_maps: std::collections::BTreeMap<String, Value>,
     version: u64,
     events: Vec<Value>,
     changes: broadcast::Sender<Value>,
@@ -161,6 +162,29 @@ async fn patch_status(
     Json(object).into_response()
 }
 
+async fn create_config_map(
+    State(shared): State<Shared>,
+    Json(config_map): Json<Value>,
+) -> Response {
+    let name = config_map["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut store = shared.lock().unwrap();
+    if store.config_maps.contains_key(&name) {
+        return (StatusCode::CONFLICT, Json(json!({"kind": "Status", "code": 409, "reason": "AlreadyExists", "message": "exists"}))).into_response();
+    }
+    store.config_maps.insert(name, config_map.clone());
+    (StatusCode::CREATED, Json(config_map)).into_response()
+}
+
+async fn read_config_map(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
+    match shared.lock().unwrap().config_maps.get(&name) {
+        Some(config_map) => Json(config_map.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"kind": "Status", "code": 404, "reason": "NotFound", "message": "not found"}))).into_response(),
+    }
+}
+
 async fn event(State(shared): State<Shared>, Json(event): Json<Value>) -> Json<Value> {
     shared.lock().unwrap().events.push(event.clone());
     Json(event)
@@ -178,6 +202,7 @@ fn api_server() -> (SocketAddr, Shared) {
     let (changes, _) = broadcast::channel(1024);
     let shared: Shared = Arc::new(Mutex::new(Store {
         objects: Default::default(),
+        config_maps: Default::default(),
         version: 1,
         events: Vec::new(),
         changes,
@@ -191,6 +216,14 @@ fn api_server() -> (SocketAddr, Shared) {
         .route(
             &format!("{WEIRJOBS}/{{name}}/status"),
             axum::routing::patch(patch_status),
+        )
+        .route(
+            "/api/v1/namespaces/weir/configmaps",
+            post(create_config_map),
+        )
+        .route(
+            "/api/v1/namespaces/weir/configmaps/{name}",
+            get(read_config_map),
         )
         .route("/apis/events.k8s.io/v1/namespaces/weir/events", post(event))
         .route(
@@ -283,96 +316,114 @@ fn wait_for(what: &str, within: Duration, logs: &[&Process], mut check: impl FnM
     }
 }
 
-#[test]
-fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
-    let (api, shared) = api_server();
-    let registry = OciRegistry::start(false);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api}\n\
-             users:\n- name: weir\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: weir\n    namespace: weir\n\
-             current-context: fake\n"
-        ),
-    )
-    .unwrap();
-    let module = guests().path("wordcount");
-    let tag = format!("oci://{}/weir/wordcount:1.0", registry.address);
-    let pushed = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["push", module.to_str().unwrap(), &tag])
-        .output()
-        .unwrap();
-    assert!(
-        pushed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pushed.stderr)
-    );
+struct Cluster {
+    shared: Shared,
+    dir: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+    rpc: SocketAddr,
+    jobmanager: Process,
+    taskmanager: Process,
+}
 
-    let rpc = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+impl Cluster {
+    fn start() -> Cluster {
+        let (api, shared) = api_server();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api}\n\
+                 users:\n- name: weir\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: weir\n    namespace: weir\n\
+                 current-context: fake\n"
+            ),
+        )
         .unwrap();
-    drop(std::net::TcpListener::bind(rpc));
-    let jobmanager = Process::start(
-        &[
-            "jobmanager",
-            "--rpc-address",
-            &rpc.to_string(),
-            "--rest-address",
-            "127.0.0.1:0",
-            "--weirjob-controller",
-        ],
-        &kubeconfig,
-    );
-    let taskmanager = Process::start(
-        &[
-            "taskmanager",
+        let rpc = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let jobmanager = Process::start(
+            &[
+                "jobmanager",
+                "--rpc-address",
+                &rpc.to_string(),
+                "--rest-address",
+                "127.0.0.1:0",
+                "--weirjob-controller",
+            ],
+            &kubeconfig,
+        );
+        let taskmanager = Process::start(
+            &[
+                "taskmanager",
+                "--jobmanager",
+                &rpc.to_string(),
+                "--slots",
+                "2",
+                "--no-cache",
+            ],
+            &kubeconfig,
+        );
+        Cluster {
+            shared,
+            dir,
+            kubeconfig,
+            rpc,
+            jobmanager,
+            taskmanager,
+        }
+    }
+
+    fn logs(&self) -> [&Process; 2] {
+        [&self.jobmanager, &self.taskmanager]
+    }
+
+    fn weir(&self, args: &[&str]) -> std::process::Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "weir {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    fn jobs(&self) -> Value {
+        let listed = self.weir(&[
+            "list",
             "--jobmanager",
-            &rpc.to_string(),
-            "--slots",
-            "2",
-            "--no-cache",
-        ],
-        &kubeconfig,
-    );
-    let logs = [&jobmanager, &taskmanager];
+            &self.rpc.to_string(),
+            "--output",
+            "json",
+        ]);
+        serde_json::from_slice(&listed.stdout).unwrap()
+    }
+}
 
-    // A word count whose tokenizer is the registry's module (by tag, in
-    // spec.modules), writing a file.
-    let output = dir.path().join("counts.jsonl");
-    create(
-        &shared,
-        "wordcount",
-        json!({
-            "job": {
-                "name": "wordcount",
-                "source": {"type": "text", "path": repo_root().join("examples/wordcount/input.txt")},
-                "operators": [
-                    {"name": "tokenize", "module": "placeholder.wasm", "config": {"lowercase": true}},
-                    {"name": "count", "builtin": "count", "keyBy": ["word"], "config": {"emit": "final"}}
-                ],
-                "sink": {"type": "jsonl", "path": output}
-            },
-            "modules": {"tokenize": tag},
-        }),
-    );
-    wait_for(
-        "the WeirJob finishing",
-        Duration::from_secs(60),
-        &logs,
-        || object(&shared, "wordcount").is_some_and(|o| o["status"]["state"] == "FINISHED"),
-    );
-    let resource = object(&shared, "wordcount").unwrap();
-    assert_eq!(
-        resource["metadata"]["finalizers"],
-        json!(["weir.dev/stop-job"])
-    );
-    assert_eq!(resource["status"]["observedGeneration"], 1);
-    assert_eq!(resource["status"]["conditions"][0]["type"], "Ready");
-    assert_eq!(resource["status"]["conditions"][0]["status"], "True");
-    let counts: usize = std::fs::read_to_string(&output)
+fn wordcount(module: &str, output: &std::path::Path) -> Value {
+    json!({
+        "job": {
+            "name": "wordcount",
+            "source": {"type": "text", "path": repo_root().join("examples/wordcount/input.txt")},
+            "operators": [
+                {"name": "tokenize", "module": "placeholder.wasm", "config": {"lowercase": true}},
+                {"name": "count", "builtin": "count", "keyBy": ["word"], "config": {"emit": "final"}}
+            ],
+            "sink": {"type": "jsonl", "path": output}
+        },
+        "modules": {"tokenize": module},
+    })
+}
+
+/// The sum of the word count's counts: every word of the input, once.
+fn counted(output: &std::path::Path) -> usize {
+    std::fs::read_to_string(output)
         .unwrap()
         .lines()
         .map(|line| {
@@ -380,30 +431,63 @@ fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
                 .as_u64()
                 .unwrap() as usize
         })
-        .sum();
-    let words: usize = std::fs::read_to_string(repo_root().join("examples/wordcount/input.txt"))
+        .sum()
+}
+
+fn expected_words() -> usize {
+    std::fs::read_to_string(repo_root().join("examples/wordcount/expected.txt"))
         .unwrap()
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .count();
-    assert!(
-        counts > 0 && counts <= words,
-        "{counts} counted of {words} words"
-    );
-    let expected_total: usize =
-        std::fs::read_to_string(repo_root().join("examples/wordcount/expected.txt"))
-            .unwrap()
-            .lines()
-            .map(|l| l.rsplit('\t').next().unwrap().parse::<usize>().unwrap())
-            .sum();
-    assert_eq!(counts, expected_total);
-    let reasons: Vec<String> = shared
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap().parse::<usize>().unwrap())
+        .sum()
+}
+
+fn event_reasons(shared: &Shared) -> Vec<String> {
+    shared
         .lock()
         .unwrap()
         .events
         .iter()
         .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
-        .collect();
+        .collect()
+}
+
+fn delete(shared: &Shared, name: &str) {
+    let mut store = shared.lock().unwrap();
+    let mut resource = store.objects.get(name).cloned().unwrap();
+    resource["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    publish(&mut store, "MODIFIED", resource);
+}
+
+#[test]
+fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
+    let cluster = Cluster::start();
+    let (shared, dir) = (&cluster.shared, &cluster.dir);
+    let logs = cluster.logs();
+    let registry = OciRegistry::start(false);
+    let module = guests().path("wordcount");
+    let tag = format!("oci://{}/weir/wordcount:1.0", registry.address);
+    cluster.weir(&["push", module.to_str().unwrap(), &tag]);
+
+    // A word count whose tokenizer is the registry's module, by tag.
+    let output = dir.path().join("counts.jsonl");
+    create(shared, "wordcount", wordcount(&tag, &output));
+    wait_for(
+        "the WeirJob finishing",
+        Duration::from_secs(60),
+        &logs,
+        || object(shared, "wordcount").is_some_and(|o| o["status"]["state"] == "FINISHED"),
+    );
+    let resource = object(shared, "wordcount").unwrap();
+    assert_eq!(
+        resource["metadata"]["finalizers"],
+        json!(["weir.dev/stop-job"])
+    );
+    assert_eq!(resource["status"]["observedGeneration"], 1);
+    assert_eq!(resource["status"]["conditions"][0]["type"], "Ready");
+    assert_eq!(resource["status"]["conditions"][0]["status"], "True");
+    assert_eq!(counted(&output), expected_words());
+    let reasons = event_reasons(shared);
     assert!(
         reasons.contains(&"Submitted".to_string()) && reasons.contains(&"JobFinished".to_string()),
         "{reasons:?}"
@@ -411,7 +495,7 @@ fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
 
     // An endless job: deleting its resource stops it, then the finalizer goes.
     create(
-        &shared,
+        shared,
         "endless",
         json!({"job": {"name": "endless", "source": {"type": "generator", "rate": 1000},
                         "sink": {"type": "jsonl", "path": dir.path().join("endless.jsonl")}}}),
@@ -420,33 +504,150 @@ fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
         "the endless job running",
         Duration::from_secs(60),
         &logs,
-        || object(&shared, "endless").is_some_and(|o| o["status"]["state"] == "RUNNING"),
+        || object(shared, "endless").is_some_and(|o| o["status"]["state"] == "RUNNING"),
     );
-    {
-        let mut store = shared.lock().unwrap();
-        let mut endless = store.objects.get("endless").cloned().unwrap();
-        endless["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
-        publish(&mut store, "MODIFIED", endless);
-    }
+    delete(shared, "endless");
     wait_for(
         "the deleted WeirJob going",
         Duration::from_secs(60),
         &logs,
-        || object(&shared, "endless").is_none(),
+        || object(shared, "endless").is_none(),
     );
-    let listed = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["list", "--jobmanager", &rpc.to_string(), "--output", "json"])
-        .output()
-        .unwrap();
-    let jobs: Value = serde_json::from_slice(&listed.stdout).unwrap_or_else(|e| {
-        panic!(
-            "weir list: {e}: {}",
-            String::from_utf8_lossy(&listed.stdout)
-        )
-    });
-    let text = jobs.to_string();
+    let jobs = cluster.jobs().to_string();
     assert!(
-        text.contains("CANCELED"),
-        "the endless job was cancelled: {text}"
+        jobs.contains("\"name\":\"endless\"") && jobs.contains("CANCELED"),
+        "{jobs}"
     );
+}
+
+/// `weir push FILE configmap://` stores the module through the API; the
+/// TaskManager reads it back through the API for a WeirJob naming it.
+/// Then a spec change in savepoint mode: the job stops with a savepoint and
+/// the new spec resumes from it, every record committed exactly once.
+#[test]
+fn configmap_modules_and_an_upgrade_through_a_savepoint() {
+    let cluster = Cluster::start();
+    let (shared, dir) = (&cluster.shared, &cluster.dir);
+    let logs = cluster.logs();
+    let module = guests().path("wordcount");
+    let pushed = cluster.weir(&[
+        "push",
+        module.to_str().unwrap(),
+        "configmap://",
+        "--namespace",
+        "weir",
+    ]);
+    let reference = String::from_utf8(pushed.stdout).unwrap().trim().to_string();
+    let digest = weir_artifact::sha256_of(&std::fs::read(&module).unwrap());
+    assert_eq!(
+        reference,
+        format!("configmap://weir-module-{}/module.wasm.gz", &digest[7..])
+    );
+    let output = dir.path().join("counts.jsonl");
+    create(shared, "wordcount", wordcount(&reference, &output));
+    wait_for(
+        "the WeirJob finishing",
+        Duration::from_secs(60),
+        &logs,
+        || object(shared, "wordcount").is_some_and(|o| o["status"]["state"] == "FINISHED"),
+    );
+    assert_eq!(counted(&output), expected_words());
+
+    // An endless, checkpointed job in savepoint mode.
+    let ids = dir.path().join("ids.jsonl");
+    let spec = |rate: u32| {
+        json!({
+            "job": {"name": "ids", "source": {"type": "generator", "rate": rate},
+                    "checkpointing": {"interval": "200ms", "storage": dir.path().join("checkpoints")},
+                    "sink": {"type": "jsonl", "path": ids}},
+            "upgradeMode": "savepoint",
+            "savepointDirectory": dir.path().join("savepoints"),
+        })
+    };
+    create(shared, "ids", spec(2000));
+    wait_for(
+        "a checkpoint in the status",
+        Duration::from_secs(60),
+        &logs,
+        || object(shared, "ids").is_some_and(|o| !o["status"]["lastCheckpoint"].is_null()),
+    );
+    let first = object(shared, "ids").unwrap()["status"]["jobId"].clone();
+
+    // The user edits the spec (a new rate): generation 2.
+    {
+        let mut store = shared.lock().unwrap();
+        let mut resource = store.objects.get("ids").cloned().unwrap();
+        resource["spec"] = spec(3000);
+        resource["metadata"]["generation"] = json!(2);
+        publish(&mut store, "MODIFIED", resource);
+    }
+    wait_for(
+        "the upgraded job running",
+        Duration::from_secs(60),
+        &logs,
+        || {
+            object(shared, "ids").is_some_and(|o| {
+                o["status"]["observedGeneration"] == 2 && o["status"]["state"] == "RUNNING"
+            })
+        },
+    );
+    let status = object(shared, "ids").unwrap()["status"].clone();
+    assert_ne!(status["jobId"], first);
+    let savepoint = status["lastSavepoint"].as_str().unwrap().to_string();
+    assert!(
+        savepoint.contains(&dir.path().join("savepoints").display().to_string()),
+        "{status}"
+    );
+    assert!(
+        status.get("pendingStop").is_none() && status.get("restoreFrom").is_none(),
+        "{status}"
+    );
+    let reasons = event_reasons(shared);
+    assert!(
+        reasons.contains(&"SavepointCompleted".to_string()),
+        "{reasons:?}"
+    );
+    let jobs = cluster.jobs().to_string();
+    assert!(
+        jobs.contains("FINISHED"),
+        "the first job ended with its savepoint: {jobs}"
+    );
+
+    // Let the new job commit past the savepoint, then stop it.
+    wait_for(
+        "a checkpoint of the new job",
+        Duration::from_secs(60),
+        &logs,
+        || {
+            object(shared, "ids").is_some_and(|o| {
+                o["status"]["lastCheckpoint"]["location"]
+                    .as_str()
+                    .is_some_and(|l| l.contains(status["jobId"].as_str().unwrap_or("-")))
+            })
+        },
+    );
+    delete(shared, "ids");
+    wait_for(
+        "the deleted WeirJob going",
+        Duration::from_secs(60),
+        &logs,
+        || object(shared, "ids").is_none(),
+    );
+    // Exactly once across the upgrade: the committed ids are 0..n, each once.
+    let mut seen: Vec<u64> = std::fs::read_to_string(&ids)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let total = seen.len();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "no id twice");
+    assert_eq!(seen.first(), Some(&0));
+    assert_eq!(seen.last(), Some(&(total as u64 - 1)), "no id missing");
+    assert!(total > 0);
 }

@@ -558,7 +558,17 @@ async fn write(
         }
     }
     if &status != before {
-        let patch = json!({ "status": status });
+        // A merge patch keeps the fields it does not name: a field that
+        // went away (a finished stop, a used restore point) is sent as null.
+        let mut fields = serde_json::to_value(&status).unwrap_or_default();
+        if let (Some(fields), Ok(serde_json::Value::Object(old))) =
+            (fields.as_object_mut(), serde_json::to_value(before))
+        {
+            for key in old.keys() {
+                fields.entry(key.clone()).or_insert(serde_json::Value::Null);
+            }
+        }
+        let patch = json!({ "status": fields });
         api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|source| ControllerError::Api {
