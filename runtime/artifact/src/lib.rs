@@ -74,10 +74,11 @@ pub fn sha256_of(bytes: &[u8]) -> String {
 
 /// An error and its causes on one line: HTTP clients keep the useful part
 /// ("Connection refused") several sources down.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
+        // hyper and tonic repeat their causes' messages in their own.
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
             text.push_str(": ");

@@ -166,20 +166,10 @@ pub async fn leadership_lost(leader: &mut tokio::sync::watch::Receiver<bool>) {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-
     use super::*;
 
     fn get(address: std::net::SocketAddr, path: &str) -> Option<String> {
-        let mut stream = std::net::TcpStream::connect(address).ok()?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        Some(response)
+        weir_testing::http_request(&address.to_string(), "GET", path).map(|(_, response)| response)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

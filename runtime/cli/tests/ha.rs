@@ -5,9 +5,8 @@
 //! is a 409). The standby answers only its probes; when the leader is
 //! killed, it takes over; a leader that stops hands the Lease over.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use support::Process;
+
+mod support;
 
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/weir/leases";
 
@@ -118,16 +120,15 @@ fn free_port() -> u16 {
 }
 
 struct JobManager {
-    child: Child,
+    process: Process,
     rest: u16,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl JobManager {
     fn start(name: &str, kubeconfig: &std::path::Path) -> JobManager {
         let rest = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args([
+        let process = Process::start_with(
+            &[
                 "jobmanager",
                 "--rpc-address",
                 "127.0.0.1:0",
@@ -143,36 +144,17 @@ impl JobManager {
                 "1500ms",
                 "--lease-retry-period",
                 "200ms",
-            ])
-            .env("KUBECONFIG", kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .env("WEIR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("weir starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        JobManager { child, rest, log }
+            ],
+            &[
+                ("KUBECONFIG", kubeconfig.as_os_str()),
+                ("KUBERNETES_SERVICE_HOST", "".as_ref()),
+            ],
+        );
+        JobManager { process, rest }
     }
 
     fn probe(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.rest)).ok()?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let code = response.split_whitespace().nth(1)?.parse().ok()?;
-        Some((code, response))
+        weir_testing::http_request(&format!("127.0.0.1:{}", self.rest), "GET", path)
     }
 
     fn wait_ready(&self, code: u16, within: Duration) -> String {
@@ -187,17 +169,10 @@ impl JobManager {
                 started.elapsed() < within,
                 "/readyz on port {} did not answer {code} within {within:?}; log:\n{}",
                 self.rest,
-                self.log.lock().unwrap().join("\n")
+                self.process.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for JobManager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -263,7 +238,7 @@ fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() 
     c.wait_ready(503, Duration::from_secs(20));
     let stopped = Instant::now();
     let status = Command::new("kill")
-        .args(["-TERM", &b.child.id().to_string()])
+        .args(["-TERM", &b.process.pid().to_string()])
         .status()
         .unwrap();
     assert!(status.success());

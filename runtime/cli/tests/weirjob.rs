@@ -7,9 +7,8 @@
 //! is stopped by deleting its resource.
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,8 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use support::Process;
 use tokio::sync::broadcast;
 use weir_testing::{guests, repo_root, OciRegistry};
+
+mod support;
 
 const WEIRJOBS: &str = "/apis/weir.dev/v1alpha1/namespaces/weir/weirjobs";
 
@@ -248,45 +250,6 @@ fn api_server() -> (SocketAddr, Shared) {
     (address, shared)
 }
 
-struct Process {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Process {
-    fn start(args: &[&str], kubeconfig: &std::path::Path) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(args)
-            .env("KUBECONFIG", kubeconfig)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .env("WEIR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("weir starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Process { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn create(shared: &Shared, name: &str, spec: Value) {
     let object = json!({
         "apiVersion": "weir.dev/v1alpha1",
@@ -343,7 +306,11 @@ impl Cluster {
             .unwrap()
             .local_addr()
             .unwrap();
-        let jobmanager = Process::start(
+        let env: [(&str, &std::ffi::OsStr); 2] = [
+            ("KUBECONFIG", kubeconfig.as_os_str()),
+            ("KUBERNETES_SERVICE_HOST", "".as_ref()),
+        ];
+        let jobmanager = Process::start_with(
             &[
                 "jobmanager",
                 "--rpc-address",
@@ -352,9 +319,9 @@ impl Cluster {
                 "127.0.0.1:0",
                 "--weirjob-controller",
             ],
-            &kubeconfig,
+            &env,
         );
-        let taskmanager = Process::start(
+        let taskmanager = Process::start_with(
             &[
                 "taskmanager",
                 "--jobmanager",
@@ -363,7 +330,7 @@ impl Cluster {
                 "2",
                 "--no-cache",
             ],
-            &kubeconfig,
+            &env,
         );
         Cluster {
             shared,

@@ -357,20 +357,7 @@ async fn session(
     result
 }
 
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        // hyper and tonic repeat their causes' messages in their own.
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use weir_artifact::error_chain;
 
 #[cfg(test)]
 mod tests {

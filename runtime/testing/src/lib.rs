@@ -185,18 +185,26 @@ impl S3Server {
 
     /// The status code of a bodiless request, if the server answered.
     pub fn request(&self, method: &str, path: &str) -> Option<u16> {
-        use std::io::{Read, Write};
         let address = self.endpoint.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(address).ok()?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        response.split_whitespace().nth(1)?.parse().ok()
+        http_request(address, method, path).map(|(code, _)| code)
     }
+}
+
+/// A bodiless HTTP/1.1 request to `address` (`host:port`): the status code
+/// and the whole response, if the server answered. Enough for probes and
+/// fakes, with no HTTP client in the tests.
+pub fn http_request(address: &str, method: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, response))
 }
 
 impl Drop for S3Server {

@@ -2,8 +2,10 @@
 //! a user does, with a deadline. Each test crate uses a part of it.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// No run may take this long: a hung job fails its test, it does not hang
@@ -50,4 +52,91 @@ pub fn run_weir(args: &[&str], dir: &Path) -> Option<Output> {
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     })
+}
+
+/// A `weir` process whose standard error is collected line by line; killed
+/// when dropped.
+pub struct Process {
+    pub child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    pub fn start(args: &[&str]) -> Process {
+        Self::start_with(args, &[])
+    }
+
+    /// With `env` added to (or, with an empty value, removed from) the
+    /// environment.
+    pub fn start_with(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        command.args(args).env("WEIR_LOG", "info");
+        for (name, value) in env {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("weir starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Process { child, lines }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The first line containing `needle`, waiting up to `timeout`.
+    pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "no line with {needle:?} within {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn count_lines(&self, needle: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
