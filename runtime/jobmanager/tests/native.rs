@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use weir_k8s::testing::{expect, respond, Handle};
 
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::Pod;
 use kube::client::Body;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tower_test::mock;
@@ -16,42 +17,10 @@ use weir_jobmanager::{Core, NativeConfig, NativeResourceManager};
 use weir_k8s::{PodFailure, TaskManagerPods, TaskManagerPodsConfig};
 use weir_proto::v1::{JobManagerMessage, RegisterTaskManager};
 
-type Handle = mock::Handle<Request<Body>, Response<Body>>;
-type Responder = mock::SendResponse<Response<Body>>;
-
 const PODS_PATH: &str = "/api/v1/namespaces/weir/pods?";
 
 /// Runs forever on three slots (parallelism 3).
 const WIDE_JOB: &str = "name: wide\nparallelism: 3\nrestartStrategy: {type: fixed-delay, attempts: 3, delay: 1h}\nsource: {type: generator}\nsink: {type: blackhole}\n";
-
-async fn expect(handle: &mut Handle, method: Method, path: &str) -> (Value, Responder) {
-    let (request, responder) = timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .expect("a request within 5s")
-        .expect("client still connected");
-    assert_eq!(request.method(), method, "method of {}", request.uri());
-    assert_eq!(request.uri().to_string(), path);
-    let bytes = request
-        .into_body()
-        .collect_bytes()
-        .await
-        .expect("request body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON request body")
-    };
-    (body, responder)
-}
-
-fn respond(responder: Responder, status: u16, body: &Value) {
-    let response = Response::builder()
-        .status(StatusCode::from_u16(status).expect("status"))
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).expect("JSON")))
-        .expect("response");
-    responder.send_response(response);
-}
 
 /// No request comes while the resource manager is idle.
 async fn expect_nothing(handle: &mut Handle) {

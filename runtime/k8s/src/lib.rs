@@ -6,6 +6,8 @@ pub mod crd;
 pub mod error;
 pub mod lease;
 pub mod pods;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use crd::{DesiredState, UpgradeMode, WeirJob, WeirJobSpec, WeirJobStatus};
 pub use error::K8sError;

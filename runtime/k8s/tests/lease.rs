@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use weir_k8s::testing::{expect, respond, status, Handle};
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::client::Body;
 use serde_json::{json, Value};
@@ -12,9 +13,6 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tower_test::mock;
 use weir_k8s::{Clock, K8sError, LeaderElector, Leadership, LeaseConfig};
-
-type Handle = mock::Handle<Request<Body>, Response<Body>>;
-type Responder = mock::SendResponse<Response<Body>>;
 
 const LEASE_PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/weir/leases/weir-jobmanager";
 /// Writes carry a query string, empty here.
@@ -51,44 +49,6 @@ fn mocked(config: LeaseConfig) -> (LeaderElector, Handle) {
         .expect("valid config")
         .with_clock(clock);
     (elector, handle)
-}
-
-/// Receives the next request, checks method and path, and returns its JSON
-/// body (Null when empty).
-async fn expect(handle: &mut Handle, method: Method, path: &str) -> (Value, Responder) {
-    let (request, responder) = timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .expect("a request within 5s")
-        .expect("client still connected");
-    assert_eq!(request.method(), method, "method of {}", request.uri());
-    assert_eq!(request.uri().to_string(), path);
-    let bytes = request
-        .into_body()
-        .collect_bytes()
-        .await
-        .expect("request body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON request body")
-    };
-    (body, responder)
-}
-
-fn respond(responder: Responder, status: u16, body: &Value) {
-    let response = Response::builder()
-        .status(StatusCode::from_u16(status).expect("status"))
-        .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(body).expect("JSON")))
-        .expect("response");
-    responder.send_response(response);
-}
-
-fn status(code: u16, reason: &str) -> Value {
-    json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {},
-        "status": "Failure", "message": format!("{reason} for the test"), "reason": reason, "code": code,
-    })
 }
 
 fn lease(resource_version: &str, spec: Value) -> Value {

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
+use weir_k8s::testing::{expect, respond, respond_bytes, status, Handle};
 
 use futures_util::StreamExt;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use k8s_openapi::api::core::v1::Pod;
 use kube::client::Body;
 use serde_json::{json, Value};
@@ -15,52 +16,9 @@ use weir_k8s::{
     load_pod_template, K8sError, PodFailure, PodSummary, TaskManagerPods, TaskManagerPodsConfig,
 };
 
-type Handle = mock::Handle<Request<Body>, Response<Body>>;
-type Responder = mock::SendResponse<Response<Body>>;
-
 const DEPLOYMENT_PATH: &str = "/apis/apps/v1/namespaces/weir/deployments/jm";
 const PODS_PATH: &str = "/api/v1/namespaces/weir/pods?";
 const UID: &str = "5d1c3c1e-8a4b-4f0e-9b7c-2f6a1e0d9c11";
-
-async fn expect(handle: &mut Handle, method: Method, path: &str) -> (Value, Responder) {
-    let (request, responder) = timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .expect("a request within 5s")
-        .expect("client still connected");
-    assert_eq!(request.method(), method, "method of {}", request.uri());
-    assert_eq!(request.uri().to_string(), path);
-    let bytes = request
-        .into_body()
-        .collect_bytes()
-        .await
-        .expect("request body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON request body")
-    };
-    (body, responder)
-}
-
-fn respond_bytes(responder: Responder, status: u16, body: Vec<u8>) {
-    let response = Response::builder()
-        .status(StatusCode::from_u16(status).expect("status"))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .expect("response");
-    responder.send_response(response);
-}
-
-fn respond(responder: Responder, status: u16, body: &Value) {
-    respond_bytes(responder, status, serde_json::to_vec(body).expect("JSON"));
-}
-
-fn status(code: u16, reason: &str) -> Value {
-    json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {},
-        "status": "Failure", "message": format!("{reason} for the test"), "reason": reason, "code": code,
-    })
-}
 
 fn template() -> Pod {
     serde_json::from_value(json!({
