@@ -194,16 +194,7 @@ fn holder(shared: &Shared) -> String {
 fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() {
     let (api, shared) = api_server();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api}\n\
-             users:\n- name: weir\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: weir\n    namespace: weir\n\
-             current-context: fake\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = support::write_kubeconfig(dir.path(), api);
 
     let a = JobManager::start("jm-a", &kubeconfig);
     a.wait_ready(200, Duration::from_secs(20));

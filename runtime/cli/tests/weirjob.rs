@@ -292,16 +292,7 @@ impl Cluster {
     fn start() -> Cluster {
         let (api, shared) = api_server();
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api}\n\
-                 users:\n- name: weir\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: weir\n    namespace: weir\n\
-                 current-context: fake\n"
-            ),
-        )
-        .unwrap();
+        let kubeconfig = support::write_kubeconfig(dir.path(), api);
         let rpc = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

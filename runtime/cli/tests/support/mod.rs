@@ -140,3 +140,20 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// A kubeconfig naming an API server at `api` (plain HTTP, no credentials,
+/// namespace `weir`), written into `dir`: how the tests point `weir` at a
+/// fake API server.
+pub fn write_kubeconfig(dir: &Path, api: std::net::SocketAddr) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api}\n\
+             users:\n- name: weir\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: weir\n    namespace: weir\n\
+             current-context: fake\n"
+        ),
+    )
+    .expect("the kubeconfig is written");
+    path
+}
