@@ -14,7 +14,9 @@ use k8s_openapi::ByteString;
 use kube::api::{ObjectMeta, PostParams};
 use kube::Api;
 
-use crate::{sha256_of, ArtifactError};
+use weir_types::sha256_digest;
+
+use crate::ArtifactError;
 
 /// The API server refuses a ConfigMap whose data exceed 1 MiB.
 pub const CONFIGMAP_LIMIT: usize = 1024 * 1024;
@@ -36,7 +38,7 @@ pub fn reference_of(digest: &str) -> String {
 /// The ConfigMap holding `module`, or why it cannot; `what` names the module
 /// in errors (its file).
 pub fn config_map_of(module: &[u8], what: &str) -> Result<ConfigMap, ArtifactError> {
-    let digest = sha256_of(module);
+    let digest = sha256_digest(module);
     let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
     let compressed = encoder
         .write_all(module)
@@ -89,7 +91,7 @@ pub async fn store(
     what: &str,
 ) -> Result<String, ArtifactError> {
     let config_map = config_map_of(module, what)?;
-    let digest = sha256_of(module);
+    let digest = sha256_digest(module);
     let name = name_of(&digest);
     match api.create(&PostParams::default(), &config_map).await {
         Ok(_) => {}
@@ -143,7 +145,7 @@ pub async fn read(
             "'{key}' inflates to more than {INFLATED_LIMIT} bytes"
         )));
     }
-    let actual = sha256_of(&module);
+    let actual = sha256_digest(&module);
     if actual != digest {
         return Err(ArtifactError::DigestMismatch {
             what: "the module".into(),

@@ -8,8 +8,6 @@ pub mod configmap;
 pub mod credentials;
 pub mod oci;
 
-use sha2::{Digest as _, Sha256};
-
 pub use credentials::Credentials;
 pub use oci::{Pushed, Registries, RegistryOptions, Resolved};
 
@@ -67,11 +65,6 @@ impl ArtifactError {
     }
 }
 
-/// `sha256:<hex>` of `bytes`, the form digests take everywhere in Weir.
-pub fn sha256_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
 /// An error and its causes on one line: HTTP clients keep the useful part
 /// ("Connection refused") several sources down.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
@@ -120,10 +113,7 @@ impl RemoteModules {
     /// Whether `reference` names a module this fetches (not one uploaded
     /// with the job).
     pub fn is_remote(reference: &str) -> bool {
-        matches!(
-            weir_types::ModuleRef::parse(reference),
-            Ok(weir_types::ModuleRef::Oci(_) | weir_types::ModuleRef::ConfigMap { .. })
-        )
+        weir_types::ModuleRef::parse(reference).is_ok_and(|r| r.is_remote())
     }
 
     /// The module `reference` (`oci://...` or `configmap://NAME/KEY`) names,

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::credentials::Credentials;
-use crate::{error_chain, sha256_of, ArtifactError};
+use weir_types::sha256_digest;
+
+use crate::{error_chain, ArtifactError};
 
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
@@ -190,7 +192,7 @@ impl Registries {
         let reference = parse_reference(reference)?;
         let client = self.client(reference.resolve_registry());
         let auth = self.auth(&reference);
-        let module_digest = sha256_of(module);
+        let module_digest = sha256_digest(module);
         let config = serde_json::to_vec(&json!({
             "architecture": "wasm",
             "os": "wasip2",
@@ -200,7 +202,7 @@ impl Registries {
             reference: reference.whole(),
             message: e.to_string(),
         })?;
-        let config_digest = sha256_of(&config);
+        let config_digest = sha256_digest(&config);
         // Built here rather than by the client so that its digest is
         // known: the same module pushes to the same manifest digest.
         let manifest = serde_json::to_vec(&json!({
@@ -222,7 +224,7 @@ impl Registries {
             reference: reference.whole(),
             message: e.to_string(),
         })?;
-        let manifest_digest = sha256_of(&manifest);
+        let manifest_digest = sha256_digest(&manifest);
 
         self.retrying(&reference, || async {
             client
@@ -295,7 +297,7 @@ impl Registries {
         // The client checks the registry's digest header; the body itself
         // must also hash to the digest asked for.
         if let Some(expected) = parsed.digest() {
-            let actual = sha256_of(&body);
+            let actual = sha256_digest(&body);
             if actual != expected {
                 return Err(ArtifactError::DigestMismatch {
                     what: "the manifest".into(),
@@ -391,7 +393,7 @@ impl Registries {
             }
             Err(e) => return Err(e),
         };
-        let actual = sha256_of(&bytes);
+        let actual = sha256_digest(&bytes);
         if actual != module_digest {
             return Err(ArtifactError::DigestMismatch {
                 what: "the module".into(),

@@ -8,8 +8,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::client::Body;
 use kube::Api;
 use weir_artifact::configmap::{self, CONFIGMAP_LIMIT, MODULE_KEY};
-use weir_artifact::{sha256_of, ArtifactError};
+use weir_artifact::ArtifactError;
 use weir_testing::guests;
+use weir_types::sha256_digest;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
@@ -37,7 +38,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn a_module_is_stored_as_an_immutable_config_map_named_by_digest() {
     let module = guests().bytes("wordcount");
-    let digest = sha256_of(&module);
+    let digest = sha256_digest(&module);
     let hex = digest.trim_start_matches("sha256:").to_string();
     let (api, mut handle) = api();
     let server = tokio::spawn(async move {
@@ -140,7 +141,7 @@ async fn an_existing_config_map_is_checked_not_replaced() {
 #[tokio::test]
 async fn a_read_module_is_verified() {
     let module = guests().bytes("wordcount");
-    let digest = sha256_of(&module);
+    let digest = sha256_digest(&module);
     let good = configmap::config_map_of(&module, "m").unwrap();
     let name = good.metadata.name.clone().unwrap();
     // Another module under this module's name.

@@ -26,7 +26,7 @@ async fn push_resolve_and_pull_by_digest() {
         .push(&reference, &module, "wordcount.wasm")
         .await
         .unwrap();
-    assert_eq!(pushed.module_digest, weir_artifact::sha256_of(&module));
+    assert_eq!(pushed.module_digest, weir_types::sha256_digest(&module));
     assert_eq!(
         pushed.by_digest,
         format!(
@@ -144,7 +144,7 @@ async fn weir_pulls_what_oras_pushes() {
     let reference = format!("oci://{}/weir/from-oras:2", registry.address);
     let registries = registries();
     let resolved = registries.resolve(&reference).await.unwrap();
-    assert_eq!(resolved.module_digest, weir_artifact::sha256_of(&module));
+    assert_eq!(resolved.module_digest, weir_types::sha256_digest(&module));
     let pulled = registries
         .pull(
             &format!("oci://{}", resolved.by_digest),
@@ -243,7 +243,7 @@ async fn a_registry_that_is_down_is_retried_then_named() {
     });
     let pushed = patient.push(&reference, &module, "op.wasm").await.unwrap();
     let _registry = starter.join().unwrap();
-    assert_eq!(pushed.module_digest, weir_artifact::sha256_of(&module));
+    assert_eq!(pushed.module_digest, weir_types::sha256_digest(&module));
 }
 
 #[tokio::test]

@@ -35,9 +35,3 @@ pub fn join(location: &str, name: &str) -> String {
 pub fn checkpoint_location(storage: &str, job_id: &str, id: u64) -> String {
     join(&join(storage, job_id), &format!("chk-{id}"))
 }
-
-/// The sha256 of `bytes`, as `sha256:<hex>`.
-pub fn digest(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}

@@ -120,7 +120,7 @@ pub fn push(args: PushArgs) -> Result<()> {
             "stored {} ({} bytes, module {})",
             args.module.display(),
             bytes.len(),
-            weir_artifact::sha256_of(&bytes)
+            weir_types::sha256_digest(&bytes)
         );
         println!("{reference}");
         Ok(())

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use sha2::{Digest, Sha256};
 use weir_artifact::Registries;
 use weir_types::{JobSpec, ModuleRef, SourceSpec};
 
@@ -43,7 +42,7 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
         let file = absolute(base_dir, &path);
         let bytes = std::fs::read(&file)
             .with_context(|| format!("{at}: cannot read module '{}' at {file}", op.name))?;
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let digest = weir_types::sha256_digest(&bytes);
         if let Some(pinned) = &op.sha256 {
             let pinned = pinned.trim_start_matches("sha256:").to_ascii_lowercase();
             if format!("sha256:{pinned}") != digest {

@@ -496,7 +496,7 @@ fn configmap_modules_and_an_upgrade_through_a_savepoint() {
         "weir",
     ]);
     let reference = String::from_utf8(pushed.stdout).unwrap().trim().to_string();
-    let digest = weir_artifact::sha256_of(&std::fs::read(&module).unwrap());
+    let digest = weir_types::sha256_digest(&std::fs::read(&module).unwrap());
     assert_eq!(
         reference,
         format!("configmap://weir-module-{}/module.wasm.gz", &digest[7..])

@@ -295,7 +295,7 @@ impl Core {
 
     /// Keeps `bytes` if they have `claimed` digest; returns the digest.
     pub fn put_module(&self, claimed: &str, bytes: Vec<u8>) -> Result<String, String> {
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let digest = weir_types::sha256_digest(&bytes);
         if !claimed.is_empty() && claimed != digest {
             return Err(format!(
                 "the module's bytes have digest {digest}, not the {claimed} the client sent"
@@ -360,12 +360,10 @@ impl Core {
                 format!("sha256:{digest}")
             };
             // Registry and ConfigMap modules are fetched by the TaskManagers.
-            let remote = op.module.as_deref().is_some_and(|m| {
-                matches!(
-                    weir_types::ModuleRef::parse(m),
-                    Ok(weir_types::ModuleRef::Oci(_) | weir_types::ModuleRef::ConfigMap { .. })
-                )
-            });
+            let remote = op
+                .module
+                .as_deref()
+                .is_some_and(|m| weir_types::ModuleRef::parse(m).is_ok_and(|r| r.is_remote()));
             if !remote && !state.modules.contains_key(&digest) {
                 return Err(SubmitError::MissingModule {
                     index,

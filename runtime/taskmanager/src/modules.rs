@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use sha2::{Digest as _, Sha256};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use weir_artifact::RemoteModules;
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
 use weir_proto::v1::FetchModuleRequest;
+use weir_types::sha256_digest;
 use weir_wasm_host::{LoadError, Module, WasmHost};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +42,6 @@ pub struct ModuleCache {
     dir: Option<PathBuf>,
     remote: Arc<RemoteModules>,
     loaded: Mutex<HashMap<String, Arc<Module>>>,
-}
-
-fn sha256_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 impl ModuleCache {
@@ -96,7 +92,7 @@ impl ModuleCache {
         let cached = self
             .file_of(digest)
             .and_then(|path| std::fs::read(path).ok())
-            .filter(|bytes| sha256_of(bytes) == digest);
+            .filter(|bytes| sha256_digest(bytes) == digest);
         let bytes = match cached {
             Some(bytes) => bytes,
             None => {
@@ -104,7 +100,7 @@ impl ModuleCache {
                     Some(reference) => self.remote.fetch(reference, digest).await?,
                     None => fetch(digest, jobmanager.clone()).await?,
                 };
-                let actual = sha256_of(&bytes);
+                let actual = sha256_digest(&bytes);
                 if actual != digest {
                     return Err(ModuleError::Corrupt {
                         digest: digest.to_string(),

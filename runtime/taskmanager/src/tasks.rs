@@ -188,7 +188,7 @@ impl Tasks {
                 restore.bytes
             ));
         }
-        let digest = weir_checkpoint::digest(&bytes);
+        let digest = weir_types::sha256_digest(&bytes);
         if digest != restore.sha256 {
             return Err(format!(
                 "{} has digest {digest} where the checkpoint's metadata says {}: it is damaged",
@@ -549,7 +549,7 @@ impl SnapshotStore for TaskSnapshotStore {
         let checkpoint_id = barrier.id;
         self.tasks.shared.runtime.spawn(async move {
             let bytes = snapshot.len() as u64;
-            let sha256 = weir_checkpoint::digest(&snapshot);
+            let sha256 = weir_types::sha256_digest(&snapshot);
             let stored = tasks.shared.storage.put(&location, snapshot).await;
             let ack = match stored {
                 Ok(()) => CheckpointAck {

@@ -14,3 +14,10 @@ pub use module_ref::{ModuleRef, ModuleRefError};
 pub use quantity::{parse_bytes, parse_duration};
 pub use restart::{RestartHistory, RestartStrategy};
 pub use spec::*;
+
+/// The sha256 of `bytes` as `sha256:<hex>`: the one form digests of modules,
+/// snapshots and artifacts take everywhere in Weir.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}

@@ -16,6 +16,13 @@ pub enum ModuleRef {
 pub struct ModuleRefError(String);
 
 impl ModuleRef {
+    /// Whether the TaskManagers fetch it themselves (a registry or a
+    /// ConfigMap), rather than from the JobManager, which holds files
+    /// uploaded with the job.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, ModuleRef::Oci(_) | ModuleRef::ConfigMap { .. })
+    }
+
     pub fn parse(reference: &str) -> Result<Self, ModuleRefError> {
         let reference = reference.trim();
         if reference.is_empty() {
@@ -82,6 +89,9 @@ mod tests {
             err.contains("unsupported module reference scheme 'https://'"),
             "{err}"
         );
+        assert!(ModuleRef::parse("oci://r/a:1").unwrap().is_remote());
+        assert!(ModuleRef::parse("configmap://m/k").unwrap().is_remote());
+        assert!(!ModuleRef::parse("op/x.wasm").unwrap().is_remote());
         assert!(ModuleRef::parse("configmap://only").is_err());
         assert!(ModuleRef::parse("  ").is_err());
     }
