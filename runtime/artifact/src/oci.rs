@@ -370,29 +370,20 @@ impl Registries {
             size: i64::try_from(resolved.size).unwrap_or(i64::MAX),
             ..OciDescriptor::default()
         };
-        let pulled = self
+        let bytes = self
             .retrying(&parsed, || {
                 let (client, layer, parsed) = (client.clone(), layer.clone(), &parsed);
                 async move {
                     let mut bytes = Vec::new();
-                    client.pull_blob(parsed, &layer, &mut bytes).await?;
-                    Ok(bytes)
+                    match client.pull_blob(parsed, &layer, &mut bytes).await {
+                        // The client hashes as it reads and complains after
+                        // the last byte; the check below names both digests.
+                        Ok(()) | Err(OciDistributionError::DigestError(_)) => Ok(bytes),
+                        Err(e) => Err(e),
+                    }
                 }
             })
-            .await;
-        let bytes = match pulled {
-            Ok(bytes) => bytes,
-            // The client hashes as it reads; say it in Weir's words.
-            Err(ArtifactError::Registry { message, .. }) if message.contains("Digest") => {
-                return Err(ArtifactError::DigestMismatch {
-                    what: "the module".into(),
-                    reference: reference.to_string(),
-                    expected: module_digest.to_string(),
-                    actual: message,
-                })
-            }
-            Err(e) => return Err(e),
-        };
+            .await?;
         let actual = sha256_digest(&bytes);
         if actual != module_digest {
             return Err(ArtifactError::DigestMismatch {
