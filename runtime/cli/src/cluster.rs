@@ -133,7 +133,6 @@ struct NativeSettings {
     idle_timeout: std::time::Duration,
     config_map: Option<String>,
     owner: String,
-    namespace: Option<String>,
     advertised_address: Option<String>,
 }
 
@@ -194,7 +193,6 @@ impl JobManagerArgs {
             idle_timeout,
             config_map,
             owner,
-            namespace: self.kubernetes_namespace.clone().filter(|n| !n.is_empty()),
             advertised_address: self.advertised_address.clone().filter(|a| !a.is_empty()),
         }))
     }
@@ -204,13 +202,9 @@ impl JobManagerArgs {
 async fn start_native(
     settings: NativeSettings,
     handle: &weir_jobmanager::JobManagerHandle,
+    client: kube::Client,
+    namespace: &str,
 ) -> Result<()> {
-    let client = kube::Client::try_default().await.map_err(|e| {
-        anyhow!("--resource-manager kubernetes: cannot set up a Kubernetes client: {e}")
-    })?;
-    let namespace = settings
-        .namespace
-        .unwrap_or_else(|| client.default_namespace().to_string());
     let jobmanager_address = settings
         .advertised_address
         .unwrap_or_else(|| format!("{}:{}", settings.owner, handle.rpc_address.port()));
@@ -218,7 +212,7 @@ async fn start_native(
     let pods = TaskManagerPods::new(
         client,
         TaskManagerPodsConfig {
-            namespace: namespace.clone(),
+            namespace: namespace.to_string(),
             owner_deployment: settings.owner,
             template: settings.template,
             jobmanager_address: jobmanager_address.clone(),
@@ -343,12 +337,19 @@ pub fn jobmanager(args: JobManagerArgs) -> Result<()> {
     }
     let registries = std::sync::Arc::new(weir_artifact::Registries::new(args.registry.options()?));
     runtime()?.block_on(async {
-        let kubernetes = if args.weirjob_controller
+        // One client for native mode, the controller and the election.
+        let kubernetes = if native.is_some()
+            || args.weirjob_controller
             || args.high_availability == HighAvailability::Kubernetes
         {
             let client = kube::Client::try_default()
                 .await
-                .map_err(|e| anyhow!("cannot set up a Kubernetes client: {e}"))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "cannot set up a Kubernetes client (for --resource-manager kubernetes, \
+                         --weirjob-controller or --high-availability kubernetes): {e}"
+                    )
+                })?;
             let namespace = args
                 .kubernetes_namespace
                 .clone()
@@ -392,8 +393,8 @@ pub fn jobmanager(args: JobManagerArgs) -> Result<()> {
             _ => None,
         };
         let handle = weir_jobmanager::start(config).await?;
-        if let Some(settings) = native {
-            start_native(settings, &handle).await?;
+        if let (Some(settings), Some((client, namespace))) = (native, &kubernetes) {
+            start_native(settings, &handle, client.clone(), namespace).await?;
         }
         if let (true, Some((client, namespace))) = (args.weirjob_controller, &kubernetes) {
             let jobs = std::sync::Arc::new(crate::kubernetes::CoreJobs {
