@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use support::Process;
+use support::{api_status, Process};
 
 mod support;
 
@@ -31,16 +32,6 @@ struct Leases {
 
 type Shared = Arc<Mutex<Leases>>;
 
-fn status(code: u16, reason: &str) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::from_u16(code).unwrap(),
-        Json(
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "reason": reason, "code": code, "message": reason}),
-        ),
-    )
-}
-
 fn store(leases: &mut Leases, mut lease: Value) -> Value {
     leases.version += 1;
     lease["metadata"]["resourceVersion"] = json!(leases.version.to_string());
@@ -55,38 +46,35 @@ fn store(leases: &mut Leases, mut lease: Value) -> Value {
     lease
 }
 
-async fn read(State(shared): State<Shared>, Path(_): Path<String>) -> (StatusCode, Json<Value>) {
+async fn read(State(shared): State<Shared>, Path(_): Path<String>) -> Response {
     match &shared.lock().unwrap().lease {
-        Some(lease) => (StatusCode::OK, Json(lease.clone())),
-        None => status(404, "NotFound"),
+        Some(lease) => Json(lease.clone()).into_response(),
+        None => api_status(404, "NotFound"),
     }
 }
 
-async fn create(
-    State(shared): State<Shared>,
-    Json(lease): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+async fn create(State(shared): State<Shared>, Json(lease): Json<Value>) -> Response {
     let mut leases = shared.lock().unwrap();
     if leases.lease.is_some() {
-        return status(409, "AlreadyExists");
+        return api_status(409, "AlreadyExists");
     }
-    (StatusCode::CREATED, Json(store(&mut leases, lease)))
+    (StatusCode::CREATED, Json(store(&mut leases, lease))).into_response()
 }
 
 async fn replace(
     State(shared): State<Shared>,
     Path(_): Path<String>,
     Json(lease): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+) -> Response {
     let mut leases = shared.lock().unwrap();
     let current = leases
         .lease
         .as_ref()
         .map(|l| l["metadata"]["resourceVersion"].clone());
     if current != Some(lease["metadata"]["resourceVersion"].clone()) {
-        return status(409, "Conflict");
+        return api_status(409, "Conflict");
     }
-    (StatusCode::OK, Json(store(&mut leases, lease)))
+    Json(store(&mut leases, lease)).into_response()
 }
 
 fn api_server() -> (SocketAddr, Shared) {

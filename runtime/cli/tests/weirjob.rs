@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use support::Process;
+use support::{api_status, Process};
 use tokio::sync::broadcast;
 use weir_testing::{guests, repo_root, OciRegistry};
 
@@ -121,17 +121,11 @@ async fn patch_object(
 ) -> Response {
     let mut store = shared.lock().unwrap();
     let Some(mut object) = store.objects.get(&name).cloned() else {
-        return (StatusCode::NOT_FOUND, Json(json!({"kind": "Status", "code": 404, "reason": "NotFound", "message": "not found"}))).into_response();
+        return api_status(404, "NotFound");
     };
     let expected = patch["metadata"]["resourceVersion"].clone();
     if !expected.is_null() && expected != object["metadata"]["resourceVersion"] {
-        return (
-            StatusCode::CONFLICT,
-            Json(
-                json!({"kind": "Status", "code": 409, "reason": "Conflict", "message": "conflict"}),
-            ),
-        )
-            .into_response();
+        return api_status(409, "Conflict");
     }
     let mut patch = patch;
     if let Some(metadata) = patch["metadata"].as_object_mut() {
@@ -157,7 +151,7 @@ async fn patch_status(
 ) -> Response {
     let mut store = shared.lock().unwrap();
     let Some(mut object) = store.objects.get(&name).cloned() else {
-        return StatusCode::NOT_FOUND.into_response();
+        return api_status(404, "NotFound");
     };
     merge(&mut object["status"], &patch["status"]);
     let object = publish(&mut store, "MODIFIED", object);
@@ -174,7 +168,7 @@ async fn create_config_map(
         .to_string();
     let mut store = shared.lock().unwrap();
     if store.config_maps.contains_key(&name) {
-        return (StatusCode::CONFLICT, Json(json!({"kind": "Status", "code": 409, "reason": "AlreadyExists", "message": "exists"}))).into_response();
+        return api_status(409, "AlreadyExists");
     }
     store.config_maps.insert(name, config_map.clone());
     (StatusCode::CREATED, Json(config_map)).into_response()
@@ -183,7 +177,7 @@ async fn create_config_map(
 async fn read_config_map(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
     match shared.lock().unwrap().config_maps.get(&name) {
         Some(config_map) => Json(config_map.clone()).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"kind": "Status", "code": 404, "reason": "NotFound", "message": "not found"}))).into_response(),
+        None => api_status(404, "NotFound"),
     }
 }
 

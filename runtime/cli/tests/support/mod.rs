@@ -157,3 +157,17 @@ pub fn write_kubeconfig(dir: &Path, api: std::net::SocketAddr) -> std::path::Pat
     .expect("the kubeconfig is written");
     path
 }
+
+/// The Kubernetes API server's error answer (a `Status` object), for the
+/// fake API servers of the tests.
+pub fn api_status(code: u16, reason: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::from_u16(code).expect("an HTTP status code"),
+        axum::Json(
+            serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                      "reason": reason, "code": code, "message": reason}),
+        ),
+    )
+        .into_response()
+}
