@@ -122,9 +122,9 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         upload::prepare(spec, &base_dir).map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
     let registries = weir_artifact::Registries::new(args.registry.options()?);
     runtime()?.block_on(async {
-        upload::resolve_remote(&mut upload.spec, &registries)
+        weir_artifact::pin_remote_modules(&mut upload.spec, &registries)
             .await
-            .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+            .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
         let yaml = upload::to_yaml(&upload.spec)?;
         let mut client = connect(&args.connection.jobmanager).await?;
         for (digest, bytes) in upload.modules {

@@ -140,9 +140,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         Progress::Auto => std::io::stderr().is_terminal(),
     };
     let outcome: Result<(JobDetails, Duration)> = runtime.block_on(async {
-        upload::resolve_remote(&mut upload.spec, remote_modules.registries())
+        weir_artifact::pin_remote_modules(&mut upload.spec, remote_modules.registries())
             .await
-            .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+            .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
         let yaml = upload::to_yaml(&upload.spec)?;
         let jobmanager = weir_jobmanager::start(JobManagerConfig {
             rpc_bind: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use weir_artifact::Registries;
 use weir_types::{JobSpec, ModuleRef, SourceSpec};
 
 pub struct Upload {
@@ -36,7 +35,8 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
         let at = format!("operators[{index}] '{}'", op.name);
         let path = match ModuleRef::parse(reference).map_err(|e| anyhow!("{at}: {e}"))? {
             ModuleRef::Path(path) => path,
-            // Fetched by the TaskManagers; `resolve_remote` pins them.
+            // Fetched by the TaskManagers; `weir_artifact::pin_remote_modules`
+            // pins them.
             ModuleRef::Oci(_) | ModuleRef::ConfigMap { .. } => continue,
         };
         let file = absolute(base_dir, &path);
@@ -101,14 +101,6 @@ impl Upload {
             .find(|(d, _)| d == digest)
             .map(|(_, bytes)| bytes.as_slice())
     }
-}
-
-/// Pins every `oci://` and `configmap://` module of `spec` to a digest
-/// (see `weir_artifact::pin_remote_modules`).
-pub async fn resolve_remote(spec: &mut JobSpec, registries: &Registries) -> Result<()> {
-    weir_artifact::pin_remote_modules(spec, registries)
-        .await
-        .map_err(|e| anyhow!("{e}"))
 }
 
 pub fn to_yaml(spec: &JobSpec) -> Result<String> {
