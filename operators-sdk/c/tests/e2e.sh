@@ -39,12 +39,12 @@ summary_field() {
 
 # --- tokenize -----------------------------------------------------------------
 sed -e "s|module: tokenize.wasm|module: $build/tokenize.wasm|" \
-    -e "s|path: ../../wordcount/input.txt|path: $repo/examples/wordcount/input.txt|" \
+    -e "s|path: input.txt|path: $repo/examples/c/tokenize/input.txt|" \
     "$repo/examples/c/tokenize/job.yaml" >"$work/tokenize.yaml"
 cache="$work/cache"
 for run in first second; do
     start=$(date +%s%N)
-    if "$weir" run --cache-dir "$cache" "$work/tokenize.yaml" >"$work/tokenize.out" 2>"$work/tokenize.err"; then
+    if "$weir" run --allowed-path "$repo" --cache-dir "$cache" "$work/tokenize.yaml" >"$work/tokenize.out" 2>"$work/tokenize.err"; then
         end=$(date +%s%N)
         echo "tokenize: $run run $(((end - start) / 1000000)) ms (wall, weir run)"
     else
@@ -64,7 +64,7 @@ conform_job() { # $1: extra config line, or nothing
     fi
 }
 conform_job
-if "$weir" run "$work/conform.yaml" >"$work/conform.out" 2>"$work/conform.err"; then
+if "$weir" run --allowed-path "$repo" "$work/conform.yaml" >"$work/conform.out" 2>"$work/conform.err"; then
     cmp -s "$work/conform.out" "$repo/tests/conformance/expected.jsonl" ||
         fail "conform output differs from tests/conformance/expected.jsonl"
 else
@@ -73,7 +73,7 @@ fi
 
 # A job whose run must fail with a message containing $2.
 expect_failure() { # $1: name, $2: expected text, $3: job file
-    if "$weir" run "$3" >"$work/$1.out" 2>"$work/$1.err"; then
+    if "$weir" run --allowed-path "$repo" "$3" >"$work/$1.out" 2>"$work/$1.err"; then
         fail "$1: the job succeeded"
     elif ! grep -qF -- "$2" "$work/$1.err"; then
         fail "$1: expected '$2' in: $(grep -i error "$work/$1.err" | tail -n 2)"
@@ -109,7 +109,7 @@ YAML
 }
 
 misbehave_job passthrough
-if "$weir" run "$work/misbehave-passthrough.yaml" >"$work/passthrough.out" 2>"$work/passthrough.err"; then
+if "$weir" run --allowed-path "$repo" "$work/misbehave-passthrough.yaml" >"$work/passthrough.out" 2>"$work/passthrough.err"; then
     [ "$(wc -l <"$work/passthrough.out")" = "$(wc -l <"$repo/examples/wordcount/input.txt")" ] ||
         fail "passthrough: not every record came through"
     grep -q "misbehave: first batch" "$work/passthrough.err" || fail "passthrough: stdout line missing"

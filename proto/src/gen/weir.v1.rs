@@ -117,6 +117,40 @@ pub struct JobDetails {
     pub required_slots: u32,
     #[prost(message, optional, tag = "14")]
     pub checkpoints: ::core::option::Option<CheckpointStats>,
+    /// Why the job restarted or failed, newest first (Flink's exception
+    /// history); bounded by the JobManager's exceptionHistorySize.
+    #[prost(message, repeated, tag = "15")]
+    pub exceptions: ::prost::alloc::vec::Vec<JobException>,
+    /// Older failures were dropped to stay within that bound.
+    #[prost(bool, tag = "16")]
+    pub exceptions_truncated: bool,
+}
+/// One failure of a job (Flink's RootExceptionInfo).
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct JobException {
+    #[prost(int64, tag = "1")]
+    pub timestamp_ms: i64,
+    /// TaskFailure, TaskManagerLost or CheckpointFailure.
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    /// The task, "count (2/3)"; empty when no single task failed.
+    #[prost(string, tag = "3")]
+    pub task_name: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub task_manager_id: ::prost::alloc::string::String,
+    /// The TaskManager's data address, HOST:PORT.
+    #[prost(string, tag = "5")]
+    pub endpoint: ::prost::alloc::string::String,
+    /// The error with its causes.
+    #[prost(string, tag = "6")]
+    pub message: ::prost::alloc::string::String,
+    /// The attempt that failed.
+    #[prost(uint32, tag = "7")]
+    pub attempt: u32,
+    /// Failures of the same attempt after this one.
+    #[prost(message, repeated, tag = "8")]
+    pub concurrent: ::prost::alloc::vec::Vec<JobException>,
 }
 /// Checkpoint figures of a job, shaped after Flink's checkpoint statistics.
 #[allow(clippy::all)]
@@ -382,6 +416,10 @@ pub struct DeployTasks {
     pub spec_yaml: ::prost::alloc::string::String,
     #[prost(message, repeated, tag = "4")]
     pub tasks: ::prost::alloc::vec::Vec<TaskDeployment>,
+    /// The checkpoint storage of the cluster and of the job (URLs): where
+    /// snapshots go, and where no source or sink may reach.
+    #[prost(string, repeated, tag = "5")]
+    pub checkpoint_storage: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -130,6 +130,40 @@ impl Storage {
         Ok(bytes.to_vec())
     }
 
+    /// The locations of every object under the directory `location` (none
+    /// when it does not exist), in no particular order.
+    pub async fn list(&self, location: &str) -> Result<Vec<String>, StorageError> {
+        let (store, path) = self.resolve(location)?;
+        let url = Url::parse(location).map_err(|e| StorageError::BadLocation {
+            location: location.to_string(),
+            why: e.to_string(),
+        })?;
+        let base = format!("{}://{}", url.scheme(), url.authority());
+        let listed: Result<Vec<ObjectPath>, _> = store
+            .list(Some(&path))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await;
+        match listed {
+            Ok(objects) => Ok(objects
+                .into_iter()
+                .map(|object| format!("{base}/{}", object.as_ref()))
+                .collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(Self::io(location, e)),
+        }
+    }
+
+    /// Deletes the object at `location`; one that does not exist is gone
+    /// already.
+    pub async fn delete(&self, location: &str) -> Result<(), StorageError> {
+        let (store, path) = self.resolve(location)?;
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Self::io(location, e)),
+        }
+    }
+
     /// Deletes everything under the directory `location`.
     pub async fn delete_all(&self, location: &str) -> Result<(), StorageError> {
         let (store, path) = self.resolve(location)?;
@@ -160,6 +194,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::join;
 
     #[test]
     fn paths_become_file_urls_and_bad_schemes_are_named() {
@@ -192,6 +227,13 @@ mod tests {
         let missing = storage.get(&crate::join(&chk, "nope")).await.unwrap_err();
         assert!(missing.is_not_found(), "{missing}");
         assert!(missing.to_string().contains("chk-1/nope"), "{missing}");
+        let listed = storage.list(&join(&root, "job")).await.unwrap();
+        assert_eq!(listed, vec![crate::join(&chk, "task-0-0")]);
+        assert!(storage
+            .list(&join(&root, "nothing-here"))
+            .await
+            .unwrap()
+            .is_empty());
         storage.delete_all(&chk).await.unwrap();
         assert!(!dir.path().join("job/chk-1").exists());
 

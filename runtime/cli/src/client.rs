@@ -15,6 +15,7 @@ use weir_proto::v1::{
 };
 use weir_types::JobSpec;
 
+use crate::display::{job_text, jobs_table, print_out};
 use crate::upload;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,8 +115,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.job)
-        .with_context(|| format!("cannot read the job spec {}", args.job.display()))?;
+    let text = upload::read_spec(&args.job)?;
     let spec = JobSpec::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
     let base_dir = args.job.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut upload =
@@ -146,7 +146,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
         match args.connection.output {
             Output::Table => eprintln!("Job has been submitted with JobID {job_id}"),
             Output::Json if !args.wait => {
-                println!("{}", serde_json::json!({ "jobId": job_id }))
+                print_out(&format!("{}\n", serde_json::json!({ "jobId": job_id })))?
             }
             Output::Json => {}
         }
@@ -166,7 +166,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
-        print_job(&details, args.connection.output);
+        print_job(&details, args.connection.output)?;
         match details.state.as_str() {
             "FINISHED" => Ok(()),
             state => bail!(
@@ -191,23 +191,10 @@ pub fn list(connection: Connection) -> Result<()> {
         match connection.output {
             Output::Json => {
                 let jobs: Vec<_> = jobs.iter().map(job_json).collect();
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                print_out(&format!("{}\n", serde_json::to_string_pretty(&jobs)?))?;
             }
             Output::Table => {
-                println!(
-                    "{:<32}  {:<11}  {:>8}  {:>10}  NAME",
-                    "JOB ID", "STATE", "RESTARTS", "DURATION"
-                );
-                for job in &jobs {
-                    println!(
-                        "{:<32}  {:<11}  {:>8}  {:>10}  {}",
-                        job.job_id,
-                        job.state,
-                        job.restarts,
-                        duration_text(job),
-                        job.name
-                    );
-                }
+                print_out(&jobs_table(&jobs))?;
                 if jobs.is_empty() {
                     eprintln!("(no jobs)");
                 }
@@ -227,8 +214,7 @@ pub fn status(args: JobArgs) -> Result<()> {
             .await
             .map_err(status_error)?
             .into_inner();
-        print_job(&details, args.connection.output);
-        Ok(())
+        print_job(&details, args.connection.output)
     })
 }
 
@@ -244,10 +230,10 @@ pub fn cancel(args: JobArgs) -> Result<()> {
             .into_inner()
             .previous_state;
         match args.connection.output {
-            Output::Json => println!(
-                "{}",
+            Output::Json => print_out(&format!(
+                "{}\n",
                 serde_json::json!({ "jobId": args.job_id, "previousState": previous })
-            ),
+            ))?,
             Output::Table => eprintln!("Cancelling job {} (it was {previous})", args.job_id),
         }
         Ok(())
@@ -285,10 +271,10 @@ async fn take_savepoint(
         .into_inner()
         .location;
     match connection.output {
-        Output::Json => println!(
-            "{}",
+        Output::Json => print_out(&format!(
+            "{}\n",
             serde_json::json!({ "jobId": job_id, "location": location })
-        ),
+        ))?,
         Output::Table if stop => {
             eprintln!("Savepoint completed; job {job_id} is stopping. Path: {location}")
         }
@@ -315,68 +301,12 @@ pub fn stop(args: StopArgs) -> Result<()> {
     ))
 }
 
-fn duration_text(job: &JobDetails) -> String {
-    let end = if job.end_time_ms < 0 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    } else {
-        job.end_time_ms
-    };
-    format!("{:.1} s", (end - job.start_time_ms).max(0) as f64 / 1e3)
-}
-
-fn print_job(job: &JobDetails, output: Output) {
-    if output == Output::Json {
-        println!(
-            "{}",
+fn print_job(job: &JobDetails, output: Output) -> Result<()> {
+    match output {
+        Output::Json => print_out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&job_json(job)).unwrap_or_default()
-        );
-        return;
-    }
-    println!("Job {} '{}'", job.job_id, job.name);
-    println!("  state      {}", job.state);
-    if !job.status_message.is_empty() {
-        println!("  status     {}", job.status_message);
-    }
-    println!("  duration   {}", duration_text(job));
-    println!("  restarts   {}", job.restarts);
-    println!(
-        "  records    {} from the source, {} to the sink",
-        job.source_records, job.sink_records
-    );
-    if let Some(stats) = &job.checkpoints {
-        if stats.completed + stats.failed + stats.in_progress > 0 {
-            let last = stats.history.iter().find(|c| c.status == "COMPLETED");
-            println!(
-                "  checkpoints {} completed, {} failed{}",
-                stats.completed,
-                stats.failed,
-                last.map(|c| format!(
-                    "; last {} ({} bytes, {} ms) at {}",
-                    c.id, c.state_size_bytes, c.duration_ms, c.location
-                ))
-                .unwrap_or_default()
-            );
-        }
-        if let Some(restored) = &stats.last_restored {
-            println!("  restored   {} from {}", restored.id, restored.location);
-        }
-    }
-    println!(
-        "  {:<4}  {:<24}  {:>11}  {:<10}  {:>12}  {:>12}",
-        "", "VERTEX", "PARALLELISM", "STATE", "RECORDS IN", "RECORDS OUT"
-    );
-    for vertex in &job.vertices {
-        println!(
-            "  {:<4}  {:<24}  {:>11}  {:<10}  {:>12}  {:>12}",
-            vertex.id,
-            vertex.name,
-            vertex.parallelism,
-            vertex.state,
-            vertex.records_in,
-            vertex.records_out
-        );
+        )),
+        Output::Table => print_out(&job_text(job)),
     }
 }

@@ -111,6 +111,8 @@ pub struct JobManagerArgs {
     #[arg(long, env = "WEIR_POD_NAME")]
     pod_name: Option<String>,
     #[command(flatten)]
+    limits: crate::limits::JobManagerLimitArgs,
+    #[command(flatten)]
     registry: crate::push::RegistryArgs,
 }
 
@@ -295,6 +297,8 @@ pub struct TaskManagerArgs {
     #[arg(long, env = "WEIR_POD_NAME")]
     pod_name: Option<String>,
     #[command(flatten)]
+    limits: crate::limits::TaskManagerLimitArgs,
+    #[command(flatten)]
     registry: crate::push::RegistryArgs,
 }
 
@@ -331,6 +335,9 @@ pub fn jobmanager(args: JobManagerArgs) -> Result<()> {
         heartbeat_timeout: parse_duration(&args.heartbeat_timeout)
             .map_err(|e| anyhow!("--heartbeat-timeout: {e}"))?,
         checkpoint_storage: checkpoint_storage(args.checkpoint_storage.as_deref())?,
+        cluster_id: Some(args.limits.cluster_id()?),
+        limits: args.limits.limits()?,
+        exception_history: args.limits.exception_history()?,
     };
     if args.high_availability == HighAvailability::None && args.lease_name.is_some() {
         bail!("--lease-name applies only with --high-availability kubernetes");
@@ -448,16 +455,24 @@ pub fn jobmanager(args: JobManagerArgs) -> Result<()> {
 }
 
 pub fn taskmanager(args: TaskManagerArgs) -> Result<()> {
+    let limits = args.limits.limits()?;
     let defaults = RunDefaults {
         limits: InstanceLimits {
             memory_bytes: parse_bytes(&args.memory).map_err(|e| anyhow!("--memory: {e}"))?,
             call_timeout: parse_duration(&args.call_timeout)
                 .map_err(|e| anyhow!("--call-timeout: {e}"))?,
         },
+        max_line_bytes: limits.max_line_bytes,
     };
     if args.slots == 0 {
         return Err(anyhow!("--slots: a TaskManager needs at least one slot"));
     }
+    let protected: Vec<(&std::path::Path, &'static str)> = args
+        .config
+        .iter()
+        .map(|c| (c.as_path(), "the TaskManager's configuration"))
+        .collect();
+    let paths = args.limits.paths(None, &protected);
     let config = TaskManagerConfig {
         data_bind: args.data_address,
         advertised_host: args.advertised_host,
@@ -474,6 +489,10 @@ pub fn taskmanager(args: TaskManagerArgs) -> Result<()> {
             args.registry.options()?,
         )),
         pod_name: args.pod_name.filter(|name| !name.is_empty()),
+        paths,
+        state_bytes: limits.state_bytes,
+        job_state_bytes: limits.job_state_bytes,
+        log_limits: limits.log,
         ..TaskManagerConfig::new(args.jobmanager, args.slots)
     };
     runtime()?.block_on(async {

@@ -136,6 +136,22 @@ pub fn with_config_file<C: CommandFactory>(args: Vec<OsString>) -> Result<Vec<Os
         {
             continue;
         }
+        if let serde_yaml_ng::Value::Sequence(items) = value {
+            // A list setting (allowedPaths): the flag once per item.
+            for item in items {
+                let item = match item {
+                    serde_yaml_ng::Value::String(s) => s.clone(),
+                    serde_yaml_ng::Value::Number(n) => n.to_string(),
+                    other => bail!(
+                        "{}: {role}.{key} must list strings, not {other:?}",
+                        path.display()
+                    ),
+                };
+                flags.push(format!("--{long}").into());
+                flags.push(item.into());
+            }
+            continue;
+        }
         let value = match value {
             serde_yaml_ng::Value::String(s) => s.clone(),
             serde_yaml_ng::Value::Number(n) => n.to_string(),
@@ -145,7 +161,7 @@ pub fn with_config_file<C: CommandFactory>(args: Vec<OsString>) -> Result<Vec<Os
             }
             serde_yaml_ng::Value::Bool(false) => continue,
             other => bail!(
-                "{}: {role}.{key} must be a string, number or boolean, not {other:?}",
+                "{}: {role}.{key} must be a string, number, boolean or list, not {other:?}",
                 path.display()
             ),
         };

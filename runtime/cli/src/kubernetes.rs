@@ -30,9 +30,17 @@ impl JobControl for CoreJobs {
                 ),
                 None => None,
             };
-            self.core
+            let job_id = self
+                .core
                 .submit(&spec_yaml, restore)
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            // The resource's status names the job only once the job would
+            // survive this JobManager.
+            self.core
+                .durable(&job_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(job_id)
         })
     }
 

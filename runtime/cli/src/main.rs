@@ -6,7 +6,9 @@
 mod client;
 mod cluster;
 mod config;
+mod display;
 mod kubernetes;
+mod limits;
 mod push;
 mod run;
 mod upload;
@@ -133,10 +135,7 @@ fn main() -> ExitCode {
         Command::Status(args) => client::status(args),
         Command::Cancel(args) => client::cancel(args),
         Command::Push(args) => push::push(args),
-        Command::Crd => {
-            print!("{}", weir_k8s::crd::crd_yaml());
-            Ok(())
-        }
+        Command::Crd => display::print_out(&weir_k8s::crd::crd_yaml()),
         Command::Build { dir, output } => weir_build::build(&dir, output.as_deref())
             .map(|path| eprintln!("built {}", path.display()))
             .map_err(anyhow::Error::from),

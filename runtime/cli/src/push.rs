@@ -79,8 +79,12 @@ fn check_component(bytes: &[u8], path: &std::path::Path) -> Result<()> {
 }
 
 pub fn push(args: PushArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.module)
-        .with_context(|| format!("cannot read {}", args.module.display()))?;
+    let bytes = crate::upload::read_limited(
+        &args.module,
+        weir_types::DEFAULT_MAX_MODULE_BYTES,
+        "maxModuleSize",
+    )
+    .with_context(|| format!("cannot read {}", args.module.display()))?;
     check_component(&bytes, &args.module)?;
     let file_name = args
         .module
@@ -101,7 +105,7 @@ pub fn push(args: PushArgs) -> Result<()> {
             pushed.size,
             pushed.module_digest
         );
-        println!("oci://{}", pushed.by_digest);
+        crate::display::print_out(&format!("oci://{}\n", pushed.by_digest))?;
         Ok(())
     } else if target == "configmap://" || target == "configmap:" {
         let reference = runtime.block_on(async {
@@ -122,7 +126,7 @@ pub fn push(args: PushArgs) -> Result<()> {
             bytes.len(),
             weir_types::sha256_digest(&bytes)
         );
-        println!("{reference}");
+        crate::display::print_out(&format!("{reference}\n"))?;
         Ok(())
     } else {
         bail!("'{target}': push to oci://REGISTRY/REPOSITORY:TAG or to configmap://")

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Where checkpoints go when the job's spec does not say.
     #[arg(long, env = "WEIR_CHECKPOINT_STORAGE")]
     checkpoint_storage: Option<String>,
+    /// The job's own directory is allowed to its sources and sinks; these
+    /// flags allow more, and set the limits of the in-process TaskManagers.
+    #[command(flatten)]
+    limits: crate::limits::TaskManagerLimitArgs,
     #[command(flatten)]
     registry: crate::push::RegistryArgs,
 }
@@ -76,29 +80,38 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// cluster's own code, with the control plane on loopback and the data plane
 /// in memory between tasks of one TaskManager.
 pub fn run(args: RunArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.job)
-        .with_context(|| format!("cannot read the job spec {}", args.job.display()))?;
+    let text = upload::read_spec(&args.job)?;
     let spec = JobSpec::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
     let base_dir = args
         .job
         .parent()
         .map(Path::to_path_buf)
+        .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
     let limits = InstanceLimits {
         memory_bytes: parse_bytes(&args.memory).map_err(|e| anyhow!("--memory: {e}"))?,
         call_timeout: parse_duration(&args.call_timeout)
             .map_err(|e| anyhow!("--call-timeout: {e}"))?,
     };
-    let cache_dir = if args.no_cache {
+    let taskmanager_limits = args.limits.limits()?;
+    let cache_root = if args.no_cache {
         None
     } else {
-        args.cache_dir
-            .clone()
-            .or_else(default_cache_dir)
-            .map(|dir| dir.join("compiled"))
+        args.cache_dir.clone().or_else(default_cache_dir)
     };
+    let cache_dir = cache_root.as_ref().map(|dir| dir.join("compiled"));
+    // The job's own directory, but never its spec nor the cache.
+    let mut protected: Vec<(&Path, &'static str)> = vec![(args.job.as_path(), "the job's spec")];
+    if let Some(cache) = &cache_root {
+        protected.push((cache.as_path(), "Weir's cache"));
+    }
+    let paths = args
+        .limits
+        .paths(Some(&base_dir), &protected)
+        .protect_process();
     let host = Arc::new(WasmHost::new(EngineConfig {
         cache_dir,
+        log_limits: taskmanager_limits.log,
         ..EngineConfig::default()
     })?);
 
@@ -152,6 +165,9 @@ pub fn run(args: RunArgs) -> Result<()> {
             checkpoint_storage: crate::cluster::checkpoint_storage(
                 args.checkpoint_storage.as_deref(),
             )?,
+            // The job lives and dies with this process.
+            cluster_id: None,
+            ..JobManagerConfig::default()
         })
         .await?;
         if let Some(rest) = jobmanager.rest_address {
@@ -160,8 +176,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         for _ in 0..taskmanagers {
             weir_taskmanager::start(TaskManagerConfig {
                 host: Some(host.clone()),
-                defaults: RunDefaults { limits },
+                defaults: RunDefaults {
+                    limits,
+                    max_line_bytes: taskmanager_limits.max_line_bytes,
+                },
                 remote_modules: remote_modules.clone(),
+                paths: paths.clone(),
+                state_bytes: taskmanager_limits.state_bytes,
+                job_state_bytes: taskmanager_limits.job_state_bytes,
                 ..TaskManagerConfig::new(format!("http://{}", jobmanager.rpc_address), slots)
             })
             .await?;
@@ -185,10 +207,12 @@ pub fn run(args: RunArgs) -> Result<()> {
             .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
         let prepared_in = preparing.elapsed();
         let progress = show_progress.then(|| tokio::spawn(show(core.clone(), job_id.clone())));
+        let failures = tokio::spawn(report_failures(core.clone(), job_id.clone()));
         let details = core
             .wait(&job_id)
             .await
             .ok_or_else(|| anyhow!("the job vanished"))?;
+        failures.abort();
         if let Some(progress) = progress {
             progress.abort();
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
@@ -272,6 +296,35 @@ async fn show(core: Arc<Core>, job_id: String) {
             elapsed
         );
         let _ = stderr.flush();
+    }
+}
+
+/// Says on standard error, once each, why the job restarts: a job that
+/// fails and restarts over and over is not silent at the default log level.
+async fn report_failures(core: Arc<Core>, job_id: String) {
+    let mut reported: Option<(i64, u32)> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Some(job) = core.job(&job_id) else { return };
+        let fresh: Vec<_> = job
+            .exceptions
+            .iter()
+            .take_while(|e| reported.is_none_or(|seen| (e.timestamp_ms, e.attempt) > seen))
+            .collect();
+        for e in fresh.iter().rev() {
+            let place = if e.task_name.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", e.task_name)
+            };
+            eprintln!(
+                "warning: attempt {} of job '{}' failed{place}: {}",
+                e.attempt, job.name, e.message
+            );
+        }
+        if let Some(newest) = job.exceptions.first() {
+            reported = Some((newest.timestamp_ms, newest.attempt));
+        }
     }
 }
 

@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use weir_types::{JobSpec, ModuleRef, SourceSpec};
+use std::io::Read;
+
+use weir_types::{
+    format_bytes, JobSpec, ModuleRef, SourceSpec, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_SPEC_BYTES,
+};
 
 pub struct Upload {
     pub spec: JobSpec,
@@ -26,6 +30,47 @@ fn absolute(base_dir: &Path, path: &str) -> String {
         .into_owned()
 }
 
+/// Reads a file of at most `limit` bytes: a regular file (not a device or
+/// a pipe, which could be endless), checked before it is read, and read no
+/// further than the limit whatever it grows to meanwhile.
+pub fn read_limited(path: &Path, limit: u64, setting: &str) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    let too_large = |size: u64| {
+        anyhow!(
+            "{} is {}, more than the limit of {} ({setting})",
+            path.display(),
+            format_bytes(size),
+            format_bytes(limit)
+        )
+    };
+    if metadata.len() > limit {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Reads a job spec from a file, within the spec size limit.
+pub fn read_spec(path: &Path) -> Result<String> {
+    let bytes = read_limited(path, DEFAULT_MAX_SPEC_BYTES as u64, "maxJobSpecSize")
+        .with_context(|| format!("cannot read the job spec {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "the job spec {} is not UTF-8 text (at byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
     let mut modules: Vec<(String, Vec<u8>)> = Vec::new();
     for (index, op) in spec.operators.iter_mut().enumerate() {
@@ -40,7 +85,7 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
             ModuleRef::Oci(_) | ModuleRef::ConfigMap { .. } => continue,
         };
         let file = absolute(base_dir, &path);
-        let bytes = std::fs::read(&file)
+        let bytes = read_limited(Path::new(&file), DEFAULT_MAX_MODULE_BYTES, "maxModuleSize")
             .with_context(|| format!("{at}: cannot read module '{}' at {file}", op.name))?;
         let digest = weir_types::sha256_digest(&bytes);
         if let Some(pinned) = &op.sha256 {

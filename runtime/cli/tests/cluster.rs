@@ -4,176 +4,19 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::cluster::{
+    assert_each_record_once, checkpointed_keyed_job, completed_checkpoints, http, http_with,
+    wait_until, Cluster, HEARTBEAT_TIMEOUT, WAIT,
+};
 use support::{run_weir, Process};
 use weir_testing::guests;
-
-struct Cluster {
-    jobmanager: Process,
-    rpc: String,
-    rest: SocketAddr,
-    taskmanagers: Vec<Process>,
-}
-
-/// Heartbeats every 200 ms; silent for 2 s means lost.
-const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
-const WAIT: Duration = Duration::from_secs(60);
-
-impl Cluster {
-    fn start(taskmanagers: usize, slots: u32) -> Cluster {
-        let jobmanager = Process::start(&[
-            "jobmanager",
-            "--rpc-address",
-            "127.0.0.1:0",
-            "--rest-address",
-            "127.0.0.1:0",
-            "--heartbeat-interval",
-            "200ms",
-            "--heartbeat-timeout",
-            "2s",
-        ]);
-        let ready = jobmanager.wait_for_line("JobManager ready", WAIT);
-        let rpc = ready
-            .split("rpc ")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .unwrap()
-            .to_string();
-        let rest: SocketAddr = ready.rsplit("http://").next().unwrap().parse().unwrap();
-        let mut cluster = Cluster {
-            jobmanager,
-            rpc: format!("http://{rpc}"),
-            rest,
-            taskmanagers: Vec::new(),
-        };
-        for _ in 0..taskmanagers {
-            cluster.add_taskmanager(slots);
-        }
-        cluster.wait_for_taskmanagers(taskmanagers);
-        cluster
-    }
-
-    fn add_taskmanager(&mut self, slots: u32) {
-        // TaskManagers are given HOST:PORT, clients http://HOST:PORT: both work.
-        let tm = Process::start(&[
-            "taskmanager",
-            "--jobmanager",
-            self.rpc.trim_start_matches("http://"),
-            "--slots",
-            &slots.to_string(),
-            "--no-cache",
-        ]);
-        self.taskmanagers.push(tm);
-    }
-
-    fn wait_for_taskmanagers(&self, count: usize) {
-        wait_until(WAIT, || {
-            self.get("/taskmanagers")["taskmanagers"]
-                .as_array()
-                .map(|a| a.len())
-                == Some(count)
-        });
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = http(self.rest, "GET", path);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
-    }
-
-    fn job(&self, id: &str) -> Value {
-        self.get(&format!("/jobs/{id}"))
-    }
-
-    fn weir(&self, args: &[&str], dir: &Path) -> std::process::Output {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--jobmanager", &self.rpc]);
-        run_weir(&all, dir).expect("the command finishes")
-    }
-
-    /// Submits `job.yaml` in `dir`; returns the job id.
-    fn submit(&self, dir: &Path, job: &str) -> String {
-        let out = self.weir(&["submit", job, "--output", "json"], dir);
-        assert!(
-            out.status.success(),
-            "submit failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
-        reply["jobId"].as_str().unwrap().to_string()
-    }
-
-    fn wait_for_state(&self, id: &str, state: &str) -> Value {
-        let mut last = Value::Null;
-        let started = Instant::now();
-        while started.elapsed() < WAIT {
-            last = self.job(id);
-            if last["state"] == state {
-                return last;
-            }
-            assert!(
-                !(["FAILED", "CANCELED", "FINISHED"]
-                    .contains(&last["state"].as_str().unwrap_or(""))),
-                "job ended {} while waiting for {state}: {last:#}\njobmanager:\n{}",
-                last["state"],
-                self.jobmanager.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("job not {state} within {WAIT:?}: {last:#}");
-    }
-}
-
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(
-            started.elapsed() < timeout,
-            "condition not met within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A minimal HTTP/1.1 exchange, enough for the JSON API and /metrics.
-fn http(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    http_with(address, method, path, "")
-}
-
-/// An HTTP request with a JSON body (none when empty).
-fn http_with(address: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connects");
-    let content_type = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/json\r\n"
-    };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    // axum answers without chunking for these small bodies.
-    (status, body)
-}
 
 fn metrics_of(address: &str) -> String {
     let (status, body) = http(address.parse().unwrap(), "GET", "/metrics");
@@ -595,12 +438,15 @@ fn a_taskmanager_with_a_wrong_address_retries_with_backoff_and_says_why() {
         tm.log()
     );
     // Once a JobManager is there, the TaskManager registers with it.
+    let storage = tempfile::tempdir().unwrap();
     let jobmanager = Process::start(&[
         "jobmanager",
         "--rpc-address",
         &address,
         "--rest-address",
         "127.0.0.1:0",
+        "--checkpoint-storage",
+        storage.path().to_str().unwrap(),
     ]);
     let ready = jobmanager.wait_for_line("JobManager ready", WAIT);
     let rest: SocketAddr = ready.rsplit("http://").next().unwrap().parse().unwrap();
@@ -743,62 +589,6 @@ fn watermarks_cross_the_network_in_order_with_their_batches() {
         .map(String::from)
         .collect();
     assert_eq!(got, expected);
-}
-
-/// A keyed job whose state lives in the WASM operator's host-owned keyed
-/// state: a running count per generator key, written by the exactly-once
-/// file sink, checkpointed every `interval`.
-fn checkpointed_keyed_job(dir: &Path, records: u64, rate: u64, extra: &str) {
-    std::fs::copy(guests().path("keyed-count"), dir.join("keyed_count.wasm")).unwrap();
-    std::fs::write(
-        dir.join("job.yaml"),
-        format!(
-            "name: exactly-once\nparallelism: 3\nbatchSize: 200\n\
-             source: {{type: generator, count: {records}, rate: {rate}, keys: {KEYS}}}\n\
-             operators:\n  - name: count\n    module: keyed_count.wasm\n    keyBy: [key]\n\
-             sink: {{type: jsonl, path: out.jsonl}}\n{extra}"
-        ),
-    )
-    .unwrap();
-}
-
-const KEYS: u64 = 40;
-
-/// Checks the committed output of `checkpointed_keyed_job`: every key's
-/// running counts are exactly 1..=n once each, and n is the key's share of
-/// the records: a record lost or written twice shows as a gap or a repeat.
-fn assert_each_record_once(path: &Path, records: u64) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut counts: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
-    for line in text.lines() {
-        let row: Value = serde_json::from_str(line).unwrap();
-        counts
-            .entry(row["key"].as_str().unwrap().to_string())
-            .or_default()
-            .push(row["count"].as_u64().unwrap());
-    }
-    assert_eq!(counts.len() as u64, KEYS);
-    assert_eq!(
-        text.lines().count() as u64,
-        records,
-        "records in the output"
-    );
-    for (key, mut seen) in counts {
-        seen.sort_unstable();
-        let expected: Vec<u64> = (1..=records / KEYS).collect();
-        assert!(
-            seen == expected,
-            "key {key}: {} counts, first differences: {:?}",
-            seen.len(),
-            seen.iter().zip(&expected).find(|(a, b)| a != b)
-        );
-    }
-}
-
-fn completed_checkpoints(cluster: &Cluster, id: &str) -> u64 {
-    cluster.get(&format!("/jobs/{id}/checkpoints"))["counts"]["completed"]
-        .as_u64()
-        .unwrap_or(0)
 }
 
 #[test]

@@ -205,10 +205,61 @@ fn latest_checkpoint(storage: &Path) -> Option<(u64, PathBuf)> {
     best
 }
 
+/// How many times the crash run of a case is killed before it may finish.
+const CRASHES: usize = 2;
+
+/// Runs `weir run crash.yaml` (resuming from `restore` when given) until a
+/// checkpoint newer than `after` has completed and the run is at least
+/// `min_age` old, then kills it (kill -9). Returns the newest completed
+/// checkpoint at the time of death.
+fn run_until_a_checkpoint_then_kill(
+    work: &Path,
+    restore: Option<&Path>,
+    after: u64,
+    min_age: Duration,
+) -> Result<(u64, PathBuf), String> {
+    let mut args = vec!["run", "crash.yaml", "--no-cache", "--progress", "never"];
+    if let Some(location) = restore {
+        args.extend(["--from-savepoint", location.to_str().unwrap()]);
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(&args)
+        .current_dir(work)
+        .env("WEIR_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("weir starts");
+    let started = std::time::Instant::now();
+    let storage = work.join("checkpoints");
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!(
+                "the paced run ended ({status}) before a checkpoint after {after} completed midway"
+            ));
+        }
+        if started.elapsed() >= min_age
+            && latest_checkpoint(&storage).is_some_and(|(id, _)| id > after)
+        {
+            break;
+        }
+        if started.elapsed() > CASE_TIMEOUT {
+            child.kill().ok();
+            return Err(format!("no checkpoint after {after} completed"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A later checkpoint may have completed before the kill landed.
+    latest_checkpoint(&storage).ok_or_else(|| "the checkpoints are gone".to_string())
+}
+
 /// Runs the case paced and checkpointed, kills the process (kill -9) once a
-/// checkpoint has completed midway, resumes from that checkpoint, and
-/// compares the committed output with the expected file.
-fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String> {
+/// checkpoint has completed midway, resumes from that checkpoint, kills the
+/// resumed run once it has completed a checkpoint of its own, resumes
+/// again, and compares the committed output with the expected file.
+fn check_case_through_crashes(case: &Path, expected: &str) -> Result<(), String> {
     let work = tempfile::tempdir().unwrap();
     copy_dir(case, work.path());
     install_modules(work.path());
@@ -217,38 +268,32 @@ fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String>
         checkpointed_job(work.path()),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["run", "crash.yaml", "--no-cache", "--progress", "never"])
-        .current_dir(work.path())
-        .env("WEIR_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("weir starts");
-    let started = std::time::Instant::now();
-    let storage = work.path().join("checkpoints");
-    let checkpoint = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Err(format!(
-                "the paced run ended ({status}) before a checkpoint completed midway"
-            ));
-        }
-        if started.elapsed().as_secs_f64() > PACED_RUN * 0.5 {
-            if let Some(found) = latest_checkpoint(&storage) {
-                break found;
-            }
-        }
-        if started.elapsed() > CASE_TIMEOUT {
-            child.kill().ok();
-            return Err("no checkpoint completed".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // A later checkpoint may have completed before the kill landed.
-    let (id, location) = latest_checkpoint(&storage).unwrap_or(checkpoint);
-    let committed = std::fs::read_to_string(work.path().join("out.txt")).unwrap_or_default();
+    let mut restore: Option<(u64, PathBuf)> = None;
+    let mut committed_at_crash = Vec::new();
+    for crash in 0..CRASHES {
+        // The first run is killed past the middle of its input; each
+        // resumed one as soon as it completed a checkpoint of its own.
+        let min_age = match crash {
+            0 => Duration::from_secs_f64(PACED_RUN * 0.5),
+            _ => Duration::ZERO,
+        };
+        let after = restore.as_ref().map_or(0, |(id, _)| *id);
+        let killed_at = run_until_a_checkpoint_then_kill(
+            work.path(),
+            restore.as_ref().map(|(_, location)| location.as_path()),
+            after,
+            min_age,
+        )
+        .map_err(|e| format!("crash {}: {e}", crash + 1))?;
+        let committed = std::fs::read_to_string(work.path().join("out.txt")).unwrap_or_default();
+        committed_at_crash.push(format!(
+            "checkpoint {} ({} lines committed)",
+            killed_at.0,
+            committed.lines().count()
+        ));
+        restore = Some(killed_at);
+    }
+    let (id, location) = restore.expect("at least one crash");
     let output = run_weir(
         &[
             "run",
@@ -264,32 +309,32 @@ fn check_case_through_a_crash(case: &Path, expected: &str) -> Result<(), String>
     .ok_or("the resumed run did not finish")?;
     if !output.status.success() {
         return Err(format!(
-            "resuming from checkpoint {id} failed:\n{}",
+            "resuming from checkpoint {id} after {CRASHES} crashes failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         ));
     }
     let got = std::fs::read_to_string(work.path().join("out.txt")).unwrap();
+    let crashes = committed_at_crash.join(", then ");
     if !same_output(case, &got, expected) {
         return Err(format!(
-            "after a crash at checkpoint {id} ({} lines committed then), the output differs.\n\
-             --- expected\n{expected}--- got\n{got}",
-            committed.lines().count()
+            "after crashes at {crashes}, the output differs.\n\
+             --- expected\n{expected}--- got\n{got}"
         ));
     }
-    check_files(case, work.path()).map_err(|e| format!("after a crash at checkpoint {id}: {e}"))?;
+    check_files(case, work.path()).map_err(|e| format!("after crashes at {crashes}: {e}"))?;
     eprintln!(
-        "golden {} through a crash: ok (checkpoint {id}, {} of {} lines committed before the crash)",
+        "golden {} through {CRASHES} crashes: ok ({crashes}, of {} lines)",
         case.file_name().unwrap().to_string_lossy(),
-        committed.lines().count(),
         expected.lines().count()
     );
     Ok(())
 }
 
 /// Every golden case with an expected output gives it again when its job is
-/// checkpointed, killed after a checkpoint, and resumed from it.
+/// checkpointed, killed after a checkpoint, resumed from it, killed again
+/// after a checkpoint of the resumed run, and resumed again.
 #[test]
-fn golden_cases_through_a_crash() {
+fn golden_cases_through_two_crashes() {
     let root = repo_root().join("tests/golden");
     let mut cases: Vec<PathBuf> = golden_cases_under(&root)
         .into_iter()
@@ -311,7 +356,7 @@ fn golden_cases_through_a_crash() {
         .iter()
         .filter_map(|case| {
             let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
-            check_case_through_a_crash(case, &expected)
+            check_case_through_crashes(case, &expected)
                 .err()
                 .map(|why| {
                     format!(
@@ -404,4 +449,29 @@ fn weir_build_explains_a_directory_without_a_project() {
         stderr.contains("go.mod, package.json, pyproject.toml"),
         "{stderr}"
     );
+}
+
+/// The examples read their input beside their job spec (`weir run` lets a
+/// job read its own directory); every copy of the word-count text is the
+/// same, so every language's example prints the same counts.
+#[test]
+fn every_example_reads_the_same_word_count_text() {
+    let root = repo_root().join("examples");
+    let text = std::fs::read(root.join("wordcount/input.txt")).unwrap();
+    for example in [
+        "python/tokenize",
+        "js/tokenize",
+        "go/tokenize",
+        "c/tokenize",
+        "mixed",
+        "keyed-count",
+    ] {
+        let copy = root.join(example).join("input.txt");
+        let bytes = std::fs::read(&copy).unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
+        assert!(
+            bytes == text,
+            "{} differs from examples/wordcount/input.txt",
+            copy.display()
+        );
+    }
 }

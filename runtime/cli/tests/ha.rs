@@ -5,107 +5,13 @@
 //! is a 409). The standby answers only its probes; when the leader is
 //! killed, it takes over; a leader that stops hands the Lease over.
 
-use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
-use support::{api_status, Process};
+use support::lease::FakeLeaseServer;
+use support::{free_port, Process};
 
 mod support;
-
-const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/weir/leases";
-
-#[derive(Default)]
-struct Leases {
-    lease: Option<Value>,
-    version: u64,
-    /// Every holder the Lease had, in order.
-    holders: Vec<String>,
-}
-
-type Shared = Arc<Mutex<Leases>>;
-
-fn store(leases: &mut Leases, mut lease: Value) -> Value {
-    leases.version += 1;
-    lease["metadata"]["resourceVersion"] = json!(leases.version.to_string());
-    let holder = lease["spec"]["holderIdentity"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    if leases.holders.last() != Some(&holder) {
-        leases.holders.push(holder);
-    }
-    leases.lease = Some(lease.clone());
-    lease
-}
-
-async fn read(State(shared): State<Shared>, Path(_): Path<String>) -> Response {
-    match &shared.lock().unwrap().lease {
-        Some(lease) => Json(lease.clone()).into_response(),
-        None => api_status(404, "NotFound"),
-    }
-}
-
-async fn create(State(shared): State<Shared>, Json(lease): Json<Value>) -> Response {
-    let mut leases = shared.lock().unwrap();
-    if leases.lease.is_some() {
-        return api_status(409, "AlreadyExists");
-    }
-    (StatusCode::CREATED, Json(store(&mut leases, lease))).into_response()
-}
-
-async fn replace(
-    State(shared): State<Shared>,
-    Path(_): Path<String>,
-    Json(lease): Json<Value>,
-) -> Response {
-    let mut leases = shared.lock().unwrap();
-    let current = leases
-        .lease
-        .as_ref()
-        .map(|l| l["metadata"]["resourceVersion"].clone());
-    if current != Some(lease["metadata"]["resourceVersion"].clone()) {
-        return api_status(409, "Conflict");
-    }
-    Json(store(&mut leases, lease)).into_response()
-}
-
-fn api_server() -> (SocketAddr, Shared) {
-    let shared: Shared = Arc::default();
-    let app = Router::new()
-        .route(LEASES, post(create))
-        .route(&format!("{LEASES}/{{name}}"), get(read).put(replace))
-        .with_state(shared.clone());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (address, shared)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct JobManager {
     process: Process,
@@ -113,8 +19,14 @@ struct JobManager {
 }
 
 impl JobManager {
+    /// A JobManager of the HA pair, on the pair's one checkpoint storage
+    /// (next to the kubeconfig), where a new leader finds the jobs.
     fn start(name: &str, kubeconfig: &std::path::Path) -> JobManager {
         let rest = free_port();
+        let storage = kubeconfig
+            .parent()
+            .expect("the kubeconfig is in a directory")
+            .join("checkpoints");
         let process = Process::start_with(
             &[
                 "jobmanager",
@@ -132,6 +44,8 @@ impl JobManager {
                 "1500ms",
                 "--lease-retry-period",
                 "200ms",
+                "--checkpoint-storage",
+                storage.to_str().unwrap(),
             ],
             &[
                 ("KUBECONFIG", kubeconfig.as_os_str()),
@@ -164,29 +78,15 @@ impl JobManager {
     }
 }
 
-fn holder(shared: &Shared) -> String {
-    shared
-        .lock()
-        .unwrap()
-        .lease
-        .as_ref()
-        .map_or(String::new(), |l| {
-            l["spec"]["holderIdentity"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-}
-
 #[test]
 fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() {
-    let (api, shared) = api_server();
+    let api = FakeLeaseServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = support::write_kubeconfig(dir.path(), api);
+    let kubeconfig = support::write_kubeconfig(dir.path(), api.address);
 
     let a = JobManager::start("jm-a", &kubeconfig);
     a.wait_ready(200, Duration::from_secs(20));
-    assert_eq!(holder(&shared), "jm-a");
+    assert_eq!(api.holder(), "jm-a");
 
     let b = JobManager::start("jm-b", &kubeconfig);
     let standby = b.wait_ready(503, Duration::from_secs(20));
@@ -196,15 +96,15 @@ fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() 
     // It stays a standby while the leader renews.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(b.probe("/readyz").unwrap().0, 503);
-    assert_eq!(holder(&shared), "jm-a");
+    assert_eq!(api.holder(), "jm-a");
 
     // kill -9 the leader: the Lease expires and the standby takes it.
     let killed = Instant::now();
     drop(a);
     b.wait_ready(200, Duration::from_secs(15));
     let took = killed.elapsed();
-    assert_eq!(holder(&shared), "jm-b");
-    let lease = shared.lock().unwrap().lease.clone().unwrap();
+    assert_eq!(api.holder(), "jm-b");
+    let lease = api.lease().unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
     eprintln!(
         "the standby took over {:.1} s after the leader was killed",
@@ -222,14 +122,14 @@ fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() 
         .unwrap();
     assert!(status.success());
     c.wait_ready(200, Duration::from_secs(15));
-    assert_eq!(holder(&shared), "jm-c");
+    assert_eq!(api.holder(), "jm-c");
     assert!(
         stopped.elapsed() < Duration::from_secs(2),
         "a released Lease is taken at once, not after it expires: {:?}",
         stopped.elapsed()
     );
     assert_eq!(
-        shared.lock().unwrap().holders,
+        api.holders(),
         vec!["jm-a", "jm-b", "", "jm-c"],
         "holders in order (\"\" is the released Lease)"
     );

@@ -11,7 +11,9 @@ use support::run_weir;
 use weir_testing::{guests, repo_root, OciRegistry};
 
 fn write_job(dir: &Path, module: &str, pin: Option<&str>) -> std::path::PathBuf {
-    let input = repo_root().join("examples/wordcount/input.txt");
+    // Beside the job: `weir run` lets a job read its own directory.
+    let input = dir.join("input.txt");
+    std::fs::copy(repo_root().join("examples/wordcount/input.txt"), &input).unwrap();
     let pin = pin
         .map(|d| format!("\n    sha256: {d}"))
         .unwrap_or_default();

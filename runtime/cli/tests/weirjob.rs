@@ -282,7 +282,50 @@ struct Cluster {
     taskmanager: Process,
 }
 
+/// `weir jobmanager --weirjob-controller` on `rpc`, its storage in `dir`.
+fn start_jobmanager(
+    rpc: SocketAddr,
+    dir: &std::path::Path,
+    kubeconfig: &std::path::Path,
+) -> Process {
+    Process::start_with(
+        &[
+            "jobmanager",
+            "--rpc-address",
+            &rpc.to_string(),
+            "--rest-address",
+            "127.0.0.1:0",
+            "--weirjob-controller",
+            "--checkpoint-storage",
+            dir.join("checkpoints").to_str().unwrap(),
+        ],
+        &[
+            ("KUBECONFIG", kubeconfig.as_os_str()),
+            ("KUBERNETES_SERVICE_HOST", "".as_ref()),
+        ],
+    )
+}
+
 impl Cluster {
+    /// Kills the JobManager (kill -9) and starts another on the same
+    /// address and storage.
+    fn restart_jobmanager(&mut self) {
+        support::cluster::kill_9(&self.jobmanager);
+        let _ = self.jobmanager.child.wait();
+        let started = Instant::now();
+        while std::net::TcpListener::bind(self.rpc).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{} stays taken",
+                self.rpc
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.jobmanager = start_jobmanager(self.rpc, self.dir.path(), &self.kubeconfig);
+        self.jobmanager
+            .wait_for_line("JobManager ready", Duration::from_secs(60));
+    }
+
     fn start() -> Cluster {
         let (api, shared) = api_server();
         let dir = tempfile::tempdir().unwrap();
@@ -295,17 +338,7 @@ impl Cluster {
             ("KUBECONFIG", kubeconfig.as_os_str()),
             ("KUBERNETES_SERVICE_HOST", "".as_ref()),
         ];
-        let jobmanager = Process::start_with(
-            &[
-                "jobmanager",
-                "--rpc-address",
-                &rpc.to_string(),
-                "--rest-address",
-                "127.0.0.1:0",
-                "--weirjob-controller",
-            ],
-            &env,
-        );
+        let jobmanager = start_jobmanager(rpc, dir.path(), &kubeconfig);
         let taskmanager = Process::start_with(
             &[
                 "taskmanager",
@@ -314,6 +347,11 @@ impl Cluster {
                 "--slots",
                 "2",
                 "--no-cache",
+                "--allowed-path",
+                &support::cluster::test_files_root(),
+                // The word-count example's input, which the jobs read.
+                "--allowed-path",
+                weir_testing::repo_root().join("examples").to_str().unwrap(),
             ],
             &env,
         );
@@ -602,4 +640,65 @@ fn configmap_modules_and_an_upgrade_through_a_savepoint() {
     assert_eq!(seen.first(), Some(&0));
     assert_eq!(seen.last(), Some(&(total as u64 - 1)), "no id missing");
     assert!(total > 0);
+}
+
+/// A WeirJob's job outlives the JobManager: a JobManager killed and started
+/// again on its storage resumes it (the same job, not a resubmission), and
+/// the controller follows it on.
+#[test]
+fn a_weirjob_s_job_survives_its_jobmanager() {
+    let mut cluster = Cluster::start();
+    let output = cluster.dir.path().join("counts.jsonl");
+    create(
+        &cluster.shared,
+        "endless",
+        json!({"job": {"name": "endless", "parallelism": 1,
+                        "source": {"type": "generator", "rate": 2000, "keys": 10},
+                        "operators": [{"name": "count", "builtin": "count", "keyBy": ["key"],
+                                       "config": {"emit": "running"}}],
+                        "sink": {"type": "jsonl", "path": output},
+                        "checkpointing": {"interval": "200ms"}}}),
+    );
+    let running = |cluster: &Cluster| {
+        object(&cluster.shared, "endless").is_some_and(|o| o["status"]["state"] == "RUNNING")
+    };
+    wait_for(
+        "the job running",
+        Duration::from_secs(60),
+        &cluster.logs(),
+        || {
+            running(&cluster)
+                && object(&cluster.shared, "endless")
+                    .is_some_and(|o| o["status"]["lastCheckpoint"].is_object())
+        },
+    );
+    let job_id = object(&cluster.shared, "endless").unwrap()["status"]["jobId"].clone();
+
+    cluster.restart_jobmanager();
+    wait_for(
+        "the job running again",
+        Duration::from_secs(60),
+        &cluster.logs(),
+        || {
+            cluster.jobs().as_array().is_some_and(|jobs| {
+                jobs.iter()
+                    .any(|j| j["jid"] == job_id && j["state"] == "RUNNING")
+            })
+        },
+    );
+    let resource = object(&cluster.shared, "endless").unwrap();
+    assert_eq!(resource["status"]["jobId"], job_id, "{resource:#}");
+    let submitted = event_reasons(&cluster.shared)
+        .iter()
+        .filter(|r| *r == "Submitted")
+        .count();
+    assert_eq!(submitted, 1, "resumed, not submitted again");
+
+    delete(&cluster.shared, "endless");
+    wait_for(
+        "the deleted WeirJob going",
+        Duration::from_secs(60),
+        &cluster.logs(),
+        || object(&cluster.shared, "endless").is_none(),
+    );
 }

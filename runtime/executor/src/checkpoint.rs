@@ -14,6 +14,19 @@ use std::sync::Arc;
 use weir_state::codec::{put_bytes, put_i64, put_u32, put_u8, Reader};
 use weir_state::StateError;
 
+/// Why a source or sink cannot start from its part of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// Reading or writing failed; a later attempt may succeed.
+    #[error("{0}")]
+    Io(String),
+    /// What the checkpoint recorded no longer matches what exists (an
+    /// output truncated, staged output deleted, an input file changed, a
+    /// snapshot damaged): restarting from it would meet the same mismatch.
+    #[error("{0}")]
+    Conflict(String),
+}
+
 /// Marks the point in a stream that checkpoint `id` covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Barrier {

@@ -21,6 +21,8 @@ use crate::exchange::Outbox;
 use crate::gate::{gate, GateSender};
 use crate::metrics::{merge_user_metrics, JobMetrics, TaskMetrics};
 use crate::operator::{InstanceStats, OperatorError};
+use crate::paths::PathPolicy;
+use crate::source::DEFAULT_MAX_LINE_BYTES;
 use crate::task::{source_schema, InputGate, Task, TaskSetup};
 
 /// Batches buffered per channel between two tasks.
@@ -45,6 +47,9 @@ pub enum JobError {
     Operator(#[from] OperatorError),
     #[error("source: {0}")]
     Source(String),
+    /// The source's input is bad at a place a restart reads again.
+    #[error("source: {0}")]
+    BadInput(String),
     /// The job spec does not fit what the job met (a column it names is
     /// missing, say): no restart can help.
     #[error("{0}")]
@@ -58,6 +63,11 @@ pub enum JobError {
     /// job graph).
     #[error("cannot restore the checkpoint: {0}")]
     Restore(String),
+    /// What the checkpoint recorded no longer matches what exists (a sink's
+    /// output truncated, a source file changed, a snapshot of another
+    /// version): restarting from it would meet the same mismatch.
+    #[error("cannot restore the checkpoint: {0}; no restart can cure this")]
+    RestoreConflict(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// Another task failed first; this one stopped because of it.
@@ -70,16 +80,31 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         match self {
             JobError::Operator(e) => e.is_retryable(),
-            JobError::Plan { .. } | JobError::Module { .. } | JobError::Config(_) => false,
+            JobError::Plan { .. }
+            | JobError::Module { .. }
+            | JobError::Config(_)
+            | JobError::BadInput(_)
+            | JobError::RestoreConflict(_) => false,
             _ => true,
         }
     }
 }
 
 /// How the runtime fills in what a job spec leaves out.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunDefaults {
     pub limits: InstanceLimits,
+    /// The longest line a file source reads.
+    pub max_line_bytes: usize,
+}
+
+impl Default for RunDefaults {
+    fn default() -> Self {
+        RunDefaults {
+            limits: InstanceLimits::default(),
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
 }
 
 /// What a job did, for the summary `weir run` prints.
@@ -169,6 +194,8 @@ pub fn prepare(
 ) -> Result<PreparedJob, JobError> {
     // Modules first: a missing or broken module fails before anything opens.
     let modules = load_modules(spec, base_dir, host)?;
+    // As under `weir run`: the job's own directory.
+    let paths = PathPolicy::deny_all().allow(base_dir);
     let graph = JobGraph::of(spec);
     let metrics = Arc::new(JobMetrics::new(
         spec.operators.iter().map(|o| o.name.clone()),
@@ -208,6 +235,8 @@ pub fn prepare(
                 base_dir,
                 modules: &modules,
                 defaults,
+                paths: &paths,
+                state_budgets: &[],
             };
             let outboxes: Vec<Box<dyn Outbox>> = senders
                 .get(v + 1)

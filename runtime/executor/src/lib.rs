@@ -10,6 +10,7 @@ mod ipc;
 mod job;
 mod metrics;
 mod operator;
+mod paths;
 mod rows;
 mod schema;
 mod sink;
@@ -18,7 +19,9 @@ mod task;
 mod time;
 mod wasm;
 
-pub use checkpoint::{Barrier, Control, SnapshotStore, TaskCheckpoints, TaskSnapshot};
+pub use checkpoint::{
+    Barrier, Control, RestoreError, SnapshotStore, TaskCheckpoints, TaskSnapshot,
+};
 pub use exchange::{Message, Outbox, SendError};
 pub use gate::{gate, GateReceiver, GateSender, RecvError, SendFuture};
 pub use job::{
@@ -26,7 +29,8 @@ pub use job::{
 };
 pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
 pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};
-pub use source::{GeneratorSource, Source};
+pub use paths::{PathError, PathPolicy};
+pub use source::{GeneratorSource, Source, SourceError, DEFAULT_MAX_LINE_BYTES};
 pub use task::{source_schema, InputGate, OperatorReports, Task, TaskSetup};
 pub use time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
 pub use wasm::WasmOperator;

@@ -2,7 +2,7 @@
 //! every error names the file and line it comes from.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,17 +14,32 @@ use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use weir_state::codec::{put_u64, Reader};
 
+use crate::checkpoint::RestoreError;
+
+/// Why a source could not produce its next batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// Reading failed; a later attempt may succeed.
+    #[error("{0}")]
+    Io(String),
+    /// The input is bad at that place (a line over the limit, text that is
+    /// not UTF-8, JSON that does not fit the schema): reading it again meets
+    /// the same.
+    #[error("{0}")]
+    BadInput(String),
+}
+
 /// Produces the records of one source subtask.
 pub trait Source: Send {
     /// The next batch, or `None` when the source is exhausted.
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, String>;
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, SourceError>;
 
     /// Where the source stands, for a checkpoint: what `restore` needs to
     /// go on from the next record.
     fn position(&self) -> Vec<u8>;
 
     /// Goes on from a position `position` returned (before any batch).
-    fn restore(&mut self, position: &[u8]) -> Result<(), String>;
+    fn restore(&mut self, position: &[u8]) -> Result<(), RestoreError>;
 
     /// When the next batch is due, for a source held to a rate: the task
     /// waits for it without blocking in the source, so it goes on taking
@@ -43,12 +58,16 @@ fn encode_position(first: u64, second: u64) -> Vec<u8> {
     out
 }
 
-fn decode_position(position: &[u8], source: &str) -> Result<(u64, u64), String> {
+fn decode_position(position: &[u8], source: &str) -> Result<(u64, u64), RestoreError> {
     let mut r = Reader::new(position);
     r.u64()
         .and_then(|first| Ok((first, r.u64()?)))
         .and_then(|p| r.finish().map(|()| p))
-        .map_err(|e| format!("the {source} position in the checkpoint is damaged: {e}"))
+        .map_err(|e| {
+            RestoreError::Conflict(format!(
+                "the {source} position in the checkpoint is damaged: {e}"
+            ))
+        })
 }
 
 /// Holds a source to `rate` records per second, batch by batch: batches
@@ -89,7 +108,14 @@ struct LineReader {
     offset: u64,
     /// Lines consumed so far.
     line: u64,
+    /// The longest line read; a longer one is an error, not a buffer that
+    /// grows with the file.
+    max_line_bytes: usize,
 }
+
+/// The longest line a file source reads, unless configured: a record of a
+/// megabyte is far past any event, far below a TaskManager's memory.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 impl LineReader {
     fn open(path: &Path) -> Result<Self, String> {
@@ -98,18 +124,30 @@ impl LineReader {
             reader: open(path)?,
             offset: 0,
             line: 0,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         })
     }
 
     /// Reads one line into `buf` without its terminator; `false` at the end.
-    fn next(&mut self, buf: &mut Vec<u8>) -> Result<bool, String> {
+    fn next(&mut self, buf: &mut Vec<u8>) -> Result<bool, SourceError> {
         buf.clear();
-        let n = self
-            .reader
+        // One byte past the limit (plus the newline) tells an overlong line
+        // without reading the rest of it.
+        let n = (&mut self.reader)
+            .take(self.max_line_bytes as u64 + 2)
             .read_until(b'\n', buf)
-            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+            .map_err(|e| SourceError::Io(format!("cannot read {}: {e}", self.path.display())))?;
         if n == 0 {
             return Ok(false);
+        }
+        let content = buf.len() - usize::from(buf.last() == Some(&b'\n'));
+        if content > self.max_line_bytes {
+            return Err(SourceError::BadInput(format!(
+                "{} line {}: longer than the limit of {} bytes (taskmanager.maxLineLength)",
+                self.path.display(),
+                self.line + 1,
+                self.max_line_bytes
+            )));
         }
         self.offset += n as u64;
         self.line += 1;
@@ -126,24 +164,20 @@ impl LineReader {
         encode_position(self.offset, self.line)
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, position: &[u8]) -> Result<(), RestoreError> {
         let (offset, line) = decode_position(position, "source")?;
-        let length = self
-            .reader
-            .get_ref()
-            .metadata()
-            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?
-            .len();
+        let io = |e: std::io::Error| {
+            RestoreError::Io(format!("cannot read {}: {e}", self.path.display()))
+        };
+        let length = self.reader.get_ref().metadata().map_err(io)?.len();
         if offset > length {
-            return Err(format!(
+            return Err(RestoreError::Conflict(format!(
                 "{} has {length} bytes, but the checkpoint read up to byte {offset}: \
                  the file changed since",
                 self.path.display()
-            ));
+            )));
         }
-        self.reader
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        self.reader.seek(SeekFrom::Start(offset)).map_err(io)?;
         self.offset = offset;
         self.line = line;
         Ok(())
@@ -171,6 +205,12 @@ impl TextSource {
     }
 
     /// `rate`: records per second at most (see [`Pacer`]).
+    /// Refuses lines longer than `bytes` (instead of [`DEFAULT_MAX_LINE_BYTES`]).
+    pub fn with_max_line_bytes(mut self, bytes: usize) -> Self {
+        self.reader.max_line_bytes = bytes;
+        self
+    }
+
     pub fn open(path: &Path, batch_size: usize, rate: Option<f64>) -> Result<Self, String> {
         Ok(TextSource {
             reader: LineReader::open(path)?,
@@ -183,17 +223,17 @@ impl TextSource {
 }
 
 impl Source for TextSource {
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, SourceError> {
         let mut lines = StringBuilder::with_capacity(self.batch_size, self.batch_size * 64);
         let mut rows = 0;
         while rows < self.batch_size && self.reader.next(&mut self.buf)? {
             let text = std::str::from_utf8(&self.buf).map_err(|e| {
-                format!(
+                SourceError::BadInput(format!(
                     "{} line {}: not valid UTF-8 (at byte {} of the line)",
                     self.reader.path.display(),
                     self.reader.line,
                     e.valid_up_to()
-                )
+                ))
             })?;
             lines.append_value(text);
             rows += 1;
@@ -205,14 +245,14 @@ impl Source for TextSource {
         let column: StringArray = lines.finish();
         RecordBatch::try_new(self.schema.clone(), vec![Arc::new(column)])
             .map(Some)
-            .map_err(|e| e.to_string())
+            .map_err(|e| SourceError::Io(e.to_string()))
     }
 
     fn position(&self) -> Vec<u8> {
         self.reader.position()
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, position: &[u8]) -> Result<(), RestoreError> {
         self.reader.restore(position)
     }
 
@@ -231,6 +271,12 @@ pub struct JsonlSource {
 }
 
 impl JsonlSource {
+    /// Refuses lines longer than `bytes` (instead of [`DEFAULT_MAX_LINE_BYTES`]).
+    pub fn with_max_line_bytes(mut self, bytes: usize) -> Self {
+        self.reader.max_line_bytes = bytes;
+        self
+    }
+
     pub fn open(
         path: &Path,
         schema: SchemaRef,
@@ -263,8 +309,8 @@ impl JsonlSource {
 }
 
 impl Source for JsonlSource {
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
-        let mut decoder = self.decoder()?;
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, SourceError> {
+        let mut decoder = self.decoder().map_err(SourceError::BadInput)?;
         let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
         while lines.len() < self.batch_size && self.reader.next(&mut self.buf)? {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
@@ -287,13 +333,13 @@ impl Source for JsonlSource {
             Err(batch_error) => {
                 for (line, text) in &lines {
                     if let Err(e) = self.check_line(text) {
-                        return Err(format!("{path} line {line}: {e}"));
+                        return Err(SourceError::BadInput(format!("{path} line {line}: {e}")));
                     }
                 }
-                Err(format!(
+                Err(SourceError::BadInput(format!(
                     "{path} lines {}-{}: {batch_error}",
                     lines[0].0, self.reader.line
-                ))
+                )))
             }
         }
     }
@@ -302,7 +348,7 @@ impl Source for JsonlSource {
         self.reader.position()
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, position: &[u8]) -> Result<(), RestoreError> {
         self.reader.restore(position)
     }
 
@@ -389,7 +435,7 @@ impl GeneratorSource {
 }
 
 impl Source for GeneratorSource {
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, String> {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, SourceError> {
         let rows = self.rows_now();
         if rows == 0 {
             return Ok(None);
@@ -420,19 +466,19 @@ impl Source for GeneratorSource {
             ],
         )
         .map(Some)
-        .map_err(|e| e.to_string())
+        .map_err(|e| SourceError::Io(e.to_string()))
     }
 
     fn position(&self) -> Vec<u8> {
         encode_position(self.next_id as u64, self.remaining.unwrap_or(u64::MAX))
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, position: &[u8]) -> Result<(), RestoreError> {
         let (next_id, remaining) = decode_position(position, "generator")?;
         if (next_id as i64).rem_euclid(self.step) != self.next_id.rem_euclid(self.step) {
-            return Err(format!(
+            return Err(RestoreError::Conflict(format!(
                 "the checkpoint's generator position (id {next_id}) belongs to another subtask"
-            ));
+            )));
         }
         self.next_id = next_id as i64;
         self.remaining = (remaining != u64::MAX).then_some(remaining);
@@ -495,10 +541,43 @@ mod tests {
         bad.write_all(b"fine\nbad \xff here\n").unwrap();
         let mut source = TextSource::open(bad.path(), 10, None).unwrap();
         let err = source.next_batch().unwrap_err();
+        assert!(matches!(err, SourceError::BadInput(_)), "{err:?}");
         assert!(
-            err.ends_with("line 2: not valid UTF-8 (at byte 4 of the line)"),
+            err.to_string()
+                .ends_with("line 2: not valid UTF-8 (at byte 4 of the line)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_bad_input_read_no_further() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(
+            b"short
+",
+        )
+        .unwrap();
+        file.write_all(&vec![b'x'; 5000]).unwrap();
+        let mut source = TextSource::open(file.path(), 10, None)
+            .unwrap()
+            .with_max_line_bytes(1024);
+        let err = source.next_batch().unwrap_err();
+        assert!(matches!(err, SourceError::BadInput(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("line 2: longer than the limit of 1024 bytes")
+                && err.to_string().contains("maxLineLength"),
+            "{err}"
+        );
+        // A line of exactly the limit is fine, with or without its newline.
+        let mut exact = tempfile::NamedTempFile::new().unwrap();
+        exact.write_all(&vec![b'y'; 1024]).unwrap();
+        exact.write_all(b"\n").unwrap();
+        exact.write_all(&vec![b'z'; 1024]).unwrap();
+        let mut source = TextSource::open(exact.path(), 10, None)
+            .unwrap()
+            .with_max_line_bytes(1024);
+        assert_eq!(source.next_batch().unwrap().unwrap().num_rows(), 2);
     }
 
     #[test]
@@ -511,7 +590,7 @@ mod tests {
         file.write_all(b"{\"user\":\"a\",\"n\":1}\n\n{\"user\":\"b\",\"n\":\"x\"}\n")
             .unwrap();
         let mut source = JsonlSource::open(file.path(), schema.clone(), 10, None).unwrap();
-        let err = source.next_batch().unwrap_err();
+        let err = source.next_batch().unwrap_err().to_string();
         assert!(err.contains("line 3:"), "{err}");
 
         let mut good = tempfile::NamedTempFile::new().unwrap();
@@ -547,10 +626,12 @@ mod tests {
         let short = tempfile::NamedTempFile::new().unwrap();
         let mut other = JsonlSource::open(short.path(), schema, 2, None).unwrap();
         let err = other.restore(&position).unwrap_err();
-        assert!(err.contains("the file changed since"), "{err}");
+        assert!(matches!(err, RestoreError::Conflict(_)), "{err:?}");
+        assert!(err.to_string().contains("the file changed since"), "{err}");
         assert!(other
             .restore(&position[..3])
             .unwrap_err()
+            .to_string()
             .contains("damaged"));
     }
 
@@ -573,6 +654,7 @@ mod tests {
         assert!(other
             .restore(&position)
             .unwrap_err()
+            .to_string()
             .contains("another subtask"));
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use weir_state::{StateLimits, DEFAULT_MAX_VALUE_BYTES};
+use weir_state::{StateBudget, StateLimits, DEFAULT_MAX_VALUE_BYTES};
 use weir_types::{EventTimeSpec, JobGraph, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 use weir_wasm_host::{Capabilities, InstanceLimits, Module, UserMetric};
 
@@ -22,9 +22,10 @@ use crate::gate::{GateReceiver, RecvError};
 use crate::job::{JobError, RunDefaults};
 use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::operator::{InstanceStats, OpenInfo, Operator};
+use crate::paths::PathPolicy;
 use crate::schema::{self, column_indices};
-use crate::sink::{BlackholeSink, FileSink, Sink, StdoutSink};
-use crate::source::{GeneratorSource, JsonlSource, Source, TextSource};
+use crate::sink::{BlackholeSink, FileSink, RestoreError, Sink, StdoutSink};
+use crate::source::{GeneratorSource, JsonlSource, Source, SourceError, TextSource};
 use crate::time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
 use crate::wasm::WasmOperator;
 
@@ -46,6 +47,11 @@ pub struct TaskSetup<'a> {
     /// Compiled modules by operator index.
     pub modules: &'a BTreeMap<usize, Arc<Module>>,
     pub defaults: &'a RunDefaults,
+    /// Which files sources and sinks may touch.
+    pub paths: &'a PathPolicy,
+    /// Bounds the keyed state of the task's operators shares (the job's on
+    /// this TaskManager, the TaskManager's).
+    pub state_budgets: &'a [Arc<StateBudget>],
 }
 
 /// Where a task's records come from when it does not read the source: one
@@ -148,13 +154,16 @@ fn producer_of(message: &Message) -> Option<u32> {
     }
 }
 
-fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
-    let path = Path::new(path);
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base_dir.join(path)
-    }
+/// `path` of spec field `field`, resolved, if the policy lets jobs touch it.
+fn checked_path(
+    paths: &PathPolicy,
+    field: &str,
+    base_dir: &Path,
+    path: &str,
+) -> Result<PathBuf, JobError> {
+    paths
+        .check(field, base_dir, path)
+        .map_err(|e| JobError::Config(e.to_string()))
 }
 
 /// The schema the job's source produces.
@@ -167,28 +176,27 @@ pub fn source_schema(spec: &JobSpec) -> SchemaRef {
 }
 
 fn create_source(
-    spec: &JobSpec,
-    base_dir: &Path,
+    setup: &TaskSetup<'_>,
     subtask: u32,
     parallelism: u32,
 ) -> Result<Box<dyn Source>, JobError> {
+    let spec = setup.spec;
+    let path = |path: &str| checked_path(setup.paths, "source.path", setup.base_dir, path);
     Ok(match &spec.source {
         SourceSpec::Text(text) => Box::new(
-            TextSource::open(
-                &resolve_path(base_dir, &text.path),
-                spec.batch_size,
-                text.rate,
-            )
-            .map_err(JobError::Source)?,
+            TextSource::open(&path(&text.path)?, spec.batch_size, text.rate)
+                .map_err(JobError::Source)?
+                .with_max_line_bytes(setup.defaults.max_line_bytes),
         ),
         SourceSpec::Jsonl(jsonl) => Box::new(
             JsonlSource::open(
-                &resolve_path(base_dir, &jsonl.path),
+                &path(&jsonl.path)?,
                 schema::from_spec(&jsonl.schema),
                 spec.batch_size,
                 jsonl.rate,
             )
-            .map_err(JobError::Source)?,
+            .map_err(JobError::Source)?
+            .with_max_line_bytes(setup.defaults.max_line_bytes),
         ),
         SourceSpec::Generator(generator) => Box::new(GeneratorSource::new(
             subtask,
@@ -201,33 +209,37 @@ fn create_source(
     })
 }
 
-fn create_sink(spec: &JobSpec, base_dir: &Path, attempt: u32) -> Box<dyn Sink> {
+fn create_sink(setup: &TaskSetup<'_>) -> Result<Box<dyn Sink>, JobError> {
+    let spec = setup.spec;
     let two_phase = spec.checkpointing.is_some();
-    match &spec.sink {
-        SinkSpec::Stdout(stdout) => Box::new(StdoutSink::new(stdout.format)),
+    let flush_interval = spec.sink.flush_interval();
+    let path = |path: &str| checked_path(setup.paths, "sink.path", setup.base_dir, path);
+    Ok(match &spec.sink {
+        SinkSpec::Stdout(stdout) => Box::new(StdoutSink::new(stdout.format, flush_interval)),
         SinkSpec::Jsonl(jsonl) => Box::new(FileSink::new(
-            &resolve_path(base_dir, &jsonl.path),
+            &path(&jsonl.path)?,
             weir_types::OutputFormat::Json,
             two_phase,
-            attempt,
+            setup.attempt,
+            flush_interval,
         )),
         SinkSpec::File(file) => Box::new(FileSink::new(
-            &resolve_path(base_dir, &file.path),
+            &path(&file.path)?,
             file.format,
             two_phase,
-            attempt,
+            setup.attempt,
+            flush_interval,
         )),
         SinkSpec::Blackhole(_) => Box::new(BlackholeSink),
-    }
+    })
 }
 
 fn create_operator(
-    spec: &JobSpec,
+    setup: &TaskSetup<'_>,
     index: usize,
     op: &OperatorSpec,
-    modules: &BTreeMap<usize, Arc<Module>>,
-    defaults: &RunDefaults,
 ) -> Result<Box<dyn Operator>, JobError> {
+    let (spec, modules, defaults) = (setup.spec, setup.modules, setup.defaults);
     let limits = spec.operator_limits(op);
     let limits = InstanceLimits {
         memory_bytes: limits.memory_bytes.unwrap_or(defaults.limits.memory_bytes),
@@ -236,7 +248,12 @@ fn create_operator(
     if let Some(builtin) = &op.builtin {
         let module = modules.get(&index).cloned();
         return Ok(builtins::create(
-            builtin, &op.name, &op.config, module, limits,
+            builtin,
+            &op.name,
+            &op.config,
+            module,
+            limits,
+            setup.paths,
         )?);
     }
     let module = modules.get(&index).ok_or_else(|| JobError::Plan {
@@ -256,6 +273,7 @@ fn create_operator(
             .map_or(DEFAULT_MAX_VALUE_BYTES, |b| {
                 usize::try_from(b).unwrap_or(usize::MAX)
             }),
+        budgets: setup.state_budgets.to_vec(),
     };
     Ok(Box::new(
         WasmOperator::new(&op.name, module, limits, capabilities, config)?
@@ -278,12 +296,7 @@ impl Task {
                 JobError::Internal(format!("the job has no vertex {}", setup.vertex))
             })?;
         let input = match (vertex.reads_source, gate) {
-            (true, _) => Input::Source(create_source(
-                spec,
-                setup.base_dir,
-                setup.subtask,
-                vertex.parallelism,
-            )?),
+            (true, _) => Input::Source(create_source(setup, setup.subtask, vertex.parallelism)?),
             (false, Some(gate)) => Input::Gate(gate),
             (false, None) => {
                 return Err(JobError::Internal(format!(
@@ -296,12 +309,12 @@ impl Task {
         for &index in &vertex.operators {
             let op = &spec.operators[index];
             chain.push(Link {
-                operator: create_operator(spec, index, op, setup.modules, setup.defaults)?,
+                operator: create_operator(setup, index, op)?,
                 index,
             });
         }
         let downstream = match setup.graph.output_of(setup.vertex) {
-            None => Downstream::Sink(create_sink(spec, setup.base_dir, setup.attempt)),
+            None => Downstream::Sink(create_sink(setup)?),
             Some(partitioning) => {
                 Downstream::channels(&partitioning, outboxes, spec.max_parallelism, setup.subtask)
             }
@@ -430,12 +443,17 @@ impl Task {
 
     /// Starts the opened task from its snapshot in a checkpoint.
     fn restore(&mut self, bytes: &[u8]) -> Result<(), JobError> {
+        // The checkpoint is of another job graph: no restart changes that.
         let restore_error =
-            |message: String| JobError::Restore(format!("task {}: {message}", self.name));
-        let snapshot = TaskSnapshot::decode(bytes).map_err(|e| restore_error(e.to_string()))?;
+            |message: String| JobError::RestoreConflict(format!("task {}: {message}", self.name));
+        // The bytes passed their digest check: a snapshot that does not
+        // decode was written by another version, and stays so.
+        let snapshot = TaskSnapshot::decode(bytes)
+            .map_err(|e| JobError::RestoreConflict(format!("task {}: {e}", self.name)))?;
         match (&mut self.input, &snapshot.source) {
             (Input::Source(source), Some(position)) => {
-                source.restore(position).map_err(&restore_error)?
+                let restored = source.restore(position);
+                restored.map_err(|e| self.restore_failed("source", e))?
             }
             (Input::Source(_), None) => {
                 return Err(restore_error(
@@ -463,11 +481,22 @@ impl Task {
             }
             link.operator.restore_state(state)?;
         }
-        if let (Some(sink), Some(state)) = (self.downstream.sink(), &snapshot.sink) {
-            sink.restore(state)
-                .map_err(|e| restore_error(format!("sink: {e}")))?;
+        if let Some(state) = &snapshot.sink {
+            let restored = match self.downstream.sink() {
+                Some(sink) => sink.restore(state),
+                None => Ok(()),
+            };
+            restored.map_err(|e| self.restore_failed("sink", e))?;
         }
         Ok(())
+    }
+
+    fn restore_failed(&self, part: &str, error: RestoreError) -> JobError {
+        let message = format!("task {}: {part}: {error}", self.name);
+        match error {
+            RestoreError::Io(_) => JobError::Restore(message),
+            RestoreError::Conflict(_) => JobError::RestoreConflict(message),
+        }
     }
 
     /// Takes the task's snapshot for `barrier`, hands it to be stored, and
@@ -488,6 +517,7 @@ impl Task {
             snapshot.sink = sink.snapshot(barrier.id).map_err(JobError::Sink)?;
         }
         self.alignment.last = barrier.id;
+        weir_types::fault::point("task.snapshot");
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.store.store(barrier, snapshot.encode());
         }
@@ -670,6 +700,9 @@ impl Task {
             if cancelled.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
             }
+            if let Some(sink) = self.downstream.sink() {
+                sink.flush_if_due(Instant::now()).map_err(JobError::Sink)?;
+            }
             if self.opened && self.last_processing_time.elapsed() >= PROCESSING_TIME_TICK {
                 self.fire_processing_time(metrics, task_metrics)?;
             }
@@ -694,7 +727,10 @@ impl Task {
                 }
             }
             let batch = match &mut self.input {
-                Input::Source(source) => match source.next_batch().map_err(JobError::Source)? {
+                Input::Source(source) => match source.next_batch().map_err(|e| match e {
+                    SourceError::Io(message) => JobError::Source(message),
+                    SourceError::BadInput(message) => JobError::BadInput(message),
+                })? {
                     Some(batch) => {
                         metrics
                             .source_records
@@ -981,6 +1017,8 @@ mod tests {
             base_dir: dir.path(),
             modules: &modules,
             defaults: &defaults,
+            paths: &PathPolicy::deny_all().allow(dir.path()),
+            state_budgets: &[],
         };
         let captured: Vec<Arc<Mutex<Vec<Message>>>> =
             (0..2).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();

@@ -266,7 +266,7 @@ impl Operator for WasmOperator {
                         info.subtask_index,
                         info.parallelism,
                         info.max_parallelism,
-                        self.state_limits,
+                        self.state_limits.clone(),
                     )
                     .shared()
                 })

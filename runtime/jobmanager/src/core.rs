@@ -23,6 +23,14 @@ use crate::checkpoints::{
     completed_summary, Checkpoints, Completed, Pending, SavepointReply, SavepointRequest,
     SavepointStatus,
 };
+use crate::exceptions::{ExceptionHistory, Failure, FailureKind, DEFAULT_EXCEPTION_HISTORY};
+use crate::job_store::{JobRecord, JobStore, JOB_RECORD_FORMAT};
+use crate::limits::JobManagerLimits;
+
+mod persistence;
+mod recovery;
+pub use persistence::run_storage_work;
+pub use recovery::Recovery;
 
 /// How long a restart waits for the failed attempt's tasks to stop before
 /// it goes ahead anyway.
@@ -82,6 +90,20 @@ pub enum SubmitError {
     },
     #[error("cannot start from {location}: {why}")]
     Savepoint { location: String, why: String },
+    #[error("cannot store the job in {location}: {why}")]
+    Storage { location: String, why: String },
+    #[error("{0}")]
+    Limit(String),
+}
+
+/// Why a module upload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PutModuleError {
+    /// Over `maxModuleSize` or `moduleStoreSize`.
+    #[error("{0}")]
+    Limit(String),
+    #[error("the module's bytes have digest {actual}, not the {claimed} the client sent")]
+    Digest { actual: String, claimed: String },
 }
 
 /// Checkpoint storage work the JobManager does off its lock.
@@ -95,6 +117,19 @@ pub enum StorageWork {
     },
     /// Delete a checkpoint no longer retained (or one that failed).
     Delete { location: String },
+    /// Write a new job's modules and record; the job is scheduled once
+    /// they are durable.
+    PersistJob {
+        record: JobRecord,
+        modules: Vec<(String, Arc<Vec<u8>>)>,
+    },
+    /// Rewrite a job's record with more attempts reserved; the attempt is
+    /// deployed once it is durable.
+    ReserveAttempts { record: JobRecord },
+    /// The job ended: its record goes (before anything else of it).
+    ForgetJob { job_id: String },
+    /// No job needs this module any more.
+    ForgetModule { digest: String },
 }
 
 struct TaskManager {
@@ -122,6 +157,17 @@ struct Job {
     graph: JobGraph,
     state: JobState,
     status_message: String,
+    /// Its record and modules are in the job store (or there is none): it
+    /// may be scheduled.
+    durable: bool,
+    /// Attempts up to this one are recorded in the job store as possibly
+    /// deployed; deploying a higher one waits for the record to say so.
+    attempts_reserved: u32,
+    /// A `ReserveAttempts` is under way.
+    reserving: bool,
+    /// Where the job's end is reported, so its record goes with it.
+    storage_work: mpsc::UnboundedSender<StorageWork>,
+    exceptions: ExceptionHistory,
     /// Deployments so far; the first is attempt 0.
     attempt: u32,
     deployed: bool,
@@ -184,12 +230,70 @@ impl Job {
         self.status_message = message;
         self.end_ms = now_ms();
         self.restart_at = None;
+        // Queued before anything else of the job (a finished job's
+        // checkpoints), so a JobManager that dies in between never resumes
+        // a job that ended from state that is gone.
+        let _ = self.storage_work.send(StorageWork::ForgetJob {
+            job_id: self.id.clone(),
+        });
+    }
+
+    /// The attempt the next deployment runs.
+    fn next_attempt(&self) -> u32 {
+        if self.deployed {
+            self.attempt + 1
+        } else {
+            self.attempt
+        }
+    }
+
+    /// What the job store keeps of the job.
+    fn record(&self) -> JobRecord {
+        JobRecord {
+            format: JOB_RECORD_FORMAT.into(),
+            job_id: self.id.clone(),
+            spec_yaml: self.spec_yaml.clone(),
+            submitted_ms: self.submitted_ms,
+            attempts_reserved: self.attempts_reserved,
+            initial_savepoint: self
+                .checkpoints
+                .initial
+                .as_ref()
+                .map(|c| c.location.clone()),
+        }
+    }
+
+    /// The digests of the modules it runs that the JobManager holds (not
+    /// fetched by the TaskManagers from a registry or ConfigMap).
+    fn uploaded_modules(&self) -> Vec<String> {
+        self.spec
+            .operators
+            .iter()
+            .filter(|op| {
+                op.module
+                    .as_deref()
+                    .is_some_and(|m| !weir_types::ModuleRef::parse(m).is_ok_and(|r| r.is_remote()))
+            })
+            .filter_map(|op| op.sha256.as_deref().map(normalized_digest))
+            .collect()
+    }
+}
+
+/// "sha256:<hex>", whether or not the spec wrote the prefix.
+fn normalized_digest(digest: &str) -> String {
+    if digest.starts_with("sha256:") {
+        digest.to_string()
+    } else {
+        format!("sha256:{digest}")
     }
 }
 
 struct StoredModule {
     bytes: Arc<Vec<u8>>,
+    /// When it was uploaded, or last named by a submission.
     stored: Instant,
+    /// It is in the job store too.
+    persisted: bool,
 }
 
 #[derive(Default)]
@@ -200,6 +304,8 @@ struct State {
     /// Job ids in submission order: the scheduler serves jobs first come.
     order: Vec<String>,
     sessions: u64,
+    /// Jobs the job store could not take, and why (for `durable`).
+    unstored: HashMap<String, String>,
 }
 
 pub struct Core {
@@ -211,6 +317,10 @@ pub struct Core {
     pub checkpoint_storage: String,
     storage_work: mpsc::UnboundedSender<StorageWork>,
     storage_queue: Mutex<Option<mpsc::UnboundedReceiver<StorageWork>>>,
+    /// Where jobs and their modules are kept across JobManagers.
+    pub(crate) job_store: Arc<JobStore>,
+    pub limits: JobManagerLimits,
+    exception_history: usize,
 }
 
 /// Milliseconds since the Unix epoch, as job times are given.
@@ -262,7 +372,28 @@ impl Core {
             checkpoint_storage,
             storage_work,
             storage_queue: Mutex::new(Some(queue)),
+            job_store: Arc::new(JobStore::disabled()),
+            limits: JobManagerLimits::default(),
+            exception_history: DEFAULT_EXCEPTION_HISTORY,
         }
+    }
+
+    /// Keeps jobs and their modules in `store`, so that they outlive this
+    /// JobManager.
+    pub fn with_job_store(mut self, store: JobStore) -> Self {
+        self.job_store = Arc::new(store);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: JobManagerLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Keeps `entries` failures per job (at least one).
+    pub fn with_exception_history(mut self, entries: usize) -> Self {
+        self.exception_history = entries.max(1);
+        self
     }
 
     /// The queue of storage work; `supervise` takes it once.
@@ -293,19 +424,34 @@ impl Core {
 
     // ----- modules -------------------------------------------------------
 
-    /// Keeps `bytes` if they have `claimed` digest; returns the digest.
-    pub fn put_module(&self, claimed: &str, bytes: Vec<u8>) -> Result<String, String> {
+    /// Keeps `bytes` if they have `claimed` digest and fit the module
+    /// limits; returns the digest.
+    pub fn put_module(&self, claimed: &str, bytes: Vec<u8>) -> Result<String, PutModuleError> {
+        self.limits
+            .check_module_size(bytes.len() as u64)
+            .map_err(PutModuleError::Limit)?;
         let digest = weir_types::sha256_digest(&bytes);
         if !claimed.is_empty() && claimed != digest {
-            return Err(format!(
-                "the module's bytes have digest {digest}, not the {claimed} the client sent"
-            ));
+            return Err(PutModuleError::Digest {
+                actual: digest,
+                claimed: claimed.to_string(),
+            });
         }
-        self.lock().modules.insert(
+        let mut state = self.lock();
+        if let Some(module) = state.modules.get_mut(&digest) {
+            module.stored = Instant::now();
+            return Ok(digest);
+        }
+        let held: u64 = state.modules.values().map(|m| m.bytes.len() as u64).sum();
+        self.limits
+            .check_module_store(held, bytes.len() as u64)
+            .map_err(PutModuleError::Limit)?;
+        state.modules.insert(
             digest.clone(),
             StoredModule {
                 bytes: Arc::new(bytes),
                 stored: Instant::now(),
+                persisted: false,
             },
         );
         Ok(digest)
@@ -318,13 +464,15 @@ impl Core {
     // ----- jobs ----------------------------------------------------------
 
     /// Accepts a job; `restore` is the savepoint (or retained checkpoint)
-    /// it starts from.
+    /// it starts from. With a job store, the job is scheduled once its
+    /// record is durable: [`Core::durable`] waits for that.
     pub fn submit(
         &self,
         spec_yaml: &str,
         restore: Option<Completed>,
     ) -> Result<String, SubmitError> {
-        let spec = JobSpec::from_yaml(spec_yaml).map_err(|e| SubmitError::Spec(e.to_string()))?;
+        let spec = JobSpec::from_yaml_within(spec_yaml, &self.limits.spec)
+            .map_err(|e| SubmitError::Spec(e.to_string()))?;
         let graph = JobGraph::of(&spec);
         if let Some(restore) = &restore {
             if let Some(why) = restore.metadata.mismatch(&shape_of(&graph)) {
@@ -334,16 +482,9 @@ impl Core {
                 });
             }
         }
-        let root = match spec
-            .checkpointing
-            .as_ref()
-            .and_then(|c| c.storage.as_deref())
-        {
-            Some(storage) => weir_checkpoint::location_of(storage, std::path::Path::new("/"))
-                .map_err(|e| SubmitError::Spec(format!("checkpointing.storage: {e}")))?,
-            None => self.checkpoint_storage.clone(),
-        };
+        let root = self.checkpoint_root(&spec)?;
         let mut state = self.lock();
+        let mut modules = Vec::new();
         for (index, op) in spec.operators.iter().enumerate() {
             if op.module.is_none() {
                 continue;
@@ -354,22 +495,26 @@ impl Core {
                     operator: op.name.clone(),
                 });
             };
-            let digest = if digest.starts_with("sha256:") {
-                digest.clone()
-            } else {
-                format!("sha256:{digest}")
-            };
+            let digest = normalized_digest(digest);
             // Registry and ConfigMap modules are fetched by the TaskManagers.
             let remote = op
                 .module
                 .as_deref()
                 .is_some_and(|m| weir_types::ModuleRef::parse(m).is_ok_and(|r| r.is_remote()));
-            if !remote && !state.modules.contains_key(&digest) {
+            if remote {
+                continue;
+            }
+            let Some(module) = state.modules.get_mut(&digest) else {
                 return Err(SubmitError::MissingModule {
                     index,
                     operator: op.name.clone(),
                     digest,
                 });
+            };
+            // Named again: its grace starts over while the job is stored.
+            module.stored = Instant::now();
+            if !module.persisted && !modules.iter().any(|(d, _)| *d == digest) {
+                modules.push((digest, module.bytes.clone()));
             }
         }
         let id = new_job_id(&spec.name);
@@ -381,12 +526,73 @@ impl Core {
             initial: restore,
             ..Checkpoints::default()
         };
-        let job = Job {
-            id: id.clone(),
-            spec_yaml: spec_yaml.to_string(),
+        let durable = !self.job_store.is_enabled();
+        let job = self.new_job(
+            id.clone(),
+            spec,
+            spec_yaml.to_string(),
+            graph,
+            checkpoints,
+            durable,
+        );
+        if !durable {
+            self.queue_storage(StorageWork::PersistJob {
+                record: job.record(),
+                modules,
+            });
+        }
+        state.jobs.insert(id.clone(), job);
+        state.order.push(id.clone());
+        self.schedule(&mut state);
+        drop(state);
+        self.changed();
+        Ok(id)
+    }
+
+    /// The checkpoint storage a job with `spec` uses (a URL).
+    fn checkpoint_root(&self, spec: &JobSpec) -> Result<String, SubmitError> {
+        match spec
+            .checkpointing
+            .as_ref()
+            .and_then(|c| c.storage.as_deref())
+        {
+            Some(storage) => weir_checkpoint::location_of(storage, std::path::Path::new("/"))
+                .map_err(|e| SubmitError::Spec(format!("checkpointing.storage: {e}"))),
+            None => Ok(self.checkpoint_storage.clone()),
+        }
+    }
+
+    /// A job not yet deployed.
+    fn new_job(
+        &self,
+        id: String,
+        spec: JobSpec,
+        spec_yaml: String,
+        graph: JobGraph,
+        checkpoints: Checkpoints,
+        durable: bool,
+    ) -> Job {
+        Job {
+            id,
+            spec_yaml,
             graph,
             state: JobState::Created,
-            status_message: String::new(),
+            status_message: if durable {
+                String::new()
+            } else {
+                "storing the job".into()
+            },
+            durable,
+            attempts_reserved: if self.job_store.is_enabled() {
+                0
+            } else {
+                // Nothing outlives this JobManager: no attempt of another
+                // one can be mistaken for its own.
+                u32::MAX
+            },
+            reserving: false,
+            storage_work: self.storage_work.clone(),
+            exceptions: ExceptionHistory::new(self.exception_history),
             attempt: 0,
             deployed: false,
             history: RestartHistory::default(),
@@ -403,13 +609,7 @@ impl Core {
             checkpoints,
             stop_with: None,
             spec,
-        };
-        state.jobs.insert(id.clone(), job);
-        state.order.push(id.clone());
-        self.schedule(&mut state);
-        drop(state);
-        self.changed();
-        Ok(id)
+        }
     }
 
     pub fn cancel(&self, job_id: &str) -> Option<JobState> {
@@ -532,10 +732,16 @@ impl Core {
             return;
         };
         tracing::warn!(tm = %tm_id, "TaskManager lost: {why}");
-        let message = format!(
-            "TaskManager {tm_id} ({}) was lost: {why}",
-            tm.registration.data_address
-        );
+        let failure = Failure {
+            kind: FailureKind::TaskManagerLost,
+            task_name: String::new(),
+            task_manager_id: tm_id.to_string(),
+            endpoint: tm.registration.data_address.clone(),
+            message: format!(
+                "TaskManager {tm_id} ({}) was lost: {why}",
+                tm.registration.data_address
+            ),
+        };
         let jobs: Vec<String> = state
             .jobs
             .values()
@@ -551,7 +757,7 @@ impl Core {
                     }
                 }
             }
-            self.fail(state, &job_id, message.clone(), true);
+            self.fail(state, &job_id, failure.clone(), true);
         }
     }
 
@@ -635,7 +841,22 @@ impl Core {
                         tracing::warn!(job = %job_id, "{message}");
                     }
                 }
-                self.fail(&mut state, &job_id, message, retryable);
+                let failure = Failure {
+                    kind: FailureKind::Task,
+                    task_name: state
+                        .jobs
+                        .get(&job_id)
+                        .map(|job| task_name(&job.graph, task.vertex, task.subtask))
+                        .unwrap_or_default(),
+                    task_manager_id: tm_id.to_string(),
+                    endpoint: state
+                        .task_managers
+                        .get(tm_id)
+                        .map(|tm| tm.registration.data_address.clone())
+                        .unwrap_or_default(),
+                    message,
+                };
+                self.fail(&mut state, &job_id, failure, retryable);
             }
             TaskState::Finished | TaskState::Canceled => {
                 let job = state.jobs.get_mut(&job_id);
@@ -676,10 +897,14 @@ impl Core {
 
     /// A task failed or its TaskManager was lost: cancel the rest, then
     /// restart under the job's strategy or fail the job.
-    fn fail(&self, state: &mut State, job_id: &str, message: String, retryable: bool) {
+    fn fail(&self, state: &mut State, job_id: &str, failure: Failure, retryable: bool) {
         let Some(job) = state.jobs.get_mut(job_id) else {
             return;
         };
+        if matches!(job.state, JobState::Running | JobState::Restarting) {
+            job.exceptions.record(job.attempt, now_ms(), &failure);
+        }
+        let message = failure.message;
         match job.state {
             JobState::Running => {}
             JobState::Cancelling => {
@@ -735,7 +960,7 @@ impl Core {
         for job_id in order {
             let ready = match state.jobs.get(&job_id) {
                 Some(job) => match job.state {
-                    JobState::Created => true,
+                    JobState::Created => job.durable,
                     JobState::Restarting => {
                         job.restart_at.is_some_and(|at| at <= now)
                             && (job.tasks_stopped()
@@ -754,11 +979,20 @@ impl Core {
             };
             let required = job.graph.required_slots() as usize;
             if free.len() < required {
-                let message = format!(
+                let mut message = format!(
                     "waiting for {required} task slot{}, {} available",
                     if required == 1 { "" } else { "s" },
                     free.len()
                 );
+                if job.state == JobState::Restarting {
+                    // Why it restarts stays in sight while it waits.
+                    if let Some(cause) = job.exceptions.latest() {
+                        message = format!(
+                            "{message} (restart {} after: {})",
+                            job.history.restarts, cause.message
+                        );
+                    }
+                }
                 if job.status_message != message {
                     tracing::info!(job = %job.id, "{message}");
                 }
@@ -766,7 +1000,24 @@ impl Core {
                 // Later jobs may fit; Flink's scheduler lets them.
                 continue;
             }
-            deploy(&state.task_managers, job, free[..required].to_vec());
+            let next = job.next_attempt();
+            if next > job.attempts_reserved {
+                // A JobManager that takes over must start above any attempt
+                // this one deployed: the record says so before the tasks run.
+                if !job.reserving {
+                    job.reserving = true;
+                    let mut record = job.record();
+                    record.attempts_reserved = next;
+                    self.queue_storage(StorageWork::ReserveAttempts { record });
+                }
+                continue;
+            }
+            deploy(
+                &state.task_managers,
+                job,
+                free[..required].to_vec(),
+                &self.checkpoint_storage,
+            );
         }
         refresh_idle(state);
     }
@@ -787,7 +1038,9 @@ impl Core {
         }
         self.schedule(&mut state);
         self.coordinate(&mut state);
-        retire(&mut state);
+        for digest in retire(&mut state) {
+            self.queue_storage(StorageWork::ForgetModule { digest });
+        }
         drop(state);
         self.changed();
     }
@@ -1087,7 +1340,12 @@ impl Core {
                 pending.id, checkpoints.consecutive_failures
             );
             checkpoints.consecutive_failures = 0;
-            self.fail(state, job_id, message, true);
+            self.fail(
+                state,
+                job_id,
+                Failure::of_job(FailureKind::Checkpoints, message),
+                true,
+            );
         }
     }
 
@@ -1283,46 +1541,12 @@ pub struct RegisteredTaskManager {
 
 /// Runs the timers: heartbeat checks, restart delays.
 pub async fn supervise(core: Arc<Core>) {
-    if let Some(queue) = core.take_storage_queue() {
-        tokio::spawn(storage_worker(core.clone(), queue));
-    }
+    tokio::spawn(run_storage_work(core.clone()));
     let period = (core.heartbeat_interval / 2).max(Duration::from_millis(50));
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
         core.tick();
-    }
-}
-
-/// Does the JobManager's checkpoint storage work, one item at a time.
-async fn storage_worker(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<StorageWork>) {
-    let storage = weir_checkpoint::Storage::new();
-    while let Some(work) = queue.recv().await {
-        match work {
-            StorageWork::Finalize {
-                job_id,
-                id,
-                location,
-                metadata,
-            } => {
-                let written = match serde_json::to_vec_pretty(&*metadata) {
-                    Ok(bytes) => storage
-                        .put(
-                            &weir_checkpoint::join(&location, weir_checkpoint::METADATA_FILE),
-                            bytes,
-                        )
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                core.checkpoint_finalized(&job_id, id, *metadata, written);
-            }
-            StorageWork::Delete { location } => {
-                if let Err(e) = storage.delete_all(&location).await {
-                    tracing::warn!("cannot delete checkpoint {location}: {e}");
-                }
-            }
-        }
     }
 }
 
@@ -1349,8 +1573,9 @@ fn abort_checkpoints(job: &mut Job, why: &str) {
 
 /// Forgets the oldest ended jobs beyond `ENDED_JOBS_KEPT`, and modules that
 /// no job still needs (after `MODULE_GRACE`), so that a long-lived
-/// JobManager's memory does not grow with every job.
-fn retire(state: &mut State) {
+/// JobManager's memory does not grow with every job. Returns the modules
+/// forgotten that the job store holds too.
+fn retire(state: &mut State) -> Vec<String> {
     let ended: Vec<String> = state
         .order
         .iter()
@@ -1368,18 +1593,17 @@ fn retire(state: &mut State) {
         .jobs
         .values()
         .filter(|job| !job.state.is_terminal())
-        .flat_map(|job| job.spec.operators.iter().filter_map(|op| op.sha256.clone()))
-        .map(|d| {
-            if d.starts_with("sha256:") {
-                d
-            } else {
-                format!("sha256:{d}")
-            }
-        })
+        .flat_map(|job| job.uploaded_modules())
         .collect();
-    state
-        .modules
-        .retain(|digest, module| needed.contains(digest) || module.stored.elapsed() < MODULE_GRACE);
+    let mut forgotten = Vec::new();
+    state.modules.retain(|digest, module| {
+        let keep = needed.contains(digest) || module.stored.elapsed() < MODULE_GRACE;
+        if !keep && module.persisted {
+            forgotten.push(digest.clone());
+        }
+        keep
+    });
+    forgotten
 }
 
 /// Starts or stops each TaskManager's idle clock by whether a job holds
@@ -1437,7 +1661,12 @@ fn free_slots(state: &State) -> Vec<String> {
     }
 }
 
-fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placement: Vec<String>) {
+fn deploy(
+    task_managers: &BTreeMap<String, TaskManager>,
+    job: &mut Job,
+    placement: Vec<String>,
+    cluster_storage: &str,
+) {
     if job.deployed {
         job.attempt += 1;
     }
@@ -1516,6 +1745,9 @@ fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placemen
         task_managers = per_tm.len(),
         "deploying"
     );
+    let mut checkpoint_storage = vec![cluster_storage.to_string()];
+    checkpoint_storage.extend(job.checkpoints.storage.clone());
+    checkpoint_storage.dedup();
     for (tm_id, tasks) in per_tm {
         if let Some(tm) = task_managers.get(&tm_id) {
             send(
@@ -1525,6 +1757,7 @@ fn deploy(task_managers: &BTreeMap<String, TaskManager>, job: &mut Job, placemen
                     attempt: job.attempt,
                     spec_yaml: job.spec_yaml.clone(),
                     tasks,
+                    checkpoint_storage: checkpoint_storage.clone(),
                 }),
             );
         }
@@ -1644,6 +1877,16 @@ fn details(job: &Job) -> JobDetails {
         operators,
         required_slots: job.graph.required_slots(),
         checkpoints: Some(job.checkpoints.stats()),
+        exceptions: job.exceptions.entries(),
+        exceptions_truncated: job.exceptions.truncated(),
+    }
+}
+
+/// "name (subtask/parallelism)", as tasks are named everywhere.
+fn task_name(graph: &JobGraph, vertex: u32, subtask: u32) -> String {
+    match graph.vertices.get(vertex as usize) {
+        Some(v) => format!("{} ({}/{})", v.name, subtask + 1, v.parallelism),
+        None => format!("vertex {vertex} ({})", subtask + 1),
     }
 }
 
@@ -1707,7 +1950,10 @@ mod tests {
             &format!("module: m.wasm, sha256: {digest}"),
         );
         core.submit(&pinned, None).unwrap();
-        let wrong = core.put_module("sha256:00", b"bytes".to_vec()).unwrap_err();
+        let wrong = core
+            .put_module("sha256:00", b"bytes".to_vec())
+            .unwrap_err()
+            .to_string();
         assert!(
             wrong.contains("not the sha256:00 the client sent"),
             "{wrong}"

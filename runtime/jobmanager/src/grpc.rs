@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -19,7 +19,7 @@ use weir_proto::v1::{
 };
 
 use crate::checkpoints::Completed;
-use crate::core::{Core, SubmitError};
+use crate::core::{Core, PutModuleError, SubmitError};
 
 /// Reads the metadata of a savepoint or retained checkpoint to start from.
 pub async fn read_restore_point(location: &str) -> Result<Completed, SubmitError> {
@@ -48,7 +48,37 @@ pub async fn read_restore_point(location: &str) -> Result<Completed, SubmitError
 }
 
 pub struct Jobs {
-    pub core: Arc<Core>,
+    core: Arc<Core>,
+    /// Submissions and uploads under way; more than the limit are refused.
+    admissions: Arc<Semaphore>,
+}
+
+impl Jobs {
+    pub fn new(core: Arc<Core>) -> Self {
+        let admissions = Arc::new(Semaphore::new(core.limits.max_concurrent_submissions));
+        Jobs { core, admissions }
+    }
+
+    /// A place among the submissions handled at once, or a refusal naming
+    /// the limit (RESOURCE_EXHAUSTED: the client may retry).
+    fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.admissions.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "the JobManager is handling {} submissions and uploads already \
+                 (maxConcurrentSubmissions); try again shortly",
+                self.core.limits.max_concurrent_submissions
+            ))
+        })
+    }
+}
+
+fn submit_status(e: SubmitError) -> Status {
+    match e {
+        SubmitError::Spec(_) => Status::invalid_argument(e.to_string()),
+        SubmitError::Limit(_) => Status::resource_exhausted(e.to_string()),
+        SubmitError::Storage { .. } => Status::unavailable(e.to_string()),
+        _ => Status::failed_precondition(e.to_string()),
+    }
 }
 
 #[tonic::async_trait]
@@ -57,6 +87,7 @@ impl JobService for Jobs {
         &self,
         request: Request<Streaming<ModuleChunk>>,
     ) -> Result<Response<PutModuleResponse>, Status> {
+        let _admitted = self.admit()?;
         let mut chunks = request.into_inner();
         let mut claimed = String::new();
         let mut bytes = Vec::new();
@@ -65,13 +96,18 @@ impl JobService for Jobs {
             if claimed.is_empty() {
                 claimed = chunk.digest;
             }
+            // Refused as it arrives, not once it has all been held.
+            self.core
+                .limits
+                .check_module_size((bytes.len() + chunk.data.len()) as u64)
+                .map_err(Status::resource_exhausted)?;
             bytes.extend_from_slice(&chunk.data);
         }
         let size = bytes.len() as u64;
-        let digest = self
-            .core
-            .put_module(&claimed, bytes)
-            .map_err(Status::data_loss)?;
+        let digest = self.core.put_module(&claimed, bytes).map_err(|e| match e {
+            PutModuleError::Limit(why) => Status::resource_exhausted(why),
+            PutModuleError::Digest { .. } => Status::data_loss(e.to_string()),
+        })?;
         Ok(Response::new(PutModuleResponse { digest, size }))
     }
 
@@ -79,19 +115,21 @@ impl JobService for Jobs {
         &self,
         request: Request<SubmitJobRequest>,
     ) -> Result<Response<SubmitJobResponse>, Status> {
+        let _admitted = self.admit()?;
         let request = request.into_inner();
-        let status = |e: SubmitError| match e {
-            SubmitError::Spec(_) => Status::invalid_argument(e.to_string()),
-            _ => Status::failed_precondition(e.to_string()),
-        };
         let restore = match request.from_savepoint.trim() {
             "" => None,
-            location => Some(read_restore_point(location).await.map_err(status)?),
+            location => Some(read_restore_point(location).await.map_err(submit_status)?),
         };
-        let job_id = self
-            .core
-            .submit(&request.spec_yaml, restore)
-            .map_err(status)?;
+        // Parsing is CPU work sized by the client: off the threads that
+        // serve heartbeats.
+        let core = self.core.clone();
+        let job_id = tokio::task::spawn_blocking(move || core.submit(&request.spec_yaml, restore))
+            .await
+            .map_err(|e| Status::internal(format!("the submission failed: {e}")))?
+            .map_err(submit_status)?;
+        // The id goes out only once the job would survive this JobManager.
+        self.core.durable(&job_id).await.map_err(submit_status)?;
         Ok(Response::new(SubmitJobResponse { job_id }))
     }
 

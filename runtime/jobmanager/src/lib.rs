@@ -12,7 +12,10 @@
 
 mod checkpoints;
 mod core;
+mod exceptions;
 mod grpc;
+mod job_store;
+mod limits;
 mod resource_manager;
 mod rest;
 
@@ -28,11 +31,17 @@ use weir_proto::v1::resource_manager_server::ResourceManagerServer;
 
 pub use crate::checkpoints::{Completed, SavepointStatus};
 pub use crate::core::{
-    shape_of, Core, JobState, RegisteredTaskManager, Resources, SubmitError, TaskManagerInfo,
+    shape_of, Core, JobState, PutModuleError, Recovery, RegisteredTaskManager, Resources,
+    SubmitError, TaskManagerInfo,
 };
+pub use crate::exceptions::DEFAULT_EXCEPTION_HISTORY;
 pub use crate::grpc::read_restore_point;
+pub use crate::job_store::{JobRecord, JobStore, JobStoreError, JOB_RECORD_FORMAT};
+pub use crate::limits::{
+    JobManagerLimits, DEFAULT_MAX_CONCURRENT_SUBMISSIONS, DEFAULT_MODULE_STORE_BYTES,
+};
 pub use crate::resource_manager::{NativeConfig, NativeResourceManager};
-pub use crate::rest::{checkpoints_json, job_json};
+pub use crate::rest::{checkpoints_json, exceptions_json, job_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobManagerError {
@@ -41,6 +50,8 @@ pub enum JobManagerError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot recover the jobs of the job store: {0}")]
+    Recover(#[from] JobStoreError),
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +67,13 @@ pub struct JobManagerConfig {
     /// Where checkpoints go when a job's spec does not say (a URL); the
     /// default savepoint directory is `savepoints/` in it.
     pub checkpoint_storage: String,
+    /// Keep jobs and their modules in the checkpoint storage, under
+    /// `ha/<cluster id>/`, and resume them on start; `None` for a JobManager
+    /// whose jobs end with it (`weir run`).
+    pub cluster_id: Option<String>,
+    pub limits: JobManagerLimits,
+    /// Failures kept per job.
+    pub exception_history: usize,
 }
 
 /// The checkpoint storage of a cluster whose configuration names none: a
@@ -74,9 +92,15 @@ impl Default for JobManagerConfig {
             heartbeat_interval: Duration::from_secs(2),
             heartbeat_timeout: Duration::from_secs(10),
             checkpoint_storage: default_checkpoint_storage(),
+            cluster_id: Some(DEFAULT_CLUSTER_ID.into()),
+            limits: JobManagerLimits::default(),
+            exception_history: DEFAULT_EXCEPTION_HISTORY,
         }
     }
 }
+
+/// The cluster id of a JobManager whose configuration names none.
+pub const DEFAULT_CLUSTER_ID: &str = "default";
 
 /// A started JobManager.
 #[derive(Clone)]
@@ -93,15 +117,37 @@ async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), JobManag
     Ok((listener, bound))
 }
 
-/// Starts the JobManager on the current tokio runtime.
+/// Starts the JobManager on the current tokio runtime: takes over the jobs
+/// of its job store, then serves.
 pub async fn start(config: JobManagerConfig) -> Result<JobManagerHandle, JobManagerError> {
-    let core = Arc::new(Core::new(
-        config.heartbeat_interval,
-        config.heartbeat_timeout,
-        config.checkpoint_storage.clone(),
-    ));
+    let store = match &config.cluster_id {
+        Some(cluster) => JobStore::new(&config.checkpoint_storage, cluster),
+        None => JobStore::disabled(),
+    };
+    let core = Arc::new(
+        Core::new(
+            config.heartbeat_interval,
+            config.heartbeat_timeout,
+            config.checkpoint_storage.clone(),
+        )
+        .with_job_store(store)
+        .with_limits(config.limits)
+        .with_exception_history(config.exception_history),
+    );
+    // Before anything is served: a client must not see the job list
+    // without the jobs being resumed, nor a TaskManager get work twice.
+    tokio::spawn(core::run_storage_work(core.clone()));
+    let recovery = core.recover().await?;
+    if recovery != Recovery::default() {
+        tracing::info!(
+            resumed = recovery.resumed,
+            failed = recovery.failed,
+            unreadable = recovery.unreadable,
+            "jobs recovered from the job store"
+        );
+    }
     let (listener, rpc_address) = bind(config.rpc_bind).await?;
-    let jobs = JobServiceServer::new(grpc::Jobs { core: core.clone() })
+    let jobs = JobServiceServer::new(grpc::Jobs::new(core.clone()))
         .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES);
     let resources = ResourceManagerServer::new(grpc::Resources { core: core.clone() })

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use weir_proto::v1::{user_metric, CheckpointStats, CheckpointSummary, JobDetails};
+use weir_proto::v1::{user_metric, CheckpointStats, CheckpointSummary, JobDetails, JobException};
 
 use crate::checkpoints::SavepointStatus;
 use crate::core::{now_ms, Core};
@@ -24,6 +24,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/jobs/overview", get(jobs_overview))
         .route("/jobs/{id}", get(job).patch(cancel))
         .route("/jobs/{id}/checkpoints", get(checkpoints))
+        .route("/jobs/{id}/exceptions", get(exceptions))
         .route("/jobs/{id}/savepoints", post(savepoint))
         .route("/jobs/{id}/savepoints/{request}", get(savepoint_status))
         .route("/jobs/{id}/stop", post(stop))
@@ -239,6 +240,49 @@ pub fn checkpoints_json(stats: &CheckpointStats) -> Value {
         },
         "history": stats.history.iter().map(checkpoint_json).collect::<Vec<_>>(),
     })
+}
+
+fn exception_json(e: &JobException) -> Value {
+    json!({
+        "exceptionName": e.kind,
+        "stacktrace": e.message,
+        "timestamp": e.timestamp_ms,
+        "taskName": if e.task_name.is_empty() { Value::Null } else { json!(e.task_name) },
+        "endpoint": if e.endpoint.is_empty() { Value::Null } else { json!(e.endpoint) },
+        "taskManagerId": if e.task_manager_id.is_empty() {
+            Value::Null
+        } else {
+            json!(e.task_manager_id)
+        },
+        "failureLabels": { "attempt": e.attempt.to_string() },
+    })
+}
+
+/// Flink's exception history (`GET /jobs/:id/exceptions`): the failures
+/// that restarted or failed the job, newest first.
+pub fn exceptions_json(job: &JobDetails) -> Value {
+    let entries: Vec<Value> = job
+        .exceptions
+        .iter()
+        .map(|e| {
+            let mut entry = exception_json(e);
+            entry["concurrentExceptions"] = e.concurrent.iter().map(exception_json).collect();
+            entry
+        })
+        .collect();
+    json!({
+        "exceptionHistory": {
+            "entries": entries,
+            "truncated": job.exceptions_truncated,
+        },
+    })
+}
+
+async fn exceptions(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Response {
+    match core.job(&id) {
+        Some(job) => Json(exceptions_json(&job)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("there is no job {id}")),
+    }
 }
 
 async fn checkpoints(State(core): State<Arc<Core>>, Path(id): Path<String>) -> Response {

@@ -14,6 +14,7 @@
 //! recycled, or a guest that crashes and is re-opened, finds its state
 //! unchanged.
 
+mod budget;
 pub mod codec;
 mod memory;
 mod snapshot;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use weir_types::{key_group, KeyGroupRange};
 
+pub use budget::{OverBudget, StateBudget};
 pub use memory::MemoryBackend;
 pub use snapshot::SNAPSHOT_MAGIC;
 pub use timers::{TimeDomain, TimerService, MAX_TIMERS};
@@ -89,6 +91,8 @@ pub enum StateError {
     TooManyTimers,
     #[error("the state snapshot is damaged: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    OverBudget(OverBudget),
 }
 
 impl StateError {
@@ -96,7 +100,7 @@ impl StateError {
     pub fn is_limit(&self) -> bool {
         matches!(
             self,
-            StateError::TooLarge { .. } | StateError::TooManyStates
+            StateError::TooLarge { .. } | StateError::TooManyStates | StateError::OverBudget(_)
         )
     }
 }
@@ -156,21 +160,46 @@ pub trait StateBackend: Send {
     fn list_get(&self, state: StateId, key_group: u32, key: &[u8]) -> Vec<Vec<u8>>;
     fn list_append(&mut self, state: StateId, key_group: u32, key: &[u8], value: Vec<u8>);
     fn list_clear(&mut self, state: StateId, key_group: u32, key: &[u8]);
-    /// Bytes of keys and values held, for metrics.
+    /// Bytes held: keys, values and the cost of each entry, as limits count
+    /// them.
     fn size_bytes(&self) -> u64;
+    /// How `size_bytes` would change with `value_put` of `value`.
+    fn value_put_growth(
+        &self,
+        state: StateId,
+        key_group: u32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> i64;
+    /// How `size_bytes` would change with `map_put` of `value`.
+    fn map_put_growth(
+        &self,
+        state: StateId,
+        key_group: u32,
+        key: &[u8],
+        user_key: &[u8],
+        value: Option<&[u8]>,
+    ) -> i64;
+    /// How `size_bytes` grows with a new entry of `key` and `value` (a list
+    /// item; with its user key's length added, a map entry).
+    fn new_entry_size(&self, key: &[u8], value: &[u8]) -> u64;
 }
 
 /// What limits keyed state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StateLimits {
     /// Largest value (and map user key) in bytes.
     pub max_value_bytes: usize,
+    /// Bounds shared with other subtasks (the job's on its TaskManager, the
+    /// TaskManager's); every write must fit all of them.
+    pub budgets: Vec<Arc<StateBudget>>,
 }
 
 impl Default for StateLimits {
     fn default() -> Self {
         StateLimits {
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            budgets: Vec::new(),
         }
     }
 }
@@ -184,6 +213,8 @@ pub struct KeyedState {
     declared: HashMap<String, (StateId, StateKind)>,
     names: Vec<String>,
     timers: TimerService,
+    /// Bytes this subtask has counted against its budgets.
+    charged: u64,
 }
 
 /// Keyed state shared by the successive instances of one subtask.
@@ -221,6 +252,36 @@ impl KeyedState {
             declared: HashMap::new(),
             names: Vec::new(),
             timers: TimerService::default(),
+            charged: 0,
+        }
+    }
+
+    /// Whether growing by `upper` bytes at most fits every budget; when it
+    /// may not, `exact` tells the real growth (it looks entries up, so it
+    /// runs only near a limit).
+    fn admit(&self, upper: u64, exact: impl FnOnce(&Self) -> i64) -> Result<(), StateError> {
+        if self.limits.budgets.iter().all(|b| b.fits(upper).is_ok()) {
+            return Ok(());
+        }
+        let growth = exact(self);
+        if growth <= 0 {
+            return Ok(());
+        }
+        for budget in &self.limits.budgets {
+            budget.fits(growth as u64).map_err(StateError::OverBudget)?;
+        }
+        Ok(())
+    }
+
+    /// Brings the budgets up to date with what the backend holds.
+    fn settle(&mut self) {
+        let now = self.backend.size_bytes();
+        let delta = now as i64 - self.charged as i64;
+        if delta != 0 {
+            for budget in &self.limits.budgets {
+                budget.adjust(delta);
+            }
+            self.charged = now;
         }
     }
 
@@ -310,9 +371,24 @@ impl KeyedState {
         for (_, value) in &entries {
             self.check_size(state, value.as_ref().map_or(0, Vec::len))?;
         }
+        let upper: u64 = entries
+            .iter()
+            .filter_map(|(key, value)| Some(self.backend.new_entry_size(key, value.as_deref()?)))
+            .sum();
+        self.admit(upper, |this| {
+            entries
+                .iter()
+                .zip(&groups)
+                .map(|((key, value), &group)| {
+                    this.backend
+                        .value_put_growth(state, group, key, value.as_deref())
+                })
+                .sum()
+        })?;
         for ((key, value), group) in entries.into_iter().zip(groups) {
             self.backend.value_put(state, group, &key, value);
         }
+        self.settle();
         Ok(())
     }
 
@@ -336,9 +412,27 @@ impl KeyedState {
             self.check_size(state, user_key.len())?;
             self.check_size(state, value.as_ref().map_or(0, Vec::len))?;
         }
+        let upper: u64 = entries
+            .iter()
+            .filter_map(|(key, user_key, value)| {
+                let value = value.as_deref()?;
+                Some(self.backend.new_entry_size(key, value) + user_key.len() as u64)
+            })
+            .sum();
+        self.admit(upper, |this| {
+            entries
+                .iter()
+                .zip(&groups)
+                .map(|((key, user_key, value), &group)| {
+                    this.backend
+                        .map_put_growth(state, group, key, user_key, value.as_deref())
+                })
+                .sum()
+        })?;
         for ((key, user_key, value), group) in entries.into_iter().zip(groups) {
             self.backend.map_put(state, group, &key, user_key, value);
         }
+        self.settle();
         Ok(())
     }
 
@@ -354,6 +448,7 @@ impl KeyedState {
         for (key, group) in keys.iter().zip(groups) {
             self.backend.map_clear(state, group, key);
         }
+        self.settle();
         Ok(())
     }
 
@@ -380,9 +475,15 @@ impl KeyedState {
         for (_, value) in &entries {
             self.check_size(state, value.len())?;
         }
+        let growth: u64 = entries
+            .iter()
+            .map(|(key, value)| self.backend.new_entry_size(key, value))
+            .sum();
+        self.admit(growth, |_| growth as i64)?;
         for ((key, value), group) in entries.into_iter().zip(groups) {
             self.backend.list_append(state, group, &key, value);
         }
+        self.settle();
         Ok(())
     }
 
@@ -392,11 +493,25 @@ impl KeyedState {
         for (key, group) in keys.iter().zip(groups) {
             self.backend.list_clear(state, group, key);
         }
+        self.settle();
         Ok(())
     }
 
     pub fn size_bytes(&self) -> u64 {
         self.backend.size_bytes()
+    }
+
+    /// After a restore: counts what was restored against the budgets, and
+    /// refuses state that does not fit them (a limit lowered since the
+    /// checkpoint, say).
+    pub(crate) fn settle_restored(&mut self) -> Result<(), StateError> {
+        let restored = self.backend.size_bytes();
+        let growth = restored.saturating_sub(self.charged);
+        for budget in &self.limits.budgets {
+            budget.fits(growth).map_err(StateError::OverBudget)?;
+        }
+        self.settle();
+        Ok(())
     }
 
     /// Registers timers (key, timestamp, domain); one per distinct triple.
@@ -432,6 +547,16 @@ impl KeyedState {
     /// Timers waiting, of both domains.
     pub fn timer_count(&self) -> usize {
         self.timers.len()
+    }
+}
+
+impl Drop for KeyedState {
+    /// A subtask that goes (its job cancelled, failed or finished) gives
+    /// back what it held.
+    fn drop(&mut self) {
+        for budget in &self.limits.budgets {
+            budget.adjust(-(self.charged as i64));
+        }
     }
 }
 
@@ -562,8 +687,62 @@ mod tests {
     }
 
     #[test]
+    fn writes_past_a_shared_budget_are_refused_and_dropping_gives_back() {
+        let job = Arc::new(StateBudget::new("job j", "jobStateSize", 4096));
+        let limits = StateLimits {
+            budgets: vec![job.clone()],
+            ..StateLimits::default()
+        };
+        let keys = owned_keys(0, 1, 64);
+        let mut first = KeyedState::in_memory(0, 1, 128, limits.clone());
+        let mut second = KeyedState::in_memory(0, 1, 128, limits);
+        let a = first.open("a", StateKind::Value).unwrap();
+        let b = second.open("b", StateKind::Value).unwrap();
+        first
+            .value_put(
+                a,
+                keys[..20]
+                    .iter()
+                    .map(|k| (k.clone(), Some(vec![0; 64])))
+                    .collect(),
+            )
+            .unwrap();
+        let held = job.used();
+        assert_eq!(held, first.size_bytes());
+        // Overwriting in place near the limit needs no more room.
+        first
+            .value_put(
+                a,
+                keys[..20]
+                    .iter()
+                    .map(|k| (k.clone(), Some(vec![1; 64])))
+                    .collect(),
+            )
+            .unwrap();
+        assert_eq!(job.used(), held);
+        let refused = second
+            .value_put(
+                b,
+                keys.iter()
+                    .map(|k| (k.clone(), Some(vec![0; 64])))
+                    .collect(),
+            )
+            .unwrap_err();
+        assert!(refused.is_limit(), "{refused}");
+        assert!(refused.to_string().contains("jobStateSize"), "{refused}");
+        assert_eq!(second.size_bytes(), 0, "a refused write changes nothing");
+        first.value_put(a, vec![(keys[0].clone(), None)]).unwrap();
+        assert!(job.used() < held);
+        drop(first);
+        assert_eq!(job.used(), 0);
+    }
+
+    #[test]
     fn a_value_over_the_limit_is_refused_whole() {
-        let limits = StateLimits { max_value_bytes: 8 };
+        let limits = StateLimits {
+            max_value_bytes: 8,
+            ..StateLimits::default()
+        };
         let mut state = KeyedState::in_memory(0, 1, 128, limits);
         let counts = state.open("counts", StateKind::Value).unwrap();
         let keys = owned_keys(0, 1, 2);

@@ -32,8 +32,13 @@ impl MemoryBackend {
     }
 }
 
+/// What one entry costs beyond its bytes (its allocations and its slot in
+/// a hash map), so that limits on state track the memory it takes even for
+/// many small entries.
+const ENTRY_OVERHEAD: u64 = 64;
+
 fn size(key: &[u8], value: &[u8]) -> u64 {
-    (key.len() + value.len()) as u64
+    (key.len() + value.len()) as u64 + ENTRY_OVERHEAD
 }
 
 impl StateBackend for MemoryBackend {
@@ -207,6 +212,43 @@ impl StateBackend for MemoryBackend {
 
     fn size_bytes(&self) -> u64 {
         self.bytes
+    }
+
+    fn value_put_growth(
+        &self,
+        state: StateId,
+        key_group: u32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> i64 {
+        let old = self
+            .group(key_group)
+            .and_then(|g| g.values.get(&(state, key.to_vec())))
+            .map_or(0, |old| size(key, old));
+        let new = value.map_or(0, |v| size(key, v));
+        new as i64 - old as i64
+    }
+
+    fn map_put_growth(
+        &self,
+        state: StateId,
+        key_group: u32,
+        key: &[u8],
+        user_key: &[u8],
+        value: Option<&[u8]>,
+    ) -> i64 {
+        let entry = |v: &[u8]| size(user_key, v) + key.len() as u64;
+        let old = self
+            .group(key_group)
+            .and_then(|g| g.maps.get(&(state, key.to_vec())))
+            .and_then(|map| map.get(user_key))
+            .map_or(0, |old| entry(old));
+        let new = value.map_or(0, entry);
+        new as i64 - old as i64
+    }
+
+    fn new_entry_size(&self, key: &[u8], value: &[u8]) -> u64 {
+        size(key, value)
     }
 }
 

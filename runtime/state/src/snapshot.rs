@@ -173,6 +173,7 @@ impl KeyedState {
                 }
             }
         }
+        self.settle_restored()?;
         let owned: Vec<_> = timers
             .into_iter()
             .filter(|(key, _, _)| self.owned(key).is_ok())

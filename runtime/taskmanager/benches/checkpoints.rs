@@ -28,6 +28,8 @@ fn run(spec: &str, storage: &str) -> JobDetails {
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(30),
             checkpoint_storage: storage.to_string(),
+            cluster_id: None,
+            ..JobManagerConfig::default()
         })
         .await
         .expect("the JobManager starts");

@@ -35,6 +35,8 @@ fn run(records: u64, taskmanagers: u32) -> Run {
             heartbeat_interval: Duration::from_millis(500),
             heartbeat_timeout: Duration::from_secs(30),
             checkpoint_storage: "memory:///checkpoints".into(),
+            cluster_id: None,
+            ..JobManagerConfig::default()
         })
         .await
         .expect("the JobManager starts");

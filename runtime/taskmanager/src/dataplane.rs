@@ -501,17 +501,47 @@ async fn flush(
         pending.clear();
         merged
     };
-    let frame = codec::batch_frame(&batch)?;
-    credits
-        .acquire()
-        .await
-        .map_err(|_| "the credits closed")?
-        .forget();
-    stats.sent(&frame);
-    frames
-        .send(frame)
-        .await
-        .map_err(|_| "the consumer is gone".to_string())
+    // A batch too large for one gRPC message (an operator may emit one of
+    // any size its memory holds) goes as several frames of whole rows.
+    for frame in frames_of(&batch)? {
+        credits
+            .acquire()
+            .await
+            .map_err(|_| "the credits closed")?
+            .forget();
+        stats.sent(&frame);
+        frames
+            .send(frame)
+            .await
+            .map_err(|_| "the consumer is gone".to_string())?;
+    }
+    Ok(())
+}
+
+/// The most bytes one data frame carries: well inside the largest gRPC
+/// message either side accepts.
+const MAX_FRAME_BYTES: usize = weir_proto::MAX_MESSAGE_BYTES / 4;
+
+/// `batch` as data frames of at most [`MAX_FRAME_BYTES`], halving it by rows
+/// until each part fits; a single row larger than that is an error.
+fn frames_of(batch: &RecordBatch) -> Result<Vec<FlightData>, String> {
+    let frame = codec::batch_frame(batch)?;
+    let size = frame.data_header.len() + frame.data_body.len();
+    if size <= MAX_FRAME_BYTES {
+        return Ok(vec![frame]);
+    }
+    let rows = batch.num_rows();
+    if rows <= 1 {
+        return Err(format!(
+            "a record of {} is larger than a data frame may be ({})",
+            weir_types::format_bytes(size as u64),
+            weir_types::format_bytes(MAX_FRAME_BYTES as u64)
+        ));
+    }
+    let half = rows / 2;
+    let mut frames = frames_of(&batch.slice(0, half))?;
+    frames.extend(frames_of(&batch.slice(half, rows - half))?);
+    Ok(frames)
 }
 
 #[cfg(test)]
@@ -785,5 +815,31 @@ mod tests {
                 "idle 0"
             ]
         );
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_frame_goes_as_several_and_a_huge_row_is_named() {
+        use arrow_array::StringArray;
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+        let row = "x".repeat(1 << 20);
+        let rows = MAX_FRAME_BYTES / (1 << 20) + 6;
+        let big = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec![row.as_str(); rows]))],
+        )
+        .unwrap();
+        let frames = frames_of(&big).unwrap();
+        assert!(frames.len() >= 2, "{} frames", frames.len());
+        for frame in &frames {
+            assert!(frame.data_header.len() + frame.data_body.len() <= MAX_FRAME_BYTES);
+        }
+        let huge = "y".repeat(MAX_FRAME_BYTES + 1);
+        let one = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(StringArray::from(vec![huge.as_str()]))],
+        )
+        .unwrap();
+        let err = frames_of(&one).unwrap_err();
+        assert!(err.contains("larger than a data frame may be"), "{err}");
     }
 }

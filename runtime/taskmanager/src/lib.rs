@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
-use weir_executor::RunDefaults;
+use weir_executor::{PathPolicy, RunDefaults};
 use weir_proto::v1::data_plane_server::DataPlaneServer;
 use weir_proto::v1::job_manager_message::Message as FromJobManager;
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
@@ -78,7 +78,20 @@ pub struct TaskManagerConfig {
     /// The Kubernetes pod it runs in, if any; sent at registration so a
     /// JobManager that created the pod can tie pod events to it.
     pub pod_name: Option<String>,
+    /// Which files jobs' sources and sinks may touch (nothing unless said).
+    pub paths: PathPolicy,
+    /// Keyed state all jobs together may hold here.
+    pub state_bytes: u64,
+    /// Keyed state one job may hold here.
+    pub job_state_bytes: u64,
+    /// How much each operator instance may log (when it makes its own host).
+    pub log_limits: weir_wasm_host::LogLimits,
 }
+
+/// Keyed state a TaskManager holds for all its jobs, unless configured.
+pub const DEFAULT_STATE_BYTES: u64 = 1 << 30;
+/// Keyed state one job may hold on a TaskManager, unless configured.
+pub const DEFAULT_JOB_STATE_BYTES: u64 = 512 << 20;
 
 impl TaskManagerConfig {
     pub fn new(jobmanager: impl Into<String>, slots: u32) -> Self {
@@ -95,8 +108,22 @@ impl TaskManagerConfig {
             host: None,
             remote_modules: Arc::new(weir_artifact::RemoteModules::new(Default::default())),
             pod_name: None,
+            paths: PathPolicy::deny_all(),
+            state_bytes: DEFAULT_STATE_BYTES,
+            job_state_bytes: DEFAULT_JOB_STATE_BYTES,
+            log_limits: weir_wasm_host::LogLimits::default(),
         }
     }
+}
+
+/// The configured rule for files, with the TaskManager's own files kept out
+/// of bounds whatever it allows.
+fn protected_paths(config: &TaskManagerConfig) -> PathPolicy {
+    let mut paths = config.paths.clone().protect_process();
+    if let Some(cache) = &config.cache_dir {
+        paths = paths.protect(cache, "the TaskManager's cache");
+    }
+    paths
 }
 
 /// What a started TaskManager tells its starter.
@@ -138,6 +165,7 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         Some(host) => host.clone(),
         None => Arc::new(WasmHost::new(EngineConfig {
             cache_dir: config.cache_dir.as_ref().map(|d| d.join("compiled")),
+            log_limits: config.log_limits,
             ..EngineConfig::default()
         })?),
     };
@@ -159,6 +187,13 @@ pub async fn start(config: TaskManagerConfig) -> Result<TaskManagerHandle, TaskM
         defaults: config.defaults.clone(),
         flush_timeout: config.flush_timeout,
         storage: Arc::new(weir_checkpoint::Storage::new()),
+        paths: protected_paths(&config),
+        state_budget: Arc::new(weir_state::StateBudget::new(
+            "all jobs on this TaskManager",
+            "taskmanager.stateSize",
+            config.state_bytes,
+        )),
+        job_state_bytes: config.job_state_bytes,
     }));
 
     let service = DataPlaneServer::new(DataPlaneService {
@@ -375,6 +410,8 @@ mod tests {
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
             checkpoint_storage: "memory:///checkpoints".into(),
+            cluster_id: None,
+            ..JobManagerConfig::default()
         })
         .await
         .expect("JobManager");

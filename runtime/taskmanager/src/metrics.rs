@@ -87,6 +87,18 @@ pub fn render(tasks: &Tasks) -> String {
     );
     gauge(
         &mut out,
+        "keyedStateBytes",
+        "Bytes of keyed state all jobs hold here, as its limit (taskmanager.stateSize) counts them.",
+        tasks.shared.state_budget.used() as f64,
+    );
+    gauge(
+        &mut out,
+        "keyedStateBytesMax",
+        "The limit of keyed state on this TaskManager (taskmanager.stateSize).",
+        tasks.shared.state_budget.limit() as f64,
+    );
+    gauge(
+        &mut out,
         "dataplane_bufferedBytes",
         "Bytes the data plane holds: coalescing, in flight, or waiting for an input gate.",
         tasks.shared.buffered.current() as f64,

@@ -186,6 +186,8 @@ mod tests {
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
             checkpoint_storage: "memory:///checkpoints".into(),
+            cluster_id: None,
+            ..JobManagerConfig::default()
         })
         .await
         .unwrap();

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use weir_executor::{
-    Barrier, Control, InputGate, JobError, JobMetrics, Outbox, RunDefaults, SnapshotStore, Task,
-    TaskCheckpoints, TaskMetrics, TaskSetup, CHANNEL_CAPACITY,
+    Barrier, Control, InputGate, JobError, JobMetrics, Outbox, PathPolicy, RunDefaults,
+    SnapshotStore, Task, TaskCheckpoints, TaskMetrics, TaskSetup, CHANNEL_CAPACITY,
 };
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
 use weir_proto::v1::task_manager_message::Message as ToJobManager;
@@ -20,6 +20,7 @@ use weir_proto::v1::{
     OperatorReport, RestoreState, TaskId, TaskManagerMessage, TaskState, TaskStateUpdate,
     TriggerCheckpoint, UserMetric as ProtoMetric,
 };
+use weir_state::StateBudget;
 use weir_types::{JobGraph, JobSpec};
 use weir_wasm_host::UserMetric;
 
@@ -27,6 +28,14 @@ use crate::dataplane::{
     Connections, DataPlaneStats, FlushPolicy, GateKey, GateRegistry, NetworkOutbox,
 };
 use crate::modules::ModuleCache;
+
+/// Jobs whose cancelled attempts are remembered before the ones that run
+/// nothing here are forgotten.
+const MAX_CANCELLED_JOBS: usize = 10_000;
+/// The longest error a task's report carries to the JobManager.
+const MAX_ERROR_BYTES: usize = 16 * 1024;
+/// How long a deployment waits for an older attempt of its job to stop.
+const OLDER_ATTEMPT_GRACE: Duration = Duration::from_secs(30);
 
 /// What never changes over the TaskManager's life.
 pub struct Shared {
@@ -42,6 +51,12 @@ pub struct Shared {
     pub flush_timeout: Duration,
     /// Checkpoint storage, by URL.
     pub storage: Arc<weir_checkpoint::Storage>,
+    /// Which files jobs' sources and sinks may touch here.
+    pub paths: PathPolicy,
+    /// All keyed state on this TaskManager.
+    pub state_budget: Arc<StateBudget>,
+    /// The keyed state one job may hold here.
+    pub job_state_bytes: u64,
 }
 
 /// Per-second rates of one task, from the last two samples.
@@ -79,8 +94,9 @@ pub struct RunningJob {
 pub struct Tasks {
     pub shared: Shared,
     jobs: Mutex<HashMap<(String, u32), RunningJob>>,
-    /// Cancels that arrived before (or while) their deployment did.
-    cancelled: Mutex<HashSet<(String, u32)>>,
+    /// The newest attempt cancelled per job: a deployment of it or an
+    /// older one, arriving late, does not start. One entry per job.
+    cancelled: Mutex<HashMap<String, u32>>,
     link: Mutex<
         Option<(
             mpsc::Sender<TaskManagerMessage>,
@@ -98,7 +114,7 @@ impl Tasks {
         Tasks {
             shared,
             jobs: Mutex::new(HashMap::new()),
-            cancelled: Mutex::new(HashSet::new()),
+            cancelled: Mutex::new(HashMap::new()),
             link: Mutex::new(None),
         }
     }
@@ -120,7 +136,19 @@ impl Tasks {
         lock(&self.link).is_some()
     }
 
-    fn report(&self, update: TaskStateUpdate) {
+    fn report(&self, mut update: TaskStateUpdate) {
+        // An error carries what a guest said, of any size; the JobManager
+        // needs its start, and its connection must not break on a message
+        // too large for it.
+        if update.error.len() > MAX_ERROR_BYTES {
+            let mut end = MAX_ERROR_BYTES;
+            while !update.error.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = update.error.len() - end;
+            update.error.truncate(end);
+            update.error.push_str(&format!("... ({cut} bytes cut)"));
+        }
         self.tell(ToJobManager::TaskState(update));
     }
 
@@ -211,8 +239,27 @@ impl Tasks {
         lock(&self.jobs).values().map(counters_of).collect()
     }
 
+    /// Whether attempt `attempt` of the job was cancelled (it, or a newer one).
+    fn is_cancelled(&self, job_id: &str, attempt: u32) -> bool {
+        lock(&self.cancelled)
+            .get(job_id)
+            .is_some_and(|&newest| attempt <= newest)
+    }
+
     pub fn cancel(&self, job_id: &str, attempt: u32) {
-        lock(&self.cancelled).insert((job_id.to_string(), attempt));
+        {
+            let mut cancelled = lock(&self.cancelled);
+            if cancelled.len() >= MAX_CANCELLED_JOBS && !cancelled.contains_key(job_id) {
+                // Forget the jobs that run nothing here any more.
+                let running: HashSet<String> = lock(&self.jobs)
+                    .keys()
+                    .map(|(job, _)| job.clone())
+                    .collect();
+                cancelled.retain(|job, _| running.contains(job));
+            }
+            let newest = cancelled.entry(job_id.to_string()).or_insert(attempt);
+            *newest = (*newest).max(attempt);
+        }
         for job in lock(&self.jobs).values() {
             if job.job_id == job_id && job.attempt <= attempt {
                 job.cancel.store(true, Ordering::Relaxed);
@@ -252,6 +299,21 @@ impl Tasks {
     async fn start(self: Arc<Self>, deploy: DeployTasks) -> Result<(), (String, bool)> {
         let spec = JobSpec::from_yaml(&deploy.spec_yaml)
             .map_err(|e| (format!("the deployed job spec is invalid: {e}"), false))?;
+        // The job's checkpoint storage is out of bounds for its sources and
+        // sinks, and where its snapshots may go.
+        let paths = deploy
+            .checkpoint_storage
+            .iter()
+            .fold(self.shared.paths.clone(), |paths, storage| {
+                paths.with_storage(storage)
+            });
+        for task in &deploy.tasks {
+            if let Some(restore) = &task.restore {
+                paths
+                    .check_storage("the checkpoint to restore", &restore.location)
+                    .map_err(|e| (e.to_string(), false))?;
+            }
+        }
         let graph = JobGraph::of(&spec);
         let client = lock(&self.link)
             .as_ref()
@@ -303,8 +365,18 @@ impl Tasks {
             }
         }
 
+        if !snapshots.is_empty() {
+            weir_types::fault::point("tm.restore");
+        }
         let key = (deploy.job_id.clone(), deploy.attempt);
-        if lock(&self.cancelled).contains(&key) {
+        // An older attempt of the job still stopping here (a sink finishing
+        // a commit, say) must be gone before this one touches its files.
+        if deploy.attempt > 0 {
+            self.cancel(&deploy.job_id, deploy.attempt - 1);
+        }
+        self.wait_for_older_attempts(&deploy.job_id, deploy.attempt)
+            .await?;
+        if self.is_cancelled(&deploy.job_id, deploy.attempt) {
             // Cancelled while its modules arrived: say so, or a restart would
             // wait for these tasks to stop.
             self.report_each(
@@ -364,6 +436,15 @@ impl Tasks {
         let spec = Arc::new(spec);
         let graph = Arc::new(graph);
         let modules = Arc::new(modules);
+        let paths = Arc::new(paths);
+        let state_budgets: Arc<[Arc<StateBudget>]> = Arc::from(vec![
+            Arc::new(StateBudget::new(
+                format!("job {} on this TaskManager", deploy.job_id),
+                "taskmanager.jobStateSize",
+                self.shared.job_state_bytes,
+            )),
+            self.shared.state_budget.clone(),
+        ]);
         let mut threads = Vec::new();
         for deployment in &deploy.tasks {
             let vertex = deployment.vertex;
@@ -441,6 +522,7 @@ impl Tasks {
                 store: Box::new(TaskSnapshotStore {
                     tasks: self.clone(),
                     id: id.clone(),
+                    paths: paths.clone(),
                 }),
                 restore: snapshots.remove(&(vertex, subtask)),
             };
@@ -451,6 +533,8 @@ impl Tasks {
                 spec: spec.clone(),
                 graph: graph.clone(),
                 modules: modules.clone(),
+                paths: paths.clone(),
+                state_budgets: state_budgets.clone(),
                 metrics: metrics.clone(),
                 task_metrics,
                 cancel: cancel.clone(),
@@ -460,7 +544,7 @@ impl Tasks {
         lock(&self.jobs).insert(key.clone(), running);
         // A cancel that came between the check above and now found no job
         // to cancel.
-        if lock(&self.cancelled).contains(&key) {
+        if self.is_cancelled(&deploy.job_id, deploy.attempt) {
             cancel.store(true, Ordering::Relaxed);
             cancel_watch.send_replace(true);
         }
@@ -473,6 +557,36 @@ impl Tasks {
             }
         }
         Ok(())
+    }
+
+    /// Waits until no attempt of `job_id` older than `attempt` runs here.
+    async fn wait_for_older_attempts(
+        &self,
+        job_id: &str,
+        attempt: u32,
+    ) -> Result<(), (String, bool)> {
+        let started = Instant::now();
+        loop {
+            let older = lock(&self.jobs)
+                .keys()
+                .filter(|(job, a)| job == job_id && *a < attempt)
+                .map(|(_, a)| *a)
+                .max();
+            let Some(older) = older else {
+                return Ok(());
+            };
+            if started.elapsed() > OLDER_ATTEMPT_GRACE {
+                return Err((
+                    format!(
+                        "attempt {older} of the job is still stopping on this TaskManager after \
+                         {} s",
+                        OLDER_ATTEMPT_GRACE.as_secs()
+                    ),
+                    true,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn task_ended(&self, id: &TaskId) {
@@ -538,6 +652,7 @@ fn counters_of(job: &RunningJob) -> JobCounters {
 struct TaskSnapshotStore {
     tasks: Arc<Tasks>,
     id: TaskId,
+    paths: Arc<PathPolicy>,
 }
 
 impl SnapshotStore for TaskSnapshotStore {
@@ -547,6 +662,13 @@ impl SnapshotStore for TaskSnapshotStore {
         let file = weir_checkpoint::task_file(id.vertex, id.subtask);
         let location = weir_checkpoint::join(&barrier.location, &file);
         let checkpoint_id = barrier.id;
+        if let Err(e) = self
+            .paths
+            .check_storage("the savepoint directory", &location)
+        {
+            self.decline(checkpoint_id, e.to_string());
+            return;
+        }
         self.tasks.shared.runtime.spawn(async move {
             let bytes = snapshot.len() as u64;
             let sha256 = weir_types::sha256_digest(&snapshot);
@@ -592,6 +714,8 @@ struct TaskContext {
     spec: Arc<JobSpec>,
     graph: Arc<JobGraph>,
     modules: Arc<BTreeMap<usize, Arc<weir_wasm_host::Module>>>,
+    paths: Arc<PathPolicy>,
+    state_budgets: Arc<[Arc<StateBudget>]>,
     metrics: Arc<JobMetrics>,
     task_metrics: Arc<TaskMetrics>,
     cancel: Arc<AtomicBool>,
@@ -608,6 +732,8 @@ impl TaskContext {
             base_dir: Path::new("/"),
             modules: &self.modules,
             defaults: &self.tasks.shared.defaults,
+            paths: &self.paths,
+            state_budgets: &self.state_budgets,
         };
         self.tasks.report(TaskStateUpdate {
             task: Some(self.id.clone()),

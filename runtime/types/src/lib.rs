@@ -1,8 +1,10 @@
 //! Weir's shared vocabulary: the job spec and its validation, resource
 //! quantities, module references, the job graph and restart strategies. No IO: callers read files and pass text.
 
+pub mod fault;
 mod graph;
 mod keys;
+mod limits;
 mod module_ref;
 mod quantity;
 mod restart;
@@ -10,8 +12,11 @@ mod spec;
 
 pub use graph::{JobGraph, Partitioning, Vertex};
 pub use keys::{key_group, key_hash, subtask_of, KeyGroupRange};
+pub use limits::{
+    SpecLimits, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_SPEC_BYTES, DEFAULT_MAX_SPEC_DEPTH,
+};
 pub use module_ref::{ModuleRef, ModuleRefError};
-pub use quantity::{parse_bytes, parse_duration};
+pub use quantity::{format_bytes, parse_bytes, parse_duration};
 pub use restart::{RestartHistory, RestartStrategy};
 pub use spec::*;
 

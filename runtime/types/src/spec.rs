@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::SpecLimits;
 use crate::module_ref::ModuleRef;
 use crate::quantity::{parse_bytes, parse_duration};
 use crate::restart::RestartStrategy;
@@ -17,6 +18,10 @@ pub const DEFAULT_MAX_PARALLELISM: u32 = 128;
 pub const MAX_MAX_PARALLELISM: u32 = 32_768;
 pub const DEFAULT_BATCH_SIZE: usize = 1024;
 pub const MAX_BATCH_SIZE: usize = 1 << 20;
+/// How long a file or stdout sink lets a record wait in its buffer: short
+/// enough that a slow stream's records show within a blink, long enough
+/// that a fast one is written in large blocks.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The names of the built-in (native) operators.
 pub const BUILTIN_OPERATORS: &[&str] = &["count", "window"];
@@ -335,6 +340,10 @@ pub enum SinkSpec {
 pub struct StdoutSink {
     #[serde(default)]
     pub format: OutputFormat,
+    /// Longest a record waits in the sink's buffer before it is written
+    /// out; [`DEFAULT_FLUSH_INTERVAL`] when absent.
+    #[serde(default)]
+    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,6 +360,11 @@ pub enum OutputFormat {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JsonlSink {
     pub path: String,
+    /// Without checkpoints: longest a record waits in the sink's buffer
+    /// before it reaches the file. With them, records appear when their
+    /// checkpoint completes. [`DEFAULT_FLUSH_INTERVAL`] when absent.
+    #[serde(default)]
+    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +373,9 @@ pub struct FileSink {
     pub path: String,
     #[serde(default)]
     pub format: OutputFormat,
+    /// As for `jsonl`.
+    #[serde(default)]
+    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -373,6 +390,23 @@ impl SinkSpec {
             SinkSpec::File(file) => Some(&file.path),
             SinkSpec::Stdout(_) | SinkSpec::Blackhole(_) => None,
         }
+    }
+
+    /// The `flushInterval` as written, if the sink has one.
+    fn flush_interval_text(&self) -> Option<&str> {
+        match self {
+            SinkSpec::Stdout(stdout) => stdout.flush_interval.as_deref(),
+            SinkSpec::Jsonl(jsonl) => jsonl.flush_interval.as_deref(),
+            SinkSpec::File(file) => file.flush_interval.as_deref(),
+            SinkSpec::Blackhole(_) => None,
+        }
+    }
+
+    /// Longest a record waits in the sink's buffer (validated with the spec).
+    pub fn flush_interval(&self) -> Duration {
+        self.flush_interval_text()
+            .and_then(|text| parse_duration(text).ok())
+            .unwrap_or(DEFAULT_FLUSH_INTERVAL)
     }
 
     pub fn path_mut(&mut self) -> Option<&mut String> {
@@ -422,8 +456,20 @@ impl fmt::Display for SpecErrors {
 }
 
 impl JobSpec {
-    /// Parses and validates a YAML job spec.
+    /// Parses and validates a YAML job spec within the default limits.
     pub fn from_yaml(text: &str) -> Result<JobSpec, SpecErrors> {
+        Self::from_yaml_within(text, &SpecLimits::default())
+    }
+
+    /// Parses and validates a YAML job spec, refusing one over `limits`
+    /// before parsing it.
+    pub fn from_yaml_within(text: &str, limits: &SpecLimits) -> Result<JobSpec, SpecErrors> {
+        limits.check(text).map_err(|message| {
+            SpecErrors(vec![SpecError {
+                path: String::new(),
+                message,
+            }])
+        })?;
         // serde_yaml_ng's messages already start with the path of the
         // offending node and end with its line and column.
         let spec: JobSpec = serde_yaml_ng::from_str(text).map_err(|error| {
@@ -594,6 +640,15 @@ impl JobSpec {
             }
         }
 
+        if let Some(interval) = self.sink.flush_interval_text() {
+            match parse_duration(interval) {
+                Ok(d) if d.is_zero() => {
+                    fail("sink.flushInterval".into(), "must be more than 0".into())
+                }
+                Ok(_) => {}
+                Err(e) => fail("sink.flushInterval".into(), e),
+            }
+        }
         if let Some(path) = self.sink.path() {
             check_path(path, "sink.path", &mut fail);
         }
@@ -819,7 +874,8 @@ sink:
         assert_eq!(
             spec.sink,
             SinkSpec::Stdout(StdoutSink {
-                format: OutputFormat::Text
+                format: OutputFormat::Text,
+                flush_interval: None,
             })
         );
     }

@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::aggregate::AggregateFunctionPre;
 use crate::bindings::{Operator, OperatorPre};
 use crate::error::LoadError;
+use crate::guest_output::LogLimits;
 use crate::store::StoreState;
 
 /// How the engine is sized. One engine serves a whole process (a
@@ -31,6 +32,8 @@ pub struct EngineConfig {
     /// Where compiled components are kept between runs, by sha256 and engine
     /// configuration. `None` keeps them in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// How much each instance may log.
+    pub log_limits: LogLimits,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +44,7 @@ impl Default for EngineConfig {
             epoch_tick: Duration::from_millis(10),
             max_wasm_stack: 1 << 20,
             cache_dir: None,
+            log_limits: LogLimits::default(),
         }
     }
 }
@@ -217,6 +221,7 @@ impl WasmHost {
             world,
             epoch_tick: self.config.epoch_tick,
             max_memory: self.config.max_instance_memory,
+            log_limits: self.config.log_limits,
         });
         self.lock_modules().insert(digest, loaded.clone());
         Ok(loaded)
@@ -331,6 +336,7 @@ pub struct Module {
     pub(crate) world: World,
     pub(crate) epoch_tick: Duration,
     pub(crate) max_memory: u64,
+    pub(crate) log_limits: LogLimits,
 }
 
 impl Module {

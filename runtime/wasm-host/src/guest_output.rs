@@ -7,62 +7,144 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-/// Lines an instance may log in a burst, and per second after that.
-const BURST_LINES: f64 = 200.0;
-const LINES_PER_SECOND: f64 = 100.0;
-/// A line longer than this is cut and logged in pieces.
+/// A line longer than this is cut and logged in pieces (stdout, stderr) or
+/// cut short (the `log` import).
 const MAX_LINE_BYTES: usize = 8 * 1024;
 /// How much of stderr is kept for error reports.
 const STDERR_TAIL_BYTES: usize = 2 * 1024;
+/// At most one "dropped" summary per instance this often.
+const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// A token bucket over log lines, shared by an instance's stdout, stderr and
-/// `log` import.
+/// How much a guest may log: lines and bytes per second, each with a burst
+/// of two seconds' worth. Whatever is over is dropped and counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogLimits {
+    pub lines_per_second: f64,
+    pub bytes_per_second: f64,
+}
+
+/// Lines an operator instance may log per second, unless configured.
+pub const DEFAULT_LOG_LINES_PER_SECOND: f64 = 100.0;
+/// Bytes an operator instance may log per second, unless configured.
+pub const DEFAULT_LOG_BYTES_PER_SECOND: f64 = 64.0 * 1024.0;
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            lines_per_second: DEFAULT_LOG_LINES_PER_SECOND,
+            bytes_per_second: DEFAULT_LOG_BYTES_PER_SECOND,
+        }
+    }
+}
+
+/// Token buckets over log lines and bytes, shared by an instance's stdout,
+/// stderr and `log` import.
 #[derive(Debug)]
 pub(crate) struct LogBudget {
-    tokens: f64,
+    limits: LogLimits,
+    lines: f64,
+    bytes: f64,
     refilled: Instant,
-    suppressed: u64,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    /// When drops were last reported; `None` before the first report, which
+    /// goes out at once.
+    reported: Option<Instant>,
+}
+
+/// What became of one line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Admission {
+    /// Log this many bytes of it (`None`: drop it).
+    pub keep: Option<usize>,
+    /// Report these drops first: (lines, bytes) since the last report.
+    pub report: Option<(u64, u64)>,
 }
 
 impl LogBudget {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(limits: LogLimits) -> Self {
         LogBudget {
-            tokens: BURST_LINES,
+            limits,
+            lines: limits.lines_per_second * 2.0,
+            bytes: limits.bytes_per_second * 2.0,
             refilled: Instant::now(),
-            suppressed: 0,
+            dropped_lines: 0,
+            dropped_bytes: 0,
+            reported: None,
         }
     }
 
-    /// Whether one more line may be logged. When lines were dropped and the
-    /// budget recovers, returns how many, so the gap is reported once.
-    pub(crate) fn admit(&mut self) -> Admission {
+    /// Whether a line of `len` bytes may be logged (cut to at most
+    /// [`MAX_LINE_BYTES`]), and what drops to report before it.
+    pub(crate) fn admit(&mut self, len: usize) -> Admission {
         let now = Instant::now();
         let elapsed = now.duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * LINES_PER_SECOND).min(BURST_LINES);
         self.refilled = now;
-        if self.tokens < 1.0 {
-            self.suppressed += 1;
-            return Admission::Dropped;
+        let limits = self.limits;
+        self.lines =
+            (self.lines + elapsed * limits.lines_per_second).min(limits.lines_per_second * 2.0);
+        self.bytes =
+            (self.bytes + elapsed * limits.bytes_per_second).min(limits.bytes_per_second * 2.0);
+        let keep = len.min(MAX_LINE_BYTES);
+        let admitted = self.lines >= 1.0 && self.bytes >= keep as f64;
+        if admitted {
+            self.lines -= 1.0;
+            self.bytes -= keep as f64;
+        } else {
+            self.dropped_lines += 1;
+            self.dropped_bytes += len as u64;
         }
-        self.tokens -= 1.0;
-        let suppressed = std::mem::take(&mut self.suppressed);
-        Admission::Logged { suppressed }
+        let due = self
+            .reported
+            .is_none_or(|at| now.duration_since(at) >= REPORT_INTERVAL);
+        let report = (self.dropped_lines > 0 && due).then(|| {
+            self.reported = Some(now);
+            (
+                std::mem::take(&mut self.dropped_lines),
+                std::mem::take(&mut self.dropped_bytes),
+            )
+        });
+        Admission {
+            keep: admitted.then_some(keep),
+            report,
+        }
     }
 
     #[cfg(test)]
-    pub(crate) fn suppressed(&self) -> u64 {
-        self.suppressed
+    pub(crate) fn dropped(&self) -> (u64, u64) {
+        (self.dropped_lines, self.dropped_bytes)
     }
 }
 
-pub(crate) enum Admission {
-    Logged { suppressed: u64 },
-    Dropped,
+/// Logs the summary of what an instance's output lost.
+pub(crate) fn report_dropped(operator: &str, (lines, bytes): (u64, u64)) {
+    tracing::warn!(
+        target: "weir::guest",
+        operator = %operator,
+        dropped_lines = lines,
+        dropped_bytes = bytes,
+        "guest output over its budget: {lines} lines ({bytes} bytes) dropped (at most one such \
+         summary per {} s)",
+        REPORT_INTERVAL.as_secs()
+    );
+}
+
+/// `text` cut to at most `keep` bytes, on a character boundary, marked
+/// when cut.
+pub(crate) fn cut(text: &str, keep: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= keep {
+        return text.into();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes cut)", &text[..end], text.len() - end).into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,11 +238,11 @@ impl State {
         if line.trim().is_empty() {
             return;
         }
-        let admission = lock(&self.budget).admit();
-        if let Admission::Logged { suppressed } = admission {
-            if suppressed > 0 {
-                tracing::warn!(target: "weir::guest", operator = %self.operator, suppressed, "guest output over budget: lines dropped");
-            }
+        let admission = lock(&self.budget).admit(line.len());
+        if let Some(dropped) = admission.report {
+            report_dropped(&self.operator, dropped);
+        }
+        if admission.keep.is_some() {
             match self.stream {
                 Stream::Stdout => {
                     tracing::info!(target: "weir::guest", operator = %self.operator, stream = "stdout", "{line}")
@@ -235,19 +317,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_drops_lines_past_the_burst_and_reports_them() {
-        let mut budget = LogBudget::new();
-        let mut logged = 0;
+    fn budget_drops_lines_past_the_burst_and_reports_them_once() {
+        let mut budget = LogBudget::new(LogLimits::default());
+        let (mut logged, mut reports) = (0, 0);
         for _ in 0..1000 {
-            if let Admission::Logged { .. } = budget.admit() {
-                logged += 1;
+            let admission = budget.admit(10);
+            logged += usize::from(admission.keep.is_some());
+            reports += usize::from(admission.report.is_some());
+        }
+        let burst = (DEFAULT_LOG_LINES_PER_SECOND * 2.0) as usize;
+        assert!(logged >= burst && logged < burst + 50, "logged {logged}");
+        assert_eq!(reports, 1, "one summary per interval, not one per line");
+        assert!(budget.dropped().0 > 700);
+    }
+
+    #[test]
+    fn large_lines_spend_the_byte_budget_and_are_cut() {
+        let mut budget = LogBudget::new(LogLimits::default());
+        let mut logged_bytes = 0;
+        for _ in 0..100 {
+            if let Some(keep) = budget.admit(10 << 20).keep {
+                assert_eq!(keep, MAX_LINE_BYTES);
+                logged_bytes += keep;
             }
         }
+        // Two seconds' worth of bytes, not 100 lines of 10 MB.
         assert!(
-            logged >= BURST_LINES as usize && logged < 250,
-            "logged {logged}"
+            logged_bytes <= (DEFAULT_LOG_BYTES_PER_SECOND * 2.0) as usize + MAX_LINE_BYTES,
+            "{logged_bytes}"
         );
-        assert!(budget.suppressed() > 700);
+        assert_eq!(cut("héllo", 2), "h... (5 bytes cut)");
+        assert_eq!(cut("short", 10), "short");
     }
 
     #[test]
@@ -255,7 +355,7 @@ mod tests {
         let out = GuestOutput::new(
             Arc::from("op"),
             Stream::Stderr,
-            Arc::new(Mutex::new(LogBudget::new())),
+            Arc::new(Mutex::new(LogBudget::new(LogLimits::default()))),
         );
         out.write_bytes(&vec![b'x'; 10_000]);
         out.write_bytes(b"\npanicked at boom\n");

@@ -120,7 +120,7 @@ impl Module {
                 ),
             });
         }
-        let budget = Arc::new(Mutex::new(LogBudget::new()));
+        let budget = Arc::new(Mutex::new(LogBudget::new(self.log_limits)));
         let stdout = GuestOutput::new(name.clone(), Stream::Stdout, budget.clone());
         let stderr = GuestOutput::new(name.clone(), Stream::Stderr, budget.clone());
         let mut wasi = WasiCtxBuilder::new();

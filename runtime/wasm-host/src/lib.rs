@@ -29,6 +29,7 @@ pub use bindings::weir::operator::types::{
 };
 pub use engine::{Digest, EngineConfig, Module, WasmHost};
 pub use error::{CallError, LoadError};
+pub use guest_output::{LogLimits, DEFAULT_LOG_BYTES_PER_SECOND, DEFAULT_LOG_LINES_PER_SECOND};
 pub use instance::{AggregateInstance, Capabilities, InstanceLimits, OperatorInstance, Sandbox};
 pub use store::UserMetric;
 

@@ -17,7 +17,7 @@ use crate::bindings::weir::operator::types::{self, HostError};
 use crate::bindings::weir::operator::{metrics, timers};
 use weir_state::{SharedKeyedState, StateError, StateId, StateKind};
 
-use crate::guest_output::{Admission, GuestOutput, LogBudget};
+use crate::guest_output::{cut, report_dropped, GuestOutput, LogBudget};
 
 /// Distinct metric names one instance may create; more are ignored with a
 /// warning, so a guest cannot grow host memory through metric names.
@@ -159,14 +159,15 @@ impl log::Host for StoreState {
             .budget
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .admit();
-        let Admission::Logged { suppressed } = admission else {
+            .admit(message.len());
+        let operator = &self.operator;
+        if let Some(dropped) = admission.report {
+            report_dropped(operator, dropped);
+        }
+        let Some(keep) = admission.keep else {
             return;
         };
-        let operator = &self.operator;
-        if suppressed > 0 {
-            tracing::warn!(target: "weir::guest", operator = %operator, suppressed, "guest output over budget: lines dropped");
-        }
+        let message = cut(&message, keep);
         match level {
             Level::Trace => {
                 tracing::trace!(target: "weir::guest", operator = %operator, "{message}")

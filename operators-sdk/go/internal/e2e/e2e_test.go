@@ -104,7 +104,8 @@ func run(t *testing.T, spec string, args ...string) (string, string, int) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(weir, append(append([]string{"run", "--cache-dir", filepath.Join(buildDir, "cache")}, args...), job)...)
+	// The job reads inputs of the repository, outside its scratch directory.
+	cmd := exec.Command(weir, append(append([]string{"run", "--cache-dir", filepath.Join(buildDir, "cache"), "--allowed-path", repo}, args...), job)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
@@ -131,7 +132,7 @@ func TestWordCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(spec), "../../wordcount/input.txt", abs(t, "examples/wordcount/input.txt"), 1)
+	text := strings.Replace(string(spec), "path: input.txt", "path: "+abs(t, "examples/go/tokenize/input.txt"), 1)
 	text = strings.Replace(text, "module: tokenize.wasm", "module: "+component(t, "tokenize"), 1)
 	stdout, stderr, code := run(t, text)
 	want, _ := os.ReadFile(filepath.Join(repo, "examples/wordcount/expected.txt"))

@@ -2,6 +2,9 @@
 //! a user does, with a deadline. Each test crate uses a part of it.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod lease;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -139,6 +142,15 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port free on loopback now (for a process that must be told its port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
 }
 
 /// A kubeconfig naming an API server at `api` (plain HTTP, no credentials,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use weir_wasm_host::{InstanceLimits, Module};
 
 use crate::operator::{Operator, OperatorError};
+use crate::paths::PathPolicy;
 
 /// Creates the built-in named `builtin` (validated by the job spec).
 /// `module`: the operator's component, which only a window takes (its user
@@ -21,6 +22,7 @@ pub fn create(
     config: &serde_json::Value,
     module: Option<Arc<Module>>,
     limits: InstanceLimits,
+    paths: &PathPolicy,
 ) -> Result<Box<dyn Operator>, OperatorError> {
     match builtin {
         "count" if module.is_some() => Err(OperatorError::InvalidConfig {
@@ -28,7 +30,7 @@ pub fn create(
             message: "count takes no `module`".into(),
         }),
         "count" => Ok(Box::new(Count::new(name, config)?)),
-        "window" => Ok(Box::new(Window::new(name, config, module, limits)?)),
+        "window" => Ok(Box::new(Window::new(name, config, module, limits, paths)?)),
         other => Err(OperatorError::InvalidConfig {
             operator: name.to_string(),
             message: format!("unknown built-in '{other}'"),

@@ -20,7 +20,7 @@
 //! record later than that is dropped and counted (`numLateRecordsDropped`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 use weir_state::codec::{put_bytes, put_f64, put_i64, put_u32, put_u64, put_u8, Reader};
@@ -38,6 +38,7 @@ use weir_wasm_host::{
 
 use crate::ipc;
 use crate::operator::{OpenInfo, Operator, OperatorError};
+use crate::paths::PathPolicy;
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
 use crate::sink::{FileSink, Sink};
@@ -256,6 +257,7 @@ impl Window {
         config: &serde_json::Value,
         module: Option<Arc<Module>>,
         limits: InstanceLimits,
+        paths: &PathPolicy,
     ) -> Result<Self, OperatorError> {
         let invalid = |message: String| OperatorError::InvalidConfig {
             operator: name.to_string(),
@@ -384,9 +386,16 @@ impl Window {
             expiring: BTreeSet::new(),
             watermark: i64::MIN,
             late_dropped: 0,
-            late_output: config
-                .late_records
-                .map(|late| (PathBuf::from(late.path), late.format)),
+            late_output: match config.late_records {
+                Some(late) => {
+                    // Each subtask writes beside this path (see `open`).
+                    let path = paths
+                        .check("lateRecords.path", Path::new("/"), &late.path)
+                        .map_err(|e| invalid(e.to_string()))?;
+                    Some((path, late.format))
+                }
+                None => None,
+            },
             late_sink: None,
             late_written: 0,
             scratch: Vec::new(),
@@ -912,6 +921,7 @@ impl Operator for Window {
                 *format,
                 info.checkpointing,
                 info.attempt,
+                weir_types::DEFAULT_FLUSH_INTERVAL,
             ));
         }
         Ok(output)
