@@ -15,7 +15,7 @@ export PATH := $(WEIR_TOOLS)/bin:$(PATH)
 PYTHON := $(WEIR_TOOLS)/python/bin/python
 GO_MODULES := operators-sdk/go examples/go/tokenize examples/mixed/wordlen tests/fixtures/go/conform tests/fixtures/go/misbehave tests/fixtures/go/keyed-count
 
-.PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-sdks test-k8s bench proto
+.PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-chaos test-sdks test-k8s bench chaos proto
 
 run: weir
 	@$(WEIR) build examples/wordcount/operator
@@ -53,12 +53,29 @@ lint-go:
 		(cd $$m && go vet $$(go list ./... | grep -v internal/bindings)) || exit 1; \
 	done
 
-test: lint weir test-sdks test-rust test-k8s
+test: lint weir test-sdks test-rust test-chaos test-k8s
 
 test-rust:
 	cargo test --release --locked --workspace
 	cargo test --release --locked --manifest-path examples/Cargo.toml --workspace
 	cargo test --release --locked --manifest-path operators-sdk/rust/Cargo.toml --features arrow
+
+# The chaos suite needs processes that die at fault points: a build with
+# the fault-points feature (its own copy of the workspace's crates in the
+# target directory). The short form runs here; `make chaos` runs the long
+# form with three seeds (WEIR_CHAOS_SEEDS="1 2 3" to choose them).
+test-chaos:
+	cargo test --release --locked -p weir-cli --features fault-points --test chaos -- --nocapture
+	@# Leave the default build as target/release/weir.
+	@cargo build --release --locked -p weir-cli
+
+WEIR_CHAOS_SEEDS ?= 11 23 37
+chaos:
+	for seed in $(WEIR_CHAOS_SEEDS); do \
+		WEIR_CHAOS_LONG=1 WEIR_CHAOS_SEED=$$seed cargo test --release --locked -p weir-cli \
+			--features fault-points --test chaos -- --nocapture --test-threads 1 || exit 1; \
+	done
+	@cargo build --release --locked -p weir-cli
 
 # Each SDK's own tests, with its language's runner.
 test-sdks:
@@ -76,6 +93,8 @@ test-k8s: weir
 
 bench: setup-all
 	cargo bench --locked -p weir-executor --bench pipeline
+	cargo bench --locked -p weir-state --bench budgets
 	cargo bench --locked -p weir-executor --bench languages
 	cargo bench --locked -p weir-taskmanager --bench shuffle
 	cargo bench --locked -p weir-taskmanager --bench checkpoints
+	cargo bench --locked -p weir-taskmanager --bench keyed_state
