@@ -180,11 +180,12 @@ fn keyed_state_past_the_job_cap_is_an_error_and_a_cancelled_job_gives_it_back() 
     );
 
     // On a cluster: the TaskManager's figure goes up while the job runs and
-    // back to zero once it is cancelled.
+    // back to zero once it is cancelled, and the process gives the memory
+    // back to the system.
     let cluster = Cluster::start(1, 1);
     write_job(
         dir.path(),
-        "{type: generator, keys: 100000000, rate: 20000}",
+        "{type: generator, keys: 100000000, rate: 200000}",
         "{type: blackhole}",
         "operators:\n  - {name: count, module: count.wasm, keyBy: [key]}\n",
     );
@@ -201,11 +202,26 @@ fn keyed_state_past_the_job_cap_is_an_error_and_a_cancelled_job_gives_it_back() 
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or(-1.0)
     };
-    wait_until(WAIT, || state_bytes() > 100_000.0);
+    wait_until(WAIT, || state_bytes() > 50e6);
+    let taskmanager = cluster.taskmanagers[0].pid();
+    let peak = resident_bytes(taskmanager);
+    let held = state_bytes();
     let out = cluster.weir(&["cancel", &id], dir.path());
     assert!(out.status.success());
     cluster.wait_for_state(&id, "CANCELED");
     wait_until(WAIT, || state_bytes() == 0.0);
+    wait_until(WAIT, || resident_bytes(taskmanager) < peak - held / 2.0);
+}
+
+/// The resident memory of process `pid`, in bytes.
+fn resident_bytes(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024.0
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 mod codec;
 mod dataplane;
+mod memory;
 mod metrics;
 mod modules;
 mod tasks;

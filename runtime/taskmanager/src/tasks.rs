@@ -600,9 +600,12 @@ impl Tasks {
             None => false,
         };
         if finished {
-            jobs.remove(&key);
+            let job = jobs.remove(&key);
             drop(jobs);
             self.shared.gates.remove_job(&id.job_id, id.attempt);
+            // Every task of the attempt is gone, and its state with it.
+            drop(job);
+            crate::memory::return_freed_memory();
         }
     }
 
