@@ -12,6 +12,7 @@ mod dataplane;
 mod memory;
 mod metrics;
 mod modules;
+mod task_thread;
 mod tasks;
 
 use std::net::SocketAddr;

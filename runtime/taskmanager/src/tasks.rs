@@ -2,7 +2,6 @@
 //! attempt, reporting their states to the JobManager.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -10,24 +9,23 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use weir_executor::{
-    Barrier, Control, InputGate, JobError, JobMetrics, Outbox, PathPolicy, RunDefaults,
-    SnapshotStore, Task, TaskCheckpoints, TaskMetrics, TaskSetup, CHANNEL_CAPACITY,
+    Barrier, Control, InputGate, JobMetrics, Outbox, PathPolicy, RunDefaults, TaskCheckpoints,
+    TaskMetrics, CHANNEL_CAPACITY,
 };
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
 use weir_proto::v1::task_manager_message::Message as ToJobManager;
 use weir_proto::v1::{
-    user_metric, ChannelMetadata, CheckpointAck, CheckpointComplete, DeployTasks, JobCounters,
-    OperatorReport, RestoreState, TaskId, TaskManagerMessage, TaskState, TaskStateUpdate,
-    TriggerCheckpoint, UserMetric as ProtoMetric,
+    ChannelMetadata, CheckpointComplete, DeployTasks, JobCounters, RestoreState, TaskId,
+    TaskManagerMessage, TaskState, TaskStateUpdate, TriggerCheckpoint,
 };
 use weir_state::StateBudget;
 use weir_types::{JobGraph, JobSpec};
-use weir_wasm_host::UserMetric;
 
 use crate::dataplane::{
     Connections, DataPlaneStats, FlushPolicy, GateKey, GateRegistry, NetworkOutbox,
 };
 use crate::modules::ModuleCache;
+use crate::task_thread::{TaskContext, TaskSnapshotStore};
 
 /// Jobs whose cancelled attempts are remembered before the ones that run
 /// nothing here are forgotten.
@@ -136,7 +134,7 @@ impl Tasks {
         lock(&self.link).is_some()
     }
 
-    fn report(&self, mut update: TaskStateUpdate) {
+    pub(crate) fn report(&self, mut update: TaskStateUpdate) {
         // An error carries what a guest said, of any size; the JobManager
         // needs its start, and its connection must not break on a message
         // too large for it.
@@ -162,7 +160,7 @@ impl Tasks {
         }
     }
 
-    fn tell(&self, message: ToJobManager) {
+    pub(crate) fn tell(&self, message: ToJobManager) {
         let outbound = lock(&self.link).as_ref().map(|(o, _)| o.clone());
         if let Some(outbound) = outbound {
             // Never block a task thread on the JobManager: a full queue means
@@ -589,7 +587,7 @@ impl Tasks {
         }
     }
 
-    fn task_ended(&self, id: &TaskId) {
+    pub(crate) fn task_ended(&self, id: &TaskId) {
         let key = (id.job_id.clone(), id.attempt);
         let mut jobs = lock(&self.jobs);
         let finished = match jobs.get_mut(&key) {
@@ -609,7 +607,7 @@ impl Tasks {
         }
     }
 
-    fn counters_of(&self, job_id: &str, attempt: u32) -> Option<JobCounters> {
+    pub(crate) fn counters_of(&self, job_id: &str, attempt: u32) -> Option<JobCounters> {
         lock(&self.jobs)
             .get(&(job_id.to_string(), attempt))
             .map(counters_of)
@@ -647,153 +645,6 @@ fn counters_of(job: &RunningJob) -> JobCounters {
             .iter()
             .map(|o| o.records_out.load(Ordering::Relaxed))
             .collect(),
-    }
-}
-
-/// Writes a task's snapshots to checkpoint storage on the TaskManager's
-/// runtime and acknowledges them to the JobManager.
-struct TaskSnapshotStore {
-    tasks: Arc<Tasks>,
-    id: TaskId,
-    paths: Arc<PathPolicy>,
-}
-
-impl SnapshotStore for TaskSnapshotStore {
-    fn store(&self, barrier: &Barrier, snapshot: Vec<u8>) {
-        let tasks = self.tasks.clone();
-        let id = self.id.clone();
-        let file = weir_checkpoint::task_file(id.vertex, id.subtask);
-        let location = weir_checkpoint::join(&barrier.location, &file);
-        let checkpoint_id = barrier.id;
-        if let Err(e) = self
-            .paths
-            .check_storage("the savepoint directory", &location)
-        {
-            self.decline(checkpoint_id, e.to_string());
-            return;
-        }
-        self.tasks.shared.runtime.spawn(async move {
-            let bytes = snapshot.len() as u64;
-            let sha256 = weir_types::sha256_digest(&snapshot);
-            let stored = tasks.shared.storage.put(&location, snapshot).await;
-            let ack = match stored {
-                Ok(()) => CheckpointAck {
-                    task: Some(id),
-                    checkpoint_id,
-                    file,
-                    bytes,
-                    sha256,
-                    ..CheckpointAck::default()
-                },
-                Err(e) => {
-                    tracing::warn!("cannot store a snapshot of checkpoint {checkpoint_id}: {e}");
-                    CheckpointAck {
-                        task: Some(id),
-                        checkpoint_id,
-                        declined: format!("cannot store the snapshot: {e}"),
-                        failed: true,
-                        ..CheckpointAck::default()
-                    }
-                }
-            };
-            tasks.tell(ToJobManager::CheckpointAck(ack));
-        });
-    }
-
-    fn decline(&self, checkpoint_id: u64, why: String) {
-        self.tasks.tell(ToJobManager::CheckpointAck(CheckpointAck {
-            task: Some(self.id.clone()),
-            checkpoint_id,
-            declined: why,
-            ..CheckpointAck::default()
-        }));
-    }
-}
-
-struct TaskContext {
-    checkpoints: Option<TaskCheckpoints>,
-    tasks: Arc<Tasks>,
-    id: TaskId,
-    spec: Arc<JobSpec>,
-    graph: Arc<JobGraph>,
-    modules: Arc<BTreeMap<usize, Arc<weir_wasm_host::Module>>>,
-    paths: Arc<PathPolicy>,
-    state_budgets: Arc<[Arc<StateBudget>]>,
-    metrics: Arc<JobMetrics>,
-    task_metrics: Arc<TaskMetrics>,
-    cancel: Arc<AtomicBool>,
-}
-
-impl TaskContext {
-    fn run(mut self, gate: Option<InputGate>, outboxes: Vec<Box<dyn Outbox>>) {
-        let setup = TaskSetup {
-            spec: &self.spec,
-            graph: &self.graph,
-            vertex: self.id.vertex as usize,
-            subtask: self.id.subtask,
-            attempt: self.id.attempt,
-            base_dir: Path::new("/"),
-            modules: &self.modules,
-            defaults: &self.tasks.shared.defaults,
-            paths: &self.paths,
-            state_budgets: &self.state_budgets,
-        };
-        self.tasks.report(TaskStateUpdate {
-            task: Some(self.id.clone()),
-            state: TaskState::Running as i32,
-            ..TaskStateUpdate::default()
-        });
-        let checkpoints = self.checkpoints.take();
-        let result = Task::new(&setup, gate, outboxes)
-            .map(|task| match checkpoints {
-                Some(checkpoints) => task.with_checkpoints(checkpoints),
-                None => task,
-            })
-            .and_then(|task| task.run(&self.metrics, &self.task_metrics, &self.cancel));
-        let mut update = TaskStateUpdate {
-            task: Some(self.id.clone()),
-            ..TaskStateUpdate::default()
-        };
-        match result {
-            Ok(reports) => {
-                update.state = TaskState::Finished as i32;
-                update.operators = reports
-                    .into_iter()
-                    .map(|(index, user_metrics, stats)| OperatorReport {
-                        operator_index: index as u32,
-                        user_metrics: user_metrics
-                            .into_iter()
-                            .map(|(name, value)| (name, to_proto(value)))
-                            .collect(),
-                        instance_recycles: stats.recycles,
-                        peak_memory_bytes: stats.peak_memory_bytes,
-                    })
-                    .collect();
-            }
-            Err(JobError::Cancelled) => update.state = TaskState::Canceled as i32,
-            Err(error) => {
-                if self.cancel.load(Ordering::Relaxed) {
-                    update.state = TaskState::Canceled as i32;
-                } else {
-                    tracing::warn!(job = %self.id.job_id, "task failed: {error}");
-                    update.state = TaskState::Failed as i32;
-                    update.retryable = error.is_retryable();
-                    update.error = error.to_string();
-                }
-            }
-        }
-        update.counters = self.tasks.counters_of(&self.id.job_id, self.id.attempt);
-        self.tasks.report(update);
-        self.tasks.task_ended(&self.id);
-    }
-}
-
-pub fn to_proto(value: UserMetric) -> ProtoMetric {
-    ProtoMetric {
-        value: Some(match value {
-            UserMetric::Counter(n) => user_metric::Value::Counter(n),
-            UserMetric::Gauge(g) => user_metric::Value::Gauge(g),
-        }),
     }
 }
 
