@@ -75,14 +75,12 @@ pub struct CancelJobRequest {
     pub job_id: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CancelJobResponse {
     /// The state the job was in when the request arrived.
-    #[prost(string, tag = "1")]
-    pub previous_state: ::prost::alloc::string::String,
+    #[prost(enumeration = "JobState", tag = "1")]
+    pub previous_state: i32,
 }
-/// Job states are Flink's: CREATED, RUNNING, FAILING, FAILED, CANCELLING,
-/// CANCELED, FINISHED, RESTARTING.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct JobDetails {
@@ -90,8 +88,8 @@ pub struct JobDetails {
     pub job_id: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub name: ::prost::alloc::string::String,
-    #[prost(string, tag = "3")]
-    pub state: ::prost::alloc::string::String,
+    #[prost(enumeration = "JobState", tag = "3")]
+    pub state: i32,
     /// Why the job is in its state, for people: "waiting for 3 task slots,
     /// 2 available", or the failure that ended it.
     #[prost(string, tag = "4")]
@@ -330,11 +328,12 @@ pub struct TaskStateUpdate {
     pub task: ::core::option::Option<TaskId>,
     #[prost(enumeration = "TaskState", tag = "2")]
     pub state: i32,
-    /// For FAILED: what went wrong, and whether a restart could help.
+    /// For FAILED: what went wrong, and what kind of failure it was (whether a
+    /// restart could help).
     #[prost(string, tag = "3")]
     pub error: ::prost::alloc::string::String,
-    #[prost(bool, tag = "4")]
-    pub retryable: bool,
+    #[prost(enumeration = "FailureKind", tag = "8")]
+    pub failure_kind: i32,
     /// For FINISHED: the final figures of the operators the task ran.
     #[prost(message, repeated, tag = "5")]
     pub operators: ::prost::alloc::vec::Vec<OperatorReport>,
@@ -511,6 +510,87 @@ pub struct CancelTasks {
 pub struct FetchModuleRequest {
     #[prost(string, tag = "1")]
     pub digest: ::prost::alloc::string::String,
+}
+/// Job states are Flink's (weir_types::JobState); REST and a WeirJob's status
+/// spell them without the prefix: RUNNING, CANCELED, ...
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum JobState {
+    Unspecified = 0,
+    Created = 1,
+    Running = 2,
+    Restarting = 3,
+    Cancelling = 4,
+    Canceled = 5,
+    Failed = 6,
+    Finished = 7,
+}
+impl JobState {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "JOB_STATE_UNSPECIFIED",
+            Self::Created => "JOB_STATE_CREATED",
+            Self::Running => "JOB_STATE_RUNNING",
+            Self::Restarting => "JOB_STATE_RESTARTING",
+            Self::Cancelling => "JOB_STATE_CANCELLING",
+            Self::Canceled => "JOB_STATE_CANCELED",
+            Self::Failed => "JOB_STATE_FAILED",
+            Self::Finished => "JOB_STATE_FINISHED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "JOB_STATE_UNSPECIFIED" => Some(Self::Unspecified),
+            "JOB_STATE_CREATED" => Some(Self::Created),
+            "JOB_STATE_RUNNING" => Some(Self::Running),
+            "JOB_STATE_RESTARTING" => Some(Self::Restarting),
+            "JOB_STATE_CANCELLING" => Some(Self::Cancelling),
+            "JOB_STATE_CANCELED" => Some(Self::Canceled),
+            "JOB_STATE_FAILED" => Some(Self::Failed),
+            "JOB_STATE_FINISHED" => Some(Self::Finished),
+            _ => None,
+        }
+    }
+}
+/// weir_types::FailureKind: configuration failures are not retried.
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum FailureKind {
+    Unspecified = 0,
+    Configuration = 1,
+    Transient = 2,
+    Internal = 3,
+}
+impl FailureKind {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "FAILURE_KIND_UNSPECIFIED",
+            Self::Configuration => "FAILURE_KIND_CONFIGURATION",
+            Self::Transient => "FAILURE_KIND_TRANSIENT",
+            Self::Internal => "FAILURE_KIND_INTERNAL",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "FAILURE_KIND_UNSPECIFIED" => Some(Self::Unspecified),
+            "FAILURE_KIND_CONFIGURATION" => Some(Self::Configuration),
+            "FAILURE_KIND_TRANSIENT" => Some(Self::Transient),
+            "FAILURE_KIND_INTERNAL" => Some(Self::Internal),
+            _ => None,
+        }
+    }
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]

@@ -10,6 +10,7 @@ pub mod oci;
 
 pub use credentials::Credentials;
 pub use oci::{Pushed, Registries, RegistryOptions, Resolved};
+use weir_types::{Classify, FailureKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -53,14 +54,19 @@ pub enum ArtifactError {
     Credentials { path: String, message: String },
 }
 
-impl ArtifactError {
-    /// Whether trying again later can help (the registry or API server was
-    /// unreachable); wrong bytes, missing artifacts and refusals cannot.
-    pub fn is_retryable(&self) -> bool {
-        match self {
+impl Classify for ArtifactError {
+    /// Trying again later can help when the registry or API server was
+    /// unreachable; wrong bytes, missing artifacts and refusals cannot.
+    fn failure_kind(&self) -> FailureKind {
+        let transient = match self {
             ArtifactError::Unreachable { .. } => true,
             ArtifactError::ConfigMap { message, .. } => message.starts_with("cannot read it"),
             _ => false,
+        };
+        if transient {
+            FailureKind::Transient
+        } else {
+            FailureKind::Configuration
         }
     }
 }

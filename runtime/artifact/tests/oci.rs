@@ -3,6 +3,7 @@
 
 use std::process::Command;
 use std::time::{Duration, Instant};
+use weir_types::Classify;
 
 use weir_artifact::{ArtifactError, Credentials, Registries, RegistryOptions};
 use weir_testing::{guests, OciRegistry};

@@ -13,7 +13,7 @@ use weir_proto::v1::{
     CancelJobRequest, GetJobRequest, JobDetails, ListJobsRequest, SubmitJobRequest,
     TriggerSavepointRequest,
 };
-use weir_types::JobSpec;
+use weir_types::{JobSpec, JobState};
 
 use crate::display::{job_text, jobs_table, print_out};
 use crate::upload;
@@ -161,18 +161,18 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            if matches!(details.state.as_str(), "FINISHED" | "FAILED" | "CANCELED") {
+            if details.job_state().is_some_and(JobState::is_terminal) {
                 break details;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         print_job(&details, args.connection.output)?;
-        match details.state.as_str() {
-            "FINISHED" => Ok(()),
-            state => bail!(
+        match details.job_state() {
+            Some(JobState::Finished) => Ok(()),
+            _ => bail!(
                 "job '{}' ({job_id}) {}: {}",
                 details.name,
-                state.to_ascii_lowercase(),
+                details.state_name().to_ascii_lowercase(),
                 details.status_message
             ),
         }

@@ -47,7 +47,7 @@ pub fn jobs_table(jobs: &[JobDetails]) -> String {
             out,
             "{:<32}  {:<11}  {:>8}  {:>10}  {}",
             job.job_id,
-            job.state,
+            job.state_name(),
             job.restarts,
             duration_text(job),
             job.name
@@ -74,7 +74,7 @@ fn failure_origin(e: &JobException) -> String {
 pub fn job_text(job: &JobDetails) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Job {} '{}'", job.job_id, job.name);
-    let _ = writeln!(out, "  state      {}", job.state);
+    let _ = writeln!(out, "  state      {}", job.state_name());
     if !job.status_message.is_empty() {
         let _ = writeln!(out, "  status     {}", job.status_message);
     }
@@ -173,7 +173,7 @@ mod tests {
         let job = JobDetails {
             job_id: "j".into(),
             name: "n".into(),
-            state: "RESTARTING".into(),
+            state: weir_proto::v1::JobState::Restarting as i32,
             end_time_ms: -1,
             exceptions: vec![JobException {
                 timestamp_ms: now_ms(),

@@ -82,7 +82,9 @@ impl JobControl for CoreJobs {
                 })
         });
         Some(JobView {
-            state: details.state,
+            // A state this build does not know is not an end: the
+            // controller must not submit the job again because of it.
+            state: details.job_state().unwrap_or(weir_types::JobState::Created),
             message: details.status_message,
             restarts: details.restarts,
             last_checkpoint,

@@ -221,7 +221,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     let (details, prepared_in) = outcome?;
-    if details.state != "FINISHED" {
+    if details.job_state() != Some(weir_types::JobState::Finished) {
         return Err(anyhow!(
             "job '{}' failed: {}",
             spec.name,

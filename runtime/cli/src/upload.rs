@@ -87,21 +87,23 @@ pub fn prepare(mut spec: JobSpec, base_dir: &Path) -> Result<Upload> {
         let file = absolute(base_dir, &path);
         let bytes = read_limited(Path::new(&file), DEFAULT_MAX_MODULE_BYTES, "maxModuleSize")
             .with_context(|| format!("{at}: cannot read module '{}' at {file}", op.name))?;
-        let digest = weir_types::sha256_digest(&bytes);
+        let digest = weir_types::Digest::of(&bytes);
+        let pinned_as = digest.to_string();
         if let Some(pinned) = &op.sha256 {
-            let pinned = pinned.trim_start_matches("sha256:").to_ascii_lowercase();
-            if format!("sha256:{pinned}") != digest {
+            let pinned =
+                weir_types::Digest::parse(pinned).with_context(|| format!("{at}.sha256"))?;
+            if pinned != digest {
                 bail!(
-                    "{at}: module '{}' has digest {digest}, but the spec pins sha256:{pinned}",
+                    "{at}: module '{}' has digest {digest}, but the spec pins {pinned}",
                     op.name
                 );
             }
         }
         op.module = Some(file);
-        op.sha256 = Some(digest.clone());
-        if !modules.iter().any(|(d, _)| *d == digest) {
-            modules.push((digest, bytes));
+        if !modules.iter().any(|(d, _)| *d == pinned_as) {
+            modules.push((pinned_as.clone(), bytes));
         }
+        op.sha256 = Some(pinned_as);
     }
     match &mut spec.source {
         SourceSpec::Text(text) => text.path = absolute(base_dir, &text.path),

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir_types::{JobGraph, JobSpec, ModuleRef};
+use weir_types::{Classify, FailureKind, JobGraph, JobSpec, ModuleRef};
 use weir_wasm_host::{InstanceLimits, LoadError, Module, UserMetric, WasmHost};
 
 use crate::exchange::Outbox;
@@ -75,17 +75,17 @@ pub enum JobError {
     Cancelled,
 }
 
-impl JobError {
-    /// Whether restarting could help.
-    pub fn is_retryable(&self) -> bool {
+impl Classify for JobError {
+    fn failure_kind(&self) -> FailureKind {
         match self {
-            JobError::Operator(e) => e.is_retryable(),
+            JobError::Operator(e) => e.failure_kind(),
             JobError::Plan { .. }
             | JobError::Module { .. }
             | JobError::Config(_)
             | JobError::BadInput(_)
-            | JobError::RestoreConflict(_) => false,
-            _ => true,
+            | JobError::RestoreConflict(_) => FailureKind::Configuration,
+            JobError::Internal(_) => FailureKind::Internal,
+            _ => FailureKind::Transient,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use weir_types::{Classify, FailureKind};
 use weir_wasm_host::{CallError, UserMetric};
 
 /// Why an operator failed. Every variant names the operator.
@@ -21,13 +22,12 @@ pub enum OperatorError {
     Failed { operator: String, message: String },
 }
 
-impl OperatorError {
-    /// Whether restarting the task could help (a bad configuration cannot).
-    pub fn is_retryable(&self) -> bool {
+impl Classify for OperatorError {
+    fn failure_kind(&self) -> FailureKind {
         match self {
-            OperatorError::Wasm(e) => e.is_retryable(),
-            OperatorError::InvalidConfig { .. } => false,
-            _ => true,
+            OperatorError::Wasm(e) => e.failure_kind(),
+            OperatorError::InvalidConfig { .. } => FailureKind::Configuration,
+            _ => FailureKind::Transient,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use weir_types::Classify;
 
 use weir_executor::{prepare, JobError, RunDefaults};
 use weir_testing::guests;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, Notify};
 use tonic::Status;
 use weir_checkpoint::{CheckpointMetadata, TaskStateHandle, VertexShape, METADATA_FORMAT};
@@ -17,13 +17,14 @@ use weir_proto::v1::{
     JobDetails, JobManagerMessage, OperatorDetails, RegisterTaskManager, RestoreState,
     TaskDeployment, TaskState, TaskStateUpdate, TriggerCheckpoint, UserMetric, VertexDetails,
 };
-use weir_types::{JobGraph, JobSpec, RestartHistory};
+pub use weir_types::JobState;
+use weir_types::{Digest, JobGraph, JobSpec, RestartHistory};
 
 use crate::checkpoints::{
     completed_summary, Checkpoints, Completed, Pending, SavepointReply, SavepointRequest,
     SavepointStatus,
 };
-use crate::exceptions::{ExceptionHistory, Failure, FailureKind, DEFAULT_EXCEPTION_HISTORY};
+use crate::exceptions::{ExceptionHistory, Failure, FailureSource, DEFAULT_EXCEPTION_HISTORY};
 use crate::job_store::{JobRecord, JobStore, JOB_RECORD_FORMAT};
 use crate::limits::JobManagerLimits;
 
@@ -40,39 +41,6 @@ const ENDED_JOBS_KEPT: usize = 1000;
 /// A module no job needs is kept this long after its upload, so that a
 /// client between `PutModule` and `SubmitJob` does not lose it.
 const MODULE_GRACE: Duration = Duration::from_secs(600);
-
-/// Flink's job states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    Created,
-    Running,
-    Restarting,
-    Cancelling,
-    Canceled,
-    Failed,
-    Finished,
-}
-
-impl JobState {
-    pub fn name(self) -> &'static str {
-        match self {
-            JobState::Created => "CREATED",
-            JobState::Running => "RUNNING",
-            JobState::Restarting => "RESTARTING",
-            JobState::Cancelling => "CANCELLING",
-            JobState::Canceled => "CANCELED",
-            JobState::Failed => "FAILED",
-            JobState::Finished => "FINISHED",
-        }
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobState::Canceled | JobState::Failed | JobState::Finished
-        )
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -103,7 +71,7 @@ pub enum PutModuleError {
     #[error("{0}")]
     Limit(String),
     #[error("the module's bytes have digest {actual}, not the {claimed} the client sent")]
-    Digest { actual: String, claimed: String },
+    Digest { actual: Digest, claimed: String },
 }
 
 /// Checkpoint storage work the JobManager does off its lock.
@@ -121,7 +89,7 @@ pub enum StorageWork {
     /// they are durable.
     PersistJob {
         record: JobRecord,
-        modules: Vec<(String, Arc<Vec<u8>>)>,
+        modules: Vec<(Digest, Arc<Vec<u8>>)>,
     },
     /// Rewrite a job's record with more attempts reserved; the attempt is
     /// deployed once it is durable.
@@ -129,7 +97,7 @@ pub enum StorageWork {
     /// The job ended: its record goes (before anything else of it).
     ForgetJob { job_id: String },
     /// No job needs this module any more.
-    ForgetModule { digest: String },
+    ForgetModule { digest: Digest },
 }
 
 struct TaskManager {
@@ -265,7 +233,7 @@ impl Job {
 
     /// The digests of the modules it runs that the JobManager holds (not
     /// fetched by the TaskManagers from a registry or ConfigMap).
-    fn uploaded_modules(&self) -> Vec<String> {
+    fn uploaded_modules(&self) -> Vec<Digest> {
         self.spec
             .operators
             .iter()
@@ -274,17 +242,8 @@ impl Job {
                     .as_deref()
                     .is_some_and(|m| !weir_types::ModuleRef::parse(m).is_ok_and(|r| r.is_remote()))
             })
-            .filter_map(|op| op.sha256.as_deref().map(normalized_digest))
+            .filter_map(|op| op.sha256.as_deref().and_then(|d| Digest::parse(d).ok()))
             .collect()
-    }
-}
-
-/// "sha256:<hex>", whether or not the spec wrote the prefix.
-fn normalized_digest(digest: &str) -> String {
-    if digest.starts_with("sha256:") {
-        digest.to_string()
-    } else {
-        format!("sha256:{digest}")
     }
 }
 
@@ -298,7 +257,7 @@ struct StoredModule {
 
 #[derive(Default)]
 struct State {
-    modules: HashMap<String, StoredModule>,
+    modules: HashMap<Digest, StoredModule>,
     task_managers: BTreeMap<String, TaskManager>,
     jobs: BTreeMap<String, Job>,
     /// Job ids in submission order: the scheduler serves jobs first come.
@@ -426,12 +385,12 @@ impl Core {
 
     /// Keeps `bytes` if they have `claimed` digest and fit the module
     /// limits; returns the digest.
-    pub fn put_module(&self, claimed: &str, bytes: Vec<u8>) -> Result<String, PutModuleError> {
+    pub fn put_module(&self, claimed: &str, bytes: Vec<u8>) -> Result<Digest, PutModuleError> {
         self.limits
             .check_module_size(bytes.len() as u64)
             .map_err(PutModuleError::Limit)?;
-        let digest = weir_types::sha256_digest(&bytes);
-        if !claimed.is_empty() && claimed != digest {
+        let digest = Digest::of(&bytes);
+        if !claimed.is_empty() && Digest::parse(claimed).ok() != Some(digest) {
             return Err(PutModuleError::Digest {
                 actual: digest,
                 claimed: claimed.to_string(),
@@ -447,7 +406,7 @@ impl Core {
             .check_module_store(held, bytes.len() as u64)
             .map_err(PutModuleError::Limit)?;
         state.modules.insert(
-            digest.clone(),
+            digest,
             StoredModule {
                 bytes: Arc::new(bytes),
                 stored: Instant::now(),
@@ -457,7 +416,7 @@ impl Core {
         Ok(digest)
     }
 
-    pub fn module(&self, digest: &str) -> Option<Arc<Vec<u8>>> {
+    pub fn module(&self, digest: &Digest) -> Option<Arc<Vec<u8>>> {
         self.lock().modules.get(digest).map(|m| m.bytes.clone())
     }
 
@@ -495,7 +454,12 @@ impl Core {
                     operator: op.name.clone(),
                 });
             };
-            let digest = normalized_digest(digest);
+            // Validated with the spec.
+            let Ok(digest) = Digest::parse(digest) else {
+                return Err(SubmitError::Spec(format!(
+                    "operators[{index}].sha256: '{digest}' is not a sha256 digest"
+                )));
+            };
             // Registry and ConfigMap modules are fetched by the TaskManagers.
             let remote = op
                 .module
@@ -508,7 +472,7 @@ impl Core {
                 return Err(SubmitError::MissingModule {
                     index,
                     operator: op.name.clone(),
-                    digest,
+                    digest: digest.to_string(),
                 });
             };
             // Named again: its grace starts over while the job is stored.
@@ -656,8 +620,7 @@ impl Core {
         loop {
             let changed = self.changed.notified();
             let details = self.job(job_id)?;
-            let ended = matches!(details.state.as_str(), "FINISHED" | "FAILED" | "CANCELED");
-            if ended {
+            if details.job_state().is_some_and(JobState::is_terminal) {
                 return Some(details);
             }
             let _ = tokio::time::timeout(Duration::from_millis(500), changed).await;
@@ -733,7 +696,7 @@ impl Core {
         };
         tracing::warn!(tm = %tm_id, "TaskManager lost: {why}");
         let failure = Failure {
-            kind: FailureKind::TaskManagerLost,
+            kind: FailureSource::TaskManagerLost,
             task_name: String::new(),
             task_manager_id: tm_id.to_string(),
             endpoint: tm.registration.data_address.clone(),
@@ -776,6 +739,7 @@ impl Core {
             return;
         }
         let new_state = TaskState::try_from(update.state).unwrap_or(TaskState::Unspecified);
+        let failure_kind = weir_types::FailureKind::from(update.failure_kind());
         if let Some(slot) = job.tasks.get_mut(&(task.vertex, task.subtask)) {
             *slot = new_state;
         }
@@ -805,12 +769,12 @@ impl Core {
         let job_id = task.job_id.clone();
         match new_state {
             TaskState::Failed => {
+                let mut retryable = failure_kind.is_retryable();
                 let mut message = if update.error.is_empty() {
                     "a task failed".to_string()
                 } else {
                     update.error
                 };
-                let mut retryable = update.retryable;
                 if update.restore_failed_checkpoint != 0 {
                     if let Some(job) = state.jobs.get_mut(&job_id) {
                         let bad = update.restore_failed_checkpoint;
@@ -842,7 +806,7 @@ impl Core {
                     }
                 }
                 let failure = Failure {
-                    kind: FailureKind::Task,
+                    kind: FailureSource::Task,
                     task_name: state
                         .jobs
                         .get(&job_id)
@@ -1343,7 +1307,7 @@ impl Core {
             self.fail(
                 state,
                 job_id,
-                Failure::of_job(FailureKind::Checkpoints, message),
+                Failure::of_job(FailureSource::Checkpoints, message),
                 true,
             );
         }
@@ -1575,7 +1539,7 @@ fn abort_checkpoints(job: &mut Job, why: &str) {
 /// no job still needs (after `MODULE_GRACE`), so that a long-lived
 /// JobManager's memory does not grow with every job. Returns the modules
 /// forgotten that the job store holds too.
-fn retire(state: &mut State) -> Vec<String> {
+fn retire(state: &mut State) -> Vec<Digest> {
     let ended: Vec<String> = state
         .order
         .iter()
@@ -1589,7 +1553,7 @@ fn retire(state: &mut State) -> Vec<String> {
         }
         state.order.retain(|id| state.jobs.contains_key(id));
     }
-    let needed: std::collections::HashSet<String> = state
+    let needed: std::collections::HashSet<Digest> = state
         .jobs
         .values()
         .filter(|job| !job.state.is_terminal())
@@ -1599,7 +1563,7 @@ fn retire(state: &mut State) -> Vec<String> {
     state.modules.retain(|digest, module| {
         let keep = needed.contains(digest) || module.stored.elapsed() < MODULE_GRACE;
         if !keep && module.persisted {
-            forgotten.push(digest.clone());
+            forgotten.push(*digest);
         }
         keep
     });
@@ -1865,7 +1829,7 @@ fn details(job: &Job) -> JobDetails {
     JobDetails {
         job_id: job.id.clone(),
         name: job.spec.name.clone(),
-        state: job.state.name().to_string(),
+        state: weir_proto::v1::JobState::from(job.state) as i32,
         status_message: job.status_message.clone(),
         start_time_ms: job.submitted_ms,
         end_time_ms: job.end_ms,
@@ -1929,10 +1893,13 @@ mod tests {
         let id = core.submit(JOB, None).unwrap();
         core.tick();
         let job = core.job(&id).unwrap();
-        assert_eq!(job.state, "CREATED");
+        assert_eq!(job.job_state(), Some(weir_types::JobState::Created));
         assert_eq!(job.status_message, "waiting for 1 task slot, 0 available");
         assert_eq!(core.cancel(&id), Some(JobState::Created));
-        assert_eq!(core.job(&id).unwrap().state, "CANCELED");
+        assert_eq!(
+            core.job(&id).unwrap().job_state(),
+            Some(weir_types::JobState::Canceled)
+        );
     }
 
     #[test]
@@ -2042,7 +2009,11 @@ mod tests {
                     }),
                     state: state as i32,
                     error: "operator 'x' trapped".into(),
-                    retryable,
+                    failure_kind: if retryable {
+                        weir_proto::v1::FailureKind::Transient
+                    } else {
+                        weir_proto::v1::FailureKind::Configuration
+                    } as i32,
                     ..TaskStateUpdate::default()
                 },
             );
@@ -2061,7 +2032,7 @@ mod tests {
 
         report(&core, session, &first, TaskState::Failed, true);
         let job = core.job(&id).unwrap();
-        assert_eq!(job.state, "RESTARTING");
+        assert_eq!(job.job_state(), Some(weir_types::JobState::Restarting));
         assert!(
             job.status_message.contains("after: operator 'x' trapped"),
             "{}",
@@ -2075,11 +2046,14 @@ mod tests {
 
         // An update of the old attempt changes nothing now.
         report(&core, session, &first, TaskState::Finished, false);
-        assert_eq!(core.job(&id).unwrap().state, "RUNNING");
+        assert_eq!(
+            core.job(&id).unwrap().job_state(),
+            Some(weir_types::JobState::Running)
+        );
 
         report(&core, session, &second, TaskState::Failed, true);
         let job = core.job(&id).unwrap();
-        assert_eq!(job.state, "FAILED");
+        assert_eq!(job.job_state(), Some(weir_types::JobState::Failed));
         assert!(
             job.status_message
                 .contains("no restart left under fixed-delay"),
@@ -2097,7 +2071,7 @@ mod tests {
         let deploy = next_deploy(&mut tm).unwrap();
         report(&core, session, &deploy, TaskState::Failed, false);
         let job = core.job(&id).unwrap();
-        assert_eq!(job.state, "FAILED");
+        assert_eq!(job.job_state(), Some(weir_types::JobState::Failed));
         assert_eq!(job.restarts, 0);
     }
 
@@ -2149,7 +2123,7 @@ mod tests {
         assert!(core.task_manager_failed("jm-taskmanager-1", "Evicted: low on memory"));
         assert!(core.task_managers().is_empty());
         let job = core.job(&id).unwrap();
-        assert_eq!(job.state, "RESTARTING");
+        assert_eq!(job.job_state(), Some(weir_types::JobState::Restarting));
         assert!(
             job.status_message
                 .contains("TaskManager tm (tm:1) was lost: its pod jm-taskmanager-1 failed: Evicted: low on memory"),
@@ -2169,7 +2143,7 @@ mod tests {
         let (_, mut second) = fake_task_manager(&core, "tm-2", 1);
         core.disconnected("tm", first_session, "it closed its connection");
         let job = core.job(&id).unwrap();
-        assert_eq!(job.state, "RESTARTING");
+        assert_eq!(job.job_state(), Some(weir_types::JobState::Restarting));
         assert!(
             job.status_message
                 .contains("TaskManager tm (tm:1) was lost"),

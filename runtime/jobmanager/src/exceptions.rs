@@ -16,7 +16,7 @@ const MAX_CONCURRENT: usize = 16;
 
 /// What kind of failure it was, as REST's `exceptionName` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub enum FailureSource {
     /// A task failed: its operator, source or sink reported an error.
     Task,
     /// A TaskManager went away (its process died, its pod failed, or its
@@ -26,12 +26,12 @@ pub enum FailureKind {
     Checkpoints,
 }
 
-impl FailureKind {
+impl FailureSource {
     pub fn name(self) -> &'static str {
         match self {
-            FailureKind::Task => "TaskFailure",
-            FailureKind::TaskManagerLost => "TaskManagerLost",
-            FailureKind::Checkpoints => "CheckpointFailure",
+            FailureSource::Task => "TaskFailure",
+            FailureSource::TaskManagerLost => "TaskManagerLost",
+            FailureSource::Checkpoints => "CheckpointFailure",
         }
     }
 }
@@ -39,7 +39,7 @@ impl FailureKind {
 /// One failure, where it happened and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
-    pub kind: FailureKind,
+    pub kind: FailureSource,
     /// "count (2/3)", or empty when no single task failed.
     pub task_name: String,
     pub task_manager_id: String,
@@ -51,7 +51,7 @@ pub struct Failure {
 
 impl Failure {
     /// A failure of the job as a whole (no task or TaskManager of its own).
-    pub fn of_job(kind: FailureKind, message: String) -> Self {
+    pub fn of_job(kind: FailureSource, message: String) -> Self {
         Failure {
             kind,
             task_name: String::new(),
@@ -131,7 +131,7 @@ mod tests {
 
     fn task_failure(task: &str) -> Failure {
         Failure {
-            kind: FailureKind::Task,
+            kind: FailureSource::Task,
             task_name: task.into(),
             task_manager_id: "tm-1".into(),
             endpoint: "127.0.0.1:6121".into(),
@@ -147,7 +147,7 @@ mod tests {
         history.record(
             1,
             20,
-            &Failure::of_job(FailureKind::Checkpoints, "x".into()),
+            &Failure::of_job(FailureSource::Checkpoints, "x".into()),
         );
         let entries = history.entries();
         assert_eq!(entries.len(), 2);

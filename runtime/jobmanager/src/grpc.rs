@@ -18,6 +18,8 @@ use weir_proto::v1::{
     TriggerSavepointResponse,
 };
 
+use weir_types::Digest;
+
 use crate::checkpoints::Completed;
 use crate::core::{Core, PutModuleError, SubmitError};
 
@@ -108,7 +110,10 @@ impl JobService for Jobs {
             PutModuleError::Limit(why) => Status::resource_exhausted(why),
             PutModuleError::Digest { .. } => Status::data_loss(e.to_string()),
         })?;
-        Ok(Response::new(PutModuleResponse { digest, size }))
+        Ok(Response::new(PutModuleResponse {
+            digest: digest.to_string(),
+            size,
+        }))
     }
 
     async fn submit_job(
@@ -180,7 +185,7 @@ impl JobService for Jobs {
             .cancel(&job_id)
             .ok_or_else(|| Status::not_found(format!("there is no job {job_id}")))?;
         Ok(Response::new(CancelJobResponse {
-            previous_state: previous.name().to_string(),
+            previous_state: weir_proto::v1::JobState::from(previous) as i32,
         }))
     }
 }
@@ -258,14 +263,16 @@ impl ResourceManager for Resources {
         request: Request<FetchModuleRequest>,
     ) -> Result<Response<Self::FetchModuleStream>, Status> {
         let digest = request.into_inner().digest;
+        let digest = Digest::parse(&digest).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let bytes = self
             .core
             .module(&digest)
             .ok_or_else(|| Status::not_found(format!("no module {digest} here")))?;
-        let chunks: Vec<Result<ModuleChunk, Status>> = weir_proto::module_chunks(&digest, &bytes)
-            .into_iter()
-            .map(Ok)
-            .collect();
+        let chunks: Vec<Result<ModuleChunk, Status>> =
+            weir_proto::module_chunks(&digest.to_string(), &bytes)
+                .into_iter()
+                .map(Ok)
+                .collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 }

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use weir_checkpoint::{join, Storage, StorageError};
+use weir_types::Digest;
 
 /// The version of the record format; recovery refuses any other.
 pub const JOB_RECORD_FORMAT: &str = "weir-job/1";
@@ -86,9 +87,8 @@ impl JobStore {
         join(&Self::jobs_dir(root), &format!("{job_id}.json"))
     }
 
-    fn module_location(root: &str, digest: &str) -> String {
-        let hex = digest.trim_start_matches("sha256:");
-        join(&join(root, "modules"), &format!("{hex}.wasm"))
+    fn module_location(root: &str, digest: &Digest) -> String {
+        join(&join(root, "modules"), &format!("{}.wasm", digest.hex()))
     }
 
     pub async fn save(&self, record: &JobRecord) -> Result<(), JobStoreError> {
@@ -113,7 +113,7 @@ impl JobStore {
             .await?)
     }
 
-    pub async fn put_module(&self, digest: &str, bytes: Vec<u8>) -> Result<(), JobStoreError> {
+    pub async fn put_module(&self, digest: &Digest, bytes: Vec<u8>) -> Result<(), JobStoreError> {
         let Some(root) = &self.root else {
             return Ok(());
         };
@@ -124,7 +124,7 @@ impl JobStore {
     }
 
     /// The module's bytes, checked against its digest.
-    pub async fn module(&self, digest: &str) -> Result<Vec<u8>, JobStoreError> {
+    pub async fn module(&self, digest: &Digest) -> Result<Vec<u8>, JobStoreError> {
         let Some(root) = &self.root else {
             return Err(JobStoreError::Storage(StorageError::NotFound {
                 location: format!("module {digest} (no job store)"),
@@ -132,8 +132,8 @@ impl JobStore {
         };
         let location = Self::module_location(root, digest);
         let bytes = self.storage.get(&location).await?;
-        let actual = weir_types::sha256_digest(&bytes);
-        if actual != digest {
+        let actual = Digest::of(&bytes);
+        if actual != *digest {
             return Err(JobStoreError::Damaged {
                 location,
                 why: format!("its bytes have digest {actual}, not {digest}"),
@@ -142,7 +142,7 @@ impl JobStore {
         Ok(bytes)
     }
 
-    pub async fn delete_module(&self, digest: &str) -> Result<(), JobStoreError> {
+    pub async fn delete_module(&self, digest: &Digest) -> Result<(), JobStoreError> {
         let Some(root) = &self.root else {
             return Ok(());
         };
@@ -223,19 +223,15 @@ mod tests {
         assert!(dir.path().join("ha/default/jobs/a.json").is_file());
 
         let module = b"\0asm module".to_vec();
-        let digest = weir_types::sha256_digest(&module);
+        let digest = Digest::of(&module);
         store.put_module(&digest, module.clone()).await.unwrap();
         assert_eq!(store.module(&digest).await.unwrap(), module);
-        let other = weir_types::sha256_digest(b"other");
+        let other = Digest::of(b"other");
         std::fs::copy(
-            dir.path().join(format!(
-                "ha/default/modules/{}.wasm",
-                digest.trim_start_matches("sha256:")
-            )),
-            dir.path().join(format!(
-                "ha/default/modules/{}.wasm",
-                other.trim_start_matches("sha256:")
-            )),
+            dir.path()
+                .join(format!("ha/default/modules/{}.wasm", digest.hex())),
+            dir.path()
+                .join(format!("ha/default/modules/{}.wasm", other.hex())),
         )
         .unwrap();
         let err = store.module(&other).await.unwrap_err().to_string();

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use weir_proto::v1::{user_metric, CheckpointStats, CheckpointSummary, JobDetails, JobException};
+use weir_types::JobState;
 
 use crate::checkpoints::SavepointStatus;
 use crate::core::{now_ms, Core};
@@ -43,15 +44,15 @@ fn error(status: StatusCode, message: String) -> Response {
 async fn overview(State(core): State<Arc<Core>>) -> Json<Value> {
     let tms = core.task_managers();
     let jobs = core.jobs();
-    let count = |state: &str| jobs.iter().filter(|j| j.state == state).count();
+    let count = |state: JobState| jobs.iter().filter(|j| j.job_state() == Some(state)).count();
     Json(json!({
         "taskmanagers": tms.len(),
         "slots-total": tms.iter().map(|t| t.slots).sum::<u32>(),
         "slots-available": tms.iter().map(|t| t.free_slots).sum::<u32>(),
-        "jobs-running": jobs.iter().filter(|j| !matches!(j.state.as_str(), "FINISHED" | "FAILED" | "CANCELED")).count(),
-        "jobs-finished": count("FINISHED"),
-        "jobs-cancelled": count("CANCELED"),
-        "jobs-failed": count("FAILED"),
+        "jobs-running": jobs.iter().filter(|j| !has_ended(j)).count(),
+        "jobs-finished": count(JobState::Finished),
+        "jobs-cancelled": count(JobState::Canceled),
+        "jobs-failed": count(JobState::Failed),
         "weir-version": env!("CARGO_PKG_VERSION"),
     }))
 }
@@ -60,7 +61,7 @@ async fn jobs(State(core): State<Arc<Core>>) -> Json<Value> {
     let jobs: Vec<Value> = core
         .jobs()
         .iter()
-        .map(|j| json!({ "id": j.job_id, "status": j.state }))
+        .map(|j| json!({ "id": j.job_id, "status": j.state_name() }))
         .collect();
     Json(json!({ "jobs": jobs }))
 }
@@ -79,11 +80,16 @@ fn duration_ms(job: &JobDetails) -> i64 {
     end - job.start_time_ms
 }
 
+/// Finished, failed or cancelled.
+fn has_ended(job: &JobDetails) -> bool {
+    job.job_state().is_some_and(JobState::is_terminal)
+}
+
 fn summary(job: &JobDetails) -> Value {
     json!({
         "jid": job.job_id,
         "name": job.name,
-        "state": job.state,
+        "state": job.state_name(),
         "start-time": job.start_time_ms,
         "end-time": job.end_time_ms,
         "duration": duration_ms(job),
@@ -412,9 +418,7 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
     gauge(
         "numRunningJobs",
         "Jobs not yet finished, failed or cancelled.",
-        jobs.iter()
-            .filter(|j| !matches!(j.state.as_str(), "FINISHED" | "FAILED" | "CANCELED"))
-            .count() as f64,
+        jobs.iter().filter(|j| !has_ended(j)).count() as f64,
     );
     let series: [(&str, &str, &str); 9] = [
         (
@@ -480,7 +484,7 @@ async fn metrics(State(core): State<Arc<Core>>) -> impl IntoResponse {
                 "weir_jobmanager_job_{name}{{job_id=\"{}\",job_name=\"{}\",state=\"{}\"}} {value}",
                 escape(&job.job_id),
                 escape(&job.name),
-                job.state
+                job.state_name()
             );
         }
     }

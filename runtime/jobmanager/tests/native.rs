@@ -154,7 +154,10 @@ async fn creates_pods_for_waiting_jobs_and_drops_a_task_manager_whose_pod_failed
     rm.reconcile().await;
     expect_nothing(&mut handle).await;
     assert!(rm.pending_pods().is_empty(), "both registered");
-    assert_eq!(core.job(&job).expect("job").state, "RUNNING");
+    assert_eq!(
+        core.job(&job).expect("job").job_state(),
+        Some(weir_types::JobState::Running)
+    );
 
     rm.pod_failed(PodFailure {
         pod: "jm-taskmanager-1".into(),
@@ -163,7 +166,7 @@ async fn creates_pods_for_waiting_jobs_and_drops_a_task_manager_whose_pod_failed
     // Dropped at once: the heartbeat timeout is a minute away.
     assert_eq!(task_manager_ids(&core), ["tm-2"]);
     let details = core.job(&job).expect("job");
-    assert_eq!(details.state, "RESTARTING");
+    assert_eq!(details.job_state(), Some(weir_types::JobState::Restarting));
     assert!(
         details
             .status_message

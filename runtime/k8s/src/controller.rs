@@ -22,9 +22,11 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
+use weir_types::JobState;
 
 use crate::crd::{
-    CheckpointReference, DesiredState, PendingStop, UpgradeMode, WeirJob, WeirJobStatus,
+    CheckpointReference, DesiredState, PendingStop, UpgradeMode, WeirJob, WeirJobState,
+    WeirJobStatus,
 };
 
 /// Holds a deleted resource until its job is stopped.
@@ -34,8 +36,7 @@ const MANAGER: &str = "weir-jobmanager";
 /// What the controller sees of one job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobView {
-    /// CREATED, RUNNING, RESTARTING, CANCELLING, FINISHED, FAILED, CANCELED.
-    pub state: String,
+    pub state: JobState,
     pub message: String,
     pub restarts: u32,
     /// The newest completed checkpoint or savepoint.
@@ -44,7 +45,7 @@ pub struct JobView {
 
 impl JobView {
     pub fn is_terminal(&self) -> bool {
-        matches!(self.state.as_str(), "FINISHED" | "FAILED" | "CANCELED")
+        self.state.is_terminal()
     }
 }
 
@@ -261,8 +262,8 @@ pub async fn reconcile(
         // new leader) resumes from the checkpoint the status points to.
         let lost = !first && current.is_none();
         let stopped_here = matches!(
-            status.state.as_deref(),
-            Some("UPGRADING" | "SUSPENDING" | "SUSPENDED")
+            status.state,
+            Some(WeirJobState::Upgrading | WeirJobState::Suspending | WeirJobState::Suspended)
         );
         // A job that ended by itself (FINISHED, or FAILED after its
         // restarts) stays ended until its spec changes.
@@ -297,7 +298,7 @@ pub async fn reconcile(
                     status.conditions =
                         vec![condition("Ready", false, "SubmitFailed", &why, generation)];
                     status.error = Some(why);
-                    status.state = Some("FAILED".into());
+                    status.state = Some(WeirJobState::Failed);
                     status.observed_generation = generation;
                     write(&api, &name, &resource, &before, status, events, &context).await?;
                     return Ok(Action::requeue(context.poll * 15));
@@ -310,65 +311,51 @@ pub async fn reconcile(
     let current = status.job_id.as_deref().and_then(|id| jobs.job(id));
     match (&current, wanted) {
         (Some(job), true) => {
-            status.state = Some(job.state.clone());
+            status.state = Some(job.state.into());
             status.restarts = status.restarts.max(job.restarts);
             if job.last_checkpoint.is_some() {
                 status.last_checkpoint = job.last_checkpoint.clone();
             }
-            if job.state == "FAILED" {
+            if job.state == JobState::Failed {
                 status.error = Some(job.message.clone());
             }
         }
-        (_, false) => status.state = Some("SUSPENDED".into()),
+        (_, false) => status.state = Some(WeirJobState::Suspended),
         (None, true) => {}
     }
-    let state = status.state.clone().unwrap_or_default();
-    if before.state.as_deref() != Some(state.as_str()) {
-        match state.as_str() {
-            "FAILED" => events.push((
+    let state = status.state;
+    if before.state != state {
+        match state {
+            Some(WeirJobState::Failed) => events.push((
                 EventType::Warning,
                 "JobFailed",
                 status.error.clone().unwrap_or_default(),
             )),
-            "FINISHED" => {
+            Some(WeirJobState::Finished) => {
                 events.push((EventType::Normal, "JobFinished", "the job finished".into()))
             }
-            "SUSPENDED" => events.push((
+            Some(WeirJobState::Suspended) => events.push((
                 EventType::Normal,
                 "Suspended",
                 "the job is suspended".into(),
             )),
-            "RUNNING" => events.push((EventType::Normal, "Running", "the job runs".into())),
+            Some(WeirJobState::Running) => {
+                events.push((EventType::Normal, "Running", "the job runs".into()))
+            }
             _ => {}
         }
     }
-    let ready =
-        matches!(state.as_str(), "RUNNING" | "FINISHED") || (state == "SUSPENDED" && !wanted);
+    let ready = matches!(state, Some(WeirJobState::Running | WeirJobState::Finished))
+        || (state == Some(WeirJobState::Suspended) && !wanted);
     status.conditions = vec![condition(
         "Ready",
         ready,
-        &pascal(&state),
+        state.map_or("Unknown", WeirJobState::reason),
         current.as_ref().map(|j| j.message.as_str()).unwrap_or(""),
         generation,
     )];
     write(&api, &name, &resource, &before, status, events, &context).await?;
     Ok(Action::requeue(context.poll))
-}
-
-fn pascal(state: &str) -> String {
-    let mut out = String::new();
-    for word in state.split('_') {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            out.push(first);
-            out.extend(chars.flat_map(|c| c.to_lowercase()));
-        }
-    }
-    if out.is_empty() {
-        "Unknown".into()
-    } else {
-        out
-    }
 }
 
 /// Stops the running job as the upgrade mode says, remembering where the
@@ -437,14 +424,11 @@ fn stop(
             }
         }
     }
-    status.state = Some(
-        if why == "suspending" {
-            "SUSPENDING"
-        } else {
-            "UPGRADING"
-        }
-        .into(),
-    );
+    status.state = Some(if why == "suspending" {
+        WeirJobState::Suspending
+    } else {
+        WeirJobState::Upgrading
+    });
 }
 
 /// Whether a pending stop-with-savepoint is over; on success the next run

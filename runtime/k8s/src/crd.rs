@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use weir_types::JobState;
 
 /// A streaming job run by Weir, kept running as its spec says.
 // Each printer column repeats `type_`, which clippy takes for a duplicate.
@@ -101,6 +102,58 @@ pub enum DesiredState {
     Suspended,
 }
 
+/// Where a WeirJob stands: the state of its job (Flink's names), or the
+/// controller's own step while it stops the job for an upgrade or a
+/// suspend.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WeirJobState {
+    Created,
+    Running,
+    Restarting,
+    Cancelling,
+    Canceled,
+    Failed,
+    Finished,
+    /// Stopping the job with a savepoint to start the new spec from it.
+    Upgrading,
+    /// Stopping the job with a savepoint because `spec.state: suspended`.
+    Suspending,
+    Suspended,
+}
+
+impl From<JobState> for WeirJobState {
+    fn from(state: JobState) -> Self {
+        match state {
+            JobState::Created => WeirJobState::Created,
+            JobState::Running => WeirJobState::Running,
+            JobState::Restarting => WeirJobState::Restarting,
+            JobState::Cancelling => WeirJobState::Cancelling,
+            JobState::Canceled => WeirJobState::Canceled,
+            JobState::Failed => WeirJobState::Failed,
+            JobState::Finished => WeirJobState::Finished,
+        }
+    }
+}
+
+impl WeirJobState {
+    /// As a condition's reason and an event's: `Running`, `Suspended`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            WeirJobState::Created => "Created",
+            WeirJobState::Running => "Running",
+            WeirJobState::Restarting => "Restarting",
+            WeirJobState::Cancelling => "Cancelling",
+            WeirJobState::Canceled => "Canceled",
+            WeirJobState::Failed => "Failed",
+            WeirJobState::Finished => "Finished",
+            WeirJobState::Upgrading => "Upgrading",
+            WeirJobState::Suspending => "Suspending",
+            WeirJobState::Suspended => "Suspended",
+        }
+    }
+}
+
 /// What the controller last saw of the job.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -108,7 +161,7 @@ pub struct WeirJobStatus {
     /// The job's state (CREATED, RUNNING, RESTARTING, FINISHED, FAILED,
     /// CANCELED...), or SUSPENDED, or UPGRADING while a new spec is rolled out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<WeirJobState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
     /// The generation of the spec the running job was started from.

@@ -9,7 +9,7 @@ pub mod pods;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use crd::{DesiredState, UpgradeMode, WeirJob, WeirJobSpec, WeirJobStatus};
+pub use crd::{DesiredState, UpgradeMode, WeirJob, WeirJobSpec, WeirJobState, WeirJobStatus};
 pub use error::K8sError;
 pub use lease::{Clock, LeaderElector, Leadership, LeaseConfig, SystemClock};
 pub use pods::{load_pod_template, PodFailure, PodSummary, TaskManagerPods, TaskManagerPodsConfig};

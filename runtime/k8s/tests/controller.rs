@@ -28,7 +28,7 @@ impl FakeJobs {
         self.jobs.lock().unwrap().insert(
             id.into(),
             JobView {
-                state: state.into(),
+                state: state.parse().expect("a job state"),
                 message: String::new(),
                 restarts: 0,
                 last_checkpoint: checkpoint.map(|(id, location)| CheckpointReference {

@@ -54,7 +54,7 @@ fn run(module: &[u8], records: u64, keys: u64) -> JobDetails {
             .submit(&spec, None)
             .expect("the job is accepted");
         let done = jobmanager.core.wait(&id).await.expect("the job exists");
-        assert_eq!(done.state, "FINISHED", "{}", done.status_message);
+        assert_eq!(done.job_state(), Some(weir_types::JobState::Finished), "{}", done.status_message);
         done
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -59,7 +59,7 @@ fn run(records: u64, taskmanagers: u32) -> Run {
         );
         let id = jobmanager.core.submit(&spec, None).expect("the job is accepted");
         let done = jobmanager.core.wait(&id).await.expect("the job exists");
-        assert_eq!(done.state, "FINISHED", "{}", done.status_message);
+        assert_eq!(done.job_state(), Some(weir_types::JobState::Finished), "{}", done.status_message);
         assert_eq!(done.source_records, records);
         Run {
             seconds: (done.end_time_ms - done.start_time_ms) as f64 / 1e3,

@@ -283,6 +283,15 @@ pub struct FlushPolicy {
     pub timeout: Duration,
 }
 
+/// A consumer's data-plane address that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("bad data address '{address}': {source}")]
+pub struct BadDataAddress {
+    address: String,
+    #[source]
+    source: tonic::transport::Error,
+}
+
 /// Connections to other TaskManagers' data planes, one per address;
 /// HTTP/2 multiplexes every channel between two TaskManagers over it.
 #[derive(Default)]
@@ -291,13 +300,16 @@ pub struct Connections {
 }
 
 impl Connections {
-    fn get(&self, address: &str) -> Result<Channel, String> {
+    fn get(&self, address: &str) -> Result<Channel, BadDataAddress> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(channel) = channels.get(address) {
             return Ok(channel.clone());
         }
         let channel = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| format!("bad data address '{address}': {e}"))?
+            .map_err(|source| BadDataAddress {
+                address: address.to_string(),
+                source,
+            })?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .connect_lazy();
@@ -332,7 +344,7 @@ impl NetworkOutbox {
         policy: FlushPolicy,
         buffered: Arc<DataPlaneStats>,
         mut cancelled: watch::Receiver<bool>,
-    ) -> Result<NetworkOutbox, String> {
+    ) -> Result<NetworkOutbox, BadDataAddress> {
         let channel = connections.get(address)?;
         let (sender, receiver) = mpsc::channel(1);
         let address = address.to_string();

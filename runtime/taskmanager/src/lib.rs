@@ -9,6 +9,7 @@
 
 mod codec;
 mod dataplane;
+mod deploy_error;
 mod memory;
 mod metrics;
 mod modules;

@@ -11,7 +11,7 @@ use tonic::transport::Channel;
 use weir_artifact::RemoteModules;
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
 use weir_proto::v1::FetchModuleRequest;
-use weir_types::sha256_digest;
+use weir_types::{sha256_digest, Classify, FailureKind};
 use weir_wasm_host::{LoadError, Module, WasmHost};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,13 +26,13 @@ pub enum ModuleError {
     Load(#[from] LoadError),
 }
 
-impl ModuleError {
+impl Classify for ModuleError {
     /// A fetch can succeed next time; wrong or broken bytes cannot.
-    pub fn is_retryable(&self) -> bool {
+    fn failure_kind(&self) -> FailureKind {
         match self {
-            ModuleError::Fetch { .. } => true,
-            ModuleError::Remote(e) => e.is_retryable(),
-            _ => false,
+            ModuleError::Fetch { .. } => FailureKind::Transient,
+            ModuleError::Remote(e) => e.failure_kind(),
+            _ => FailureKind::Configuration,
         }
     }
 }
@@ -191,7 +191,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let digest = jobmanager.core.put_module("", bytes).unwrap();
+        let digest = jobmanager.core.put_module("", bytes).unwrap().to_string();
         let client = ResourceManagerClient::connect(format!("http://{}", jobmanager.rpc_address))
             .await
             .unwrap();

@@ -13,11 +13,11 @@ use weir_executor::{
 };
 use weir_proto::v1::task_manager_message::Message as ToJobManager;
 use weir_proto::v1::{
-    user_metric, CheckpointAck, OperatorReport, TaskId, TaskState, TaskStateUpdate,
-    UserMetric as ProtoMetric,
+    user_metric, CheckpointAck, FailureKind as ProtoFailureKind, OperatorReport, TaskId, TaskState,
+    TaskStateUpdate, UserMetric as ProtoMetric,
 };
 use weir_state::StateBudget;
-use weir_types::{JobGraph, JobSpec};
+use weir_types::{Classify, JobGraph, JobSpec};
 use weir_wasm_host::UserMetric;
 
 use crate::tasks::Tasks;
@@ -149,7 +149,7 @@ impl TaskContext {
                 } else {
                     tracing::warn!(job = %self.id.job_id, "task failed: {error}");
                     update.state = TaskState::Failed as i32;
-                    update.retryable = error.is_retryable();
+                    update.failure_kind = ProtoFailureKind::from(error.failure_kind()) as i32;
                     update.error = error.to_string();
                 }
             }

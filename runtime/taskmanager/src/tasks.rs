@@ -15,15 +15,16 @@ use weir_executor::{
 use weir_proto::v1::resource_manager_client::ResourceManagerClient;
 use weir_proto::v1::task_manager_message::Message as ToJobManager;
 use weir_proto::v1::{
-    ChannelMetadata, CheckpointComplete, DeployTasks, JobCounters, RestoreState, TaskId,
-    TaskManagerMessage, TaskState, TaskStateUpdate, TriggerCheckpoint,
+    ChannelMetadata, CheckpointComplete, DeployTasks, FailureKind as ProtoFailureKind, JobCounters,
+    RestoreState, TaskId, TaskManagerMessage, TaskState, TaskStateUpdate, TriggerCheckpoint,
 };
 use weir_state::StateBudget;
-use weir_types::{JobGraph, JobSpec};
+use weir_types::{Classify, JobGraph, JobSpec};
 
 use crate::dataplane::{
     Connections, DataPlaneStats, FlushPolicy, GateKey, GateRegistry, NetworkOutbox,
 };
+use crate::deploy_error::DeployError;
 use crate::modules::ModuleCache;
 use crate::task_thread::{TaskContext, TaskSnapshotStore};
 
@@ -279,14 +280,14 @@ impl Tasks {
         let tasks = self.clone();
         self.shared.runtime.spawn(async move {
             let ids = task_ids(&deploy);
-            if let Err((message, retryable)) = tasks.clone().start(deploy).await {
-                tracing::warn!("cannot deploy tasks: {message}");
+            if let Err(error) = tasks.clone().start(deploy).await {
+                tracing::warn!("cannot deploy tasks: {error}");
                 tasks.report_each(
                     &ids,
                     TaskStateUpdate {
                         state: TaskState::Failed as i32,
-                        error: message,
-                        retryable,
+                        error: error.to_string(),
+                        failure_kind: ProtoFailureKind::from(error.failure_kind()) as i32,
                         ..TaskStateUpdate::default()
                     },
                 );
@@ -294,9 +295,8 @@ impl Tasks {
         });
     }
 
-    async fn start(self: Arc<Self>, deploy: DeployTasks) -> Result<(), (String, bool)> {
-        let spec = JobSpec::from_yaml(&deploy.spec_yaml)
-            .map_err(|e| (format!("the deployed job spec is invalid: {e}"), false))?;
+    async fn start(self: Arc<Self>, deploy: DeployTasks) -> Result<(), DeployError> {
+        let spec = JobSpec::from_yaml(&deploy.spec_yaml)?;
         // The job's checkpoint storage is out of bounds for its sources and
         // sinks, and where its snapshots may go.
         let paths = deploy
@@ -307,16 +307,14 @@ impl Tasks {
             });
         for task in &deploy.tasks {
             if let Some(restore) = &task.restore {
-                paths
-                    .check_storage("the checkpoint to restore", &restore.location)
-                    .map_err(|e| (e.to_string(), false))?;
+                paths.check_storage("the checkpoint to restore", &restore.location)?;
             }
         }
         let graph = JobGraph::of(&spec);
         let client = lock(&self.link)
             .as_ref()
             .map(|(_, client)| client.clone())
-            .ok_or_else(|| ("lost the JobManager while deploying".to_string(), true))?;
+            .ok_or(DeployError::LostJobManager)?;
         let mut modules = BTreeMap::new();
         for (index, op) in spec.operators.iter().enumerate() {
             let Some(digest) = &op.sha256 else { continue };
@@ -328,9 +326,10 @@ impl Tasks {
                 .modules
                 .get(&op.name, digest, op.module.as_deref(), &client)
                 .await
-                .map_err(|e| {
-                    let retryable = e.is_retryable();
-                    (format!("operators[{index}] '{}': {e}", op.name), retryable)
+                .map_err(|source| DeployError::Module {
+                    index,
+                    operator: op.name.clone(),
+                    source,
                 })?;
             modules.insert(index, module);
         }
@@ -353,7 +352,7 @@ impl Tasks {
                         TaskStateUpdate {
                             state: TaskState::Failed as i32,
                             error: message,
-                            retryable: true,
+                            failure_kind: ProtoFailureKind::Transient as i32,
                             restore_failed_checkpoint: restore.checkpoint_id,
                             ..TaskStateUpdate::default()
                         },
@@ -457,12 +456,12 @@ impl Tasks {
                         vertex: vertex + 1,
                         subtask: consumer,
                     };
-                    let sender = self.shared.gates.get(&gate_key).ok_or_else(|| {
-                        (
-                            format!("the JobManager placed vertex {} subtask {consumer} here but did not deploy it", vertex + 1),
-                            true,
-                        )
-                    })?;
+                    let sender = self.shared.gates.get(&gate_key).ok_or(
+                        DeployError::ConsumerNotDeployed {
+                            vertex: vertex + 1,
+                            subtask: consumer,
+                        },
+                    )?;
                     outboxes.push(Box::new(sender));
                 } else {
                     let metadata = ChannelMetadata {
@@ -486,8 +485,7 @@ impl Tasks {
                         policy,
                         self.shared.buffered.clone(),
                         cancel_watch.subscribe(),
-                    )
-                    .map_err(|e| (e, false))?;
+                    )?;
                     outboxes.push(Box::new(outbox));
                 }
             }
@@ -551,18 +549,14 @@ impl Tasks {
                 .name(format!("weir-task {name}"))
                 .spawn(move || context.run(gate, outboxes));
             if let Err(e) = spawned {
-                return Err((format!("cannot start a task thread: {e}"), true));
+                return Err(DeployError::Thread(e));
             }
         }
         Ok(())
     }
 
     /// Waits until no attempt of `job_id` older than `attempt` runs here.
-    async fn wait_for_older_attempts(
-        &self,
-        job_id: &str,
-        attempt: u32,
-    ) -> Result<(), (String, bool)> {
+    async fn wait_for_older_attempts(&self, job_id: &str, attempt: u32) -> Result<(), DeployError> {
         let started = Instant::now();
         loop {
             let older = lock(&self.jobs)
@@ -574,14 +568,10 @@ impl Tasks {
                 return Ok(());
             };
             if started.elapsed() > OLDER_ATTEMPT_GRACE {
-                return Err((
-                    format!(
-                        "attempt {older} of the job is still stopping on this TaskManager after \
-                         {} s",
-                        OLDER_ATTEMPT_GRACE.as_secs()
-                    ),
-                    true,
-                ));
+                return Err(DeployError::OlderAttemptStopping {
+                    older,
+                    seconds: OLDER_ATTEMPT_GRACE.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

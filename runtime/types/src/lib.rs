@@ -1,8 +1,11 @@
 //! Weir's shared vocabulary: the job spec and its validation, resource
 //! quantities, module references, the job graph and restart strategies. No IO: callers read files and pass text.
 
+mod digest;
+mod failure;
 pub mod fault;
 mod graph;
+mod job_state;
 mod keys;
 mod limits;
 mod module_ref;
@@ -10,7 +13,10 @@ mod quantity;
 mod restart;
 mod spec;
 
+pub use digest::{BadDigest, Digest};
+pub use failure::{Classify, FailureKind};
 pub use graph::{JobGraph, Partitioning, Vertex};
+pub use job_state::{JobState, UnknownJobState};
 pub use keys::{key_group, key_hash, subtask_of, KeyGroupRange};
 pub use limits::{
     SpecLimits, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_SPEC_BYTES, DEFAULT_MAX_SPEC_DEPTH,
@@ -23,6 +29,5 @@ pub use spec::*;
 /// The sha256 of `bytes` as `sha256:<hex>`: the one form digests of modules,
 /// snapshots and artifacts take everywhere in Weir.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    Digest::of(bytes).to_string()
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::limits::SpecLimits;
 use crate::module_ref::ModuleRef;
 use crate::quantity::{parse_bytes, parse_duration};
@@ -596,12 +597,8 @@ impl JobSpec {
                 }
             }
             if let Some(digest) = &op.sha256 {
-                let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    fail(
-                        at("sha256"),
-                        format!("'{digest}' is not a sha256 digest (64 hex digits)"),
-                    );
+                if let Err(e) = Digest::parse(digest) {
+                    fail(at("sha256"), e.to_string());
                 }
             }
             if !op.config.is_object() {

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use weir_types::Digest;
 
 use crate::bindings::aggregate::AggregateFunctionPre;
 use crate::bindings::{Operator, OperatorPre};
@@ -46,33 +47,6 @@ impl Default for EngineConfig {
             cache_dir: None,
             log_limits: LogLimits::default(),
         }
-    }
-}
-
-/// The sha256 of a module's bytes: its identity everywhere in Weir.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest([u8; 32]);
-
-impl Digest {
-    pub fn of(bytes: &[u8]) -> Self {
-        Digest(Sha256::digest(bytes).into())
-    }
-
-    /// Lowercase hex, without the `sha256:` prefix.
-    pub fn hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
     }
 }
 
@@ -185,11 +159,11 @@ impl WasmHost {
     ) -> Result<Arc<Module>, LoadError> {
         let digest = Digest::of(bytes);
         if let Some(expected) = expected {
-            let expected = expected.trim_start_matches("sha256:").to_ascii_lowercase();
-            if expected != digest.hex() {
+            let pinned = Digest::parse(expected);
+            if pinned.as_ref().ok() != Some(&digest) {
                 return Err(LoadError::DigestMismatch {
                     module: module.to_string(),
-                    expected: format!("sha256:{expected}"),
+                    expected: pinned.map_or_else(|_| expected.to_string(), |d| d.to_string()),
                     actual: digest.to_string(),
                 });
             }
@@ -230,9 +204,8 @@ impl WasmHost {
     /// A module this host has already compiled, by its digest
     /// (`sha256:<hex>`, the prefix optional); `None` for anything else.
     pub fn loaded(&self, digest: &str) -> Option<Arc<Module>> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(digest.trim_start_matches("sha256:"), &mut bytes).ok()?;
-        self.lock_modules().get(&Digest(bytes)).cloned()
+        let digest = Digest::parse(digest).ok()?;
+        self.lock_modules().get(&digest).cloned()
     }
 
     fn lock_modules(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Arc<Module>>> {

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use weir_types::{Classify, FailureKind};
+
 use crate::ErrorKind;
 
 /// Why a module could not be loaded. Every variant names the module.
@@ -81,16 +83,17 @@ pub enum CallError {
     },
 }
 
-impl CallError {
-    /// Whether restarting the task could help. A bad configuration cannot.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
+impl Classify for CallError {
+    /// A configuration the operator refused fails the same way again; a
+    /// trap, deadline or memory limit may not recur.
+    fn failure_kind(&self) -> FailureKind {
+        match self {
             CallError::Operator {
                 kind: ErrorKind::InvalidConfig,
                 ..
-            }
-        )
+            } => FailureKind::Configuration,
+            _ => FailureKind::Transient,
+        }
     }
 }
 

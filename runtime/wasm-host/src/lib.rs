@@ -27,7 +27,7 @@ pub use bindings::weir::operator::timers::{TimeDomain, Timer};
 pub use bindings::weir::operator::types::{
     DataType, Encoding, ErrorKind, Field, OperatorError, Schema,
 };
-pub use engine::{Digest, EngineConfig, Module, WasmHost};
+pub use engine::{EngineConfig, Module, WasmHost};
 pub use error::{CallError, LoadError};
 pub use guest_output::{LogLimits, DEFAULT_LOG_BYTES_PER_SECOND, DEFAULT_LOG_LINES_PER_SECOND};
 pub use instance::{AggregateInstance, Capabilities, InstanceLimits, OperatorInstance, Sandbox};

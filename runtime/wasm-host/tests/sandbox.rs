@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_types::Classify;
 
 use weir_row_codec::{BatchReader, BatchWriter, Value};
 use weir_testing::{guests, CORE_MODULE};

@@ -209,10 +209,9 @@ mod tests {
         let id = core.submit(&spec, None).unwrap();
         core.durable(&id).await.unwrap();
         let record = dir.path().join(format!("ha/default/jobs/{id}.json"));
-        let module = dir.path().join(format!(
-            "ha/default/modules/{}.wasm",
-            digest.trim_start_matches("sha256:")
-        ));
+        let module = dir
+            .path()
+            .join(format!("ha/default/modules/{}.wasm", digest.hex()));
         assert!(record.is_file() && module.is_file());
 
         // Another JobManager on the same storage takes the job over, with
@@ -222,7 +221,7 @@ mod tests {
         let recovery = successor.recover().await.unwrap();
         assert_eq!(recovery.resumed, 1, "{recovery:?}");
         let resumed = successor.job(&id).unwrap();
-        assert_eq!(resumed.state, "CREATED");
+        assert_eq!(resumed.job_state(), Some(weir_types::JobState::Created));
         assert!(resumed.attempt >= 1, "{resumed:?}");
         assert!(successor.module(&digest).is_some());
 

@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use weir_types::{JobGraph, JobSpec};
+use weir_types::{Digest, JobGraph, JobSpec};
 
-use super::{normalized_digest, Core, Job, JobState, StorageWork, StoredModule};
+use super::{Core, Job, JobState, StorageWork, StoredModule};
 use crate::checkpoints::{completed_summary, Checkpoints, Completed};
 use crate::job_store::{JobRecord, JobStoreError};
 
@@ -26,7 +26,7 @@ pub struct Recovery {
 /// A job rebuilt from its record, and the modules it needs.
 struct Recovered {
     job: Job,
-    modules: Vec<(String, Vec<u8>)>,
+    modules: Vec<(Digest, Vec<u8>)>,
 }
 
 impl Core {
@@ -105,7 +105,7 @@ impl Core {
 
         let mut modules = Vec::new();
         for op in &spec.operators {
-            let Some(digest) = op.sha256.as_deref().map(normalized_digest) else {
+            let Some(digest) = op.sha256.as_deref().and_then(|d| Digest::parse(d).ok()) else {
                 continue;
             };
             let remote = op
