@@ -1,6 +1,7 @@
 //! Weir's shared vocabulary: the job spec and its validation, resource
 //! quantities, module references, the job graph and restart strategies. No IO: callers read files and pass text.
 
+mod builtins;
 mod digest;
 mod failure;
 pub mod fault;
@@ -13,6 +14,10 @@ mod quantity;
 mod restart;
 mod spec;
 
+pub use builtins::{
+    AggregateFunction, BuiltinConfig, BuiltinConfigError, CountConfig, CountEmit, LateRecords,
+    WindowAggregate, WindowAssigner, WindowConfig,
+};
 pub use digest::{BadDigest, Digest};
 pub use failure::{Classify, FailureKind};
 pub use graph::{JobGraph, Partitioning, Vertex};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::builtins::BuiltinConfig;
 use crate::digest::Digest;
 use crate::limits::SpecLimits;
 use crate::module_ref::ModuleRef;
@@ -593,6 +594,20 @@ impl JobSpec {
                     }
                     if op.sha256.is_some() {
                         fail(at("sha256"), "applies to `module` only".into());
+                    }
+                }
+            }
+            if let Some(builtin) = op.builtin.as_deref() {
+                let known = BUILTIN_OPERATORS.contains(&builtin);
+                // `count` with a module is refused above.
+                let alone = op.module.is_none() || builtin == "window";
+                if known && alone && op.config.is_object() {
+                    if let Err(e) = BuiltinConfig::parse(builtin, &op.config, op.module.is_some()) {
+                        let field = match e.field.as_str() {
+                            "" => at("config"),
+                            field => at(&format!("config.{field}")),
+                        };
+                        fail(field, e.message);
                     }
                 }
             }

@@ -13,20 +13,15 @@ use weir_state::codec::{put_bytes, put_i64, put_u32, Reader};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use weir_row_codec::Value;
+use weir_types::{CountConfig, CountEmit};
 
 use crate::operator::{OpenInfo, Operator, OperatorError};
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Emit {
-    Running,
-    Final,
-}
-
 pub struct Count {
     name: String,
-    emit: Emit,
+    emit: CountEmit,
     keys: Vec<usize>,
     output: Option<SchemaRef>,
     counts: HashMap<Vec<u8>, i64>,
@@ -34,39 +29,15 @@ pub struct Count {
 }
 
 impl Count {
-    pub fn new(name: &str, config: &serde_json::Value) -> Result<Self, OperatorError> {
-        let invalid = |message: String| OperatorError::InvalidConfig {
-            operator: name.to_string(),
-            message,
-        };
-        let mut emit = Emit::Running;
-        let object = config
-            .as_object()
-            .ok_or_else(|| invalid("config must be a mapping".into()))?;
-        for (key, value) in object {
-            match (key.as_str(), value.as_str()) {
-                ("emit", Some("running")) => emit = Emit::Running,
-                ("emit", Some("final")) => emit = Emit::Final,
-                ("emit", _) => {
-                    return Err(invalid(format!(
-                        "emit must be 'running' or 'final', got {value}"
-                    )))
-                }
-                (other, _) => {
-                    return Err(invalid(format!(
-                        "unknown config key '{other}' (known: emit)"
-                    )))
-                }
-            }
-        }
-        Ok(Count {
+    pub fn new(name: &str, config: CountConfig) -> Self {
+        Count {
             name: name.to_string(),
-            emit,
+            emit: config.emit,
             keys: Vec::new(),
             output: None,
             counts: HashMap::new(),
             scratch: Vec::new(),
-        })
+        }
     }
 
     fn increment(&mut self) -> i64 {
@@ -115,19 +86,19 @@ impl Operator for Count {
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
         let mut running = Vec::with_capacity(match self.emit {
-            Emit::Running => batch.num_rows(),
-            Emit::Final => 0,
+            CountEmit::Running => batch.num_rows(),
+            CountEmit::Final => 0,
         });
         let key_columns = rows::key_columns(&batch, &self.keys);
         for row in 0..batch.num_rows() {
             self.scratch.clear();
             rows::write_key(&key_columns, row, &mut self.scratch);
             let count = self.increment();
-            if self.emit == Emit::Running {
+            if self.emit == CountEmit::Running {
                 running.push(count);
             }
         }
-        if self.emit == Emit::Running && !running.is_empty() {
+        if self.emit == CountEmit::Running && !running.is_empty() {
             let Some(schema) = self.output.clone() else {
                 return Err(OperatorError::Failed {
                     operator: self.name.clone(),
@@ -174,7 +145,7 @@ impl Operator for Count {
     }
 
     fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        if self.emit == Emit::Running || self.counts.is_empty() {
+        if self.emit == CountEmit::Running || self.counts.is_empty() {
             return Ok(());
         }
         let failed = |message: String| OperatorError::Failed {
@@ -243,13 +214,22 @@ mod tests {
     use arrow_array::types::Int64Type;
     use arrow_array::StringArray;
 
+    /// A count from its written config, as `builtins::create` makes one.
+    fn new_count(name: &str, config: &serde_json::Value) -> Result<Count, OperatorError> {
+        let config = CountConfig::parse(config).map_err(|e| OperatorError::InvalidConfig {
+            operator: name.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Count::new(name, config))
+    }
+
     fn words(words: &[&str]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("word", DataType::Utf8, false)]));
         RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(words.to_vec()))]).unwrap()
     }
 
     fn opened(emit: &str) -> Count {
-        let mut count = Count::new("count", &serde_json::json!({ "emit": emit })).unwrap();
+        let mut count = new_count("count", &serde_json::json!({ "emit": emit })).unwrap();
         let info = OpenInfo {
             key_fields: vec!["word".into()],
             ..OpenInfo::default()
@@ -298,7 +278,7 @@ mod tests {
 
     #[test]
     fn config_and_keys_are_checked() {
-        let err = Count::new("c", &serde_json::json!({ "emit": "sometimes" }))
+        let err = new_count("c", &serde_json::json!({ "emit": "sometimes" }))
             .err()
             .unwrap();
         assert!(
@@ -306,14 +286,14 @@ mod tests {
                 .contains("emit must be 'running' or 'final'"),
             "{err}"
         );
-        let err = Count::new("c", &serde_json::json!({ "mode": "x" }))
+        let err = new_count("c", &serde_json::json!({ "mode": "x" }))
             .err()
             .unwrap();
         assert!(
             err.to_string().contains("unknown config key 'mode'"),
             "{err}"
         );
-        let mut count = Count::new("c", &serde_json::json!({})).unwrap();
+        let mut count = new_count("c", &serde_json::json!({})).unwrap();
         let info = OpenInfo {
             key_fields: vec!["wrod".into()],
             ..OpenInfo::default()

@@ -8,6 +8,7 @@ pub use window::Window;
 
 use std::sync::Arc;
 
+use weir_types::BuiltinConfig;
 use weir_wasm_host::{InstanceLimits, Module};
 
 use crate::operator::{Operator, OperatorError};
@@ -24,16 +25,16 @@ pub fn create(
     limits: InstanceLimits,
     paths: &PathPolicy,
 ) -> Result<Box<dyn Operator>, OperatorError> {
-    match builtin {
-        "count" if module.is_some() => Err(OperatorError::InvalidConfig {
+    let parsed = BuiltinConfig::parse(builtin, config, module.is_some()).map_err(|e| {
+        OperatorError::InvalidConfig {
             operator: name.to_string(),
-            message: "count takes no `module`".into(),
-        }),
-        "count" => Ok(Box::new(Count::new(name, config)?)),
-        "window" => Ok(Box::new(Window::new(name, config, module, limits, paths)?)),
-        other => Err(OperatorError::InvalidConfig {
-            operator: name.to_string(),
-            message: format!("unknown built-in '{other}'"),
-        }),
+            message: e.to_string(),
+        }
+    })?;
+    match parsed {
+        BuiltinConfig::Count(config) => Ok(Box::new(Count::new(name, config))),
+        BuiltinConfig::Window(config) => {
+            Ok(Box::new(Window::new(name, config, module, limits, paths)?))
+        }
     }
 }

@@ -29,9 +29,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use serde::Deserialize;
 use weir_row_codec::Value;
-use weir_types::{parse_duration, OutputFormat};
+use weir_types::{AggregateFunction, OutputFormat, WindowAssigner, WindowConfig};
 use weir_wasm_host::{
     AggregateContext, AggregateInstance, Encoding, InstanceLimits, Module, UserMetric,
 };
@@ -42,40 +41,6 @@ use crate::paths::PathPolicy;
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
 use crate::sink::{FileSink, Sink};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Config {
-    #[serde(rename = "type")]
-    kind: String,
-    size: Option<String>,
-    slide: Option<String>,
-    gap: Option<String>,
-    aggregates: Vec<AggregateConfig>,
-    allowed_lateness: Option<String>,
-    late_records: Option<LateRecordsConfig>,
-}
-
-/// Where records too late for their windows go instead of being dropped.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LateRecordsConfig {
-    path: String,
-    #[serde(default)]
-    format: OutputFormat,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AggregateConfig {
-    #[serde(rename = "fn")]
-    function: String,
-    column: Option<String>,
-    #[serde(rename = "as")]
-    name: Option<String>,
-    /// `fn: udf` only: the aggregate function's own configuration.
-    config: Option<serde_json::Value>,
-}
 
 /// A user aggregate function: a component of the `aggregate-function`
 /// world, the window operator's `module`.
@@ -97,13 +62,6 @@ struct Udf {
 enum OutputColumn {
     Builtin(usize),
     Udf(usize),
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Assigner {
-    Tumbling { size: i64 },
-    Sliding { size: i64, slide: i64 },
-    Session { gap: i64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +154,7 @@ struct Pane {
 
 pub struct Window {
     name: String,
-    assigner: Assigner,
+    assigner: WindowAssigner,
     aggregates: Vec<Aggregate>,
     udfs: Vec<Udf>,
     columns: Vec<OutputColumn>,
@@ -234,27 +192,13 @@ fn opened<'a>(
     })
 }
 
-/// The duration in `field`, in milliseconds; `positive` refuses zero.
-fn millis(field: &str, value: &Option<String>, positive: bool) -> Result<Option<i64>, String> {
-    value
-        .as_deref()
-        .map(|v| {
-            let d = parse_duration(v).map_err(|e| format!("{field}: {e}"))?;
-            let ms = i64::try_from(d.as_millis()).map_err(|_| format!("{field}: too long"))?;
-            if positive && ms <= 0 {
-                return Err(format!("{field} must be more than 0 ms"));
-            }
-            Ok(ms)
-        })
-        .transpose()
-}
-
 impl Window {
-    /// `module`: the operator's component, when its aggregates include
-    /// `fn: udf`; `limits` bound its instances.
+    /// `config` was checked with the job spec; `module`: the operator's
+    /// component, when its aggregates include `fn: udf`; `limits` bound its
+    /// instances.
     pub fn new(
         name: &str,
-        config: &serde_json::Value,
+        config: WindowConfig,
         module: Option<Arc<Module>>,
         limits: InstanceLimits,
         paths: &PathPolicy,
@@ -263,121 +207,54 @@ impl Window {
             operator: name.to_string(),
             message,
         };
-        let config: Config =
-            serde_json::from_value(config.clone()).map_err(|e| invalid(e.to_string()))?;
-        let size = millis("size", &config.size, true).map_err(invalid)?;
-        let slide = millis("slide", &config.slide, true).map_err(invalid)?;
-        let gap = millis("gap", &config.gap, true).map_err(invalid)?;
-        let assigner = match (config.kind.as_str(), size, slide, gap) {
-            ("tumbling", Some(size), None, None) => Assigner::Tumbling { size },
-            ("sliding", Some(size), Some(slide), None) => Assigner::Sliding { size, slide },
-            ("session", None, None, Some(gap)) => Assigner::Session { gap },
-            ("tumbling", ..) => return Err(invalid("a tumbling window takes `size` only".into())),
-            ("sliding", ..) => {
-                return Err(invalid("a sliding window takes `size` and `slide`".into()))
-            }
-            ("session", ..) => return Err(invalid("a session window takes `gap` only".into())),
-            (other, ..) => {
-                return Err(invalid(format!(
-                    "unknown window type '{other}' (known: tumbling, sliding, session)"
-                )))
-            }
-        };
-        if config.aggregates.is_empty() {
-            return Err(invalid("list at least one aggregate".into()));
-        }
         let mut aggregates = Vec::new();
         let mut udfs = Vec::new();
         let mut columns = Vec::new();
-        for (i, agg) in config.aggregates.iter().enumerate() {
-            if agg.function == "udf" {
-                if module.is_none() {
-                    return Err(invalid(format!(
-                        "aggregates[{i}]: fn udf runs the operator's `module`, an aggregate-function \
-                         component, and this window has none"
-                    )));
+        for agg in config.aggregates {
+            let function = match agg.function {
+                AggregateFunction::Udf => {
+                    columns.push(OutputColumn::Udf(udfs.len()));
+                    udfs.push(Udf {
+                        name: agg.name,
+                        config: agg.udf_config.unwrap_or_else(|| "{}".to_string()),
+                        instance: None,
+                        encoding: Encoding::Rows,
+                        result: None,
+                        ipc: None,
+                        empty: Vec::new(),
+                    });
+                    continue;
                 }
-                if agg.column.is_some() {
-                    return Err(invalid(format!(
-                        "aggregates[{i}]: fn udf takes its columns in its `config`, not `column`"
-                    )));
-                }
-                columns.push(OutputColumn::Udf(udfs.len()));
-                udfs.push(Udf {
-                    name: agg
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("udf_{}", udfs.len())),
-                    config: agg
-                        .config
-                        .as_ref()
-                        .map_or_else(|| "{}".to_string(), |c| c.to_string()),
-                    instance: None,
-                    encoding: Encoding::Rows,
-                    result: None,
-                    ipc: None,
-                    empty: Vec::new(),
-                });
-                continue;
-            }
-            if agg.config.is_some() {
-                return Err(invalid(format!(
-                    "aggregates[{i}]: `config` is for fn udf only"
-                )));
-            }
+                AggregateFunction::Count => Function::Count,
+                AggregateFunction::Sum => Function::Sum,
+                AggregateFunction::Min => Function::Min,
+                AggregateFunction::Max => Function::Max,
+                AggregateFunction::Avg => Function::Avg,
+            };
             columns.push(OutputColumn::Builtin(aggregates.len()));
-            let function = match agg.function.as_str() {
-                "count" => Function::Count,
-                "sum" => Function::Sum,
-                "min" => Function::Min,
-                "max" => Function::Max,
-                "avg" => Function::Avg,
-                other => {
-                    return Err(invalid(format!(
-                    "aggregates[{i}]: unknown fn '{other}' (known: count, sum, min, max, avg, udf)"
-                )))
-                }
-            };
-            let column = match (function, &agg.column) {
-                (Function::Count, None) => None,
-                (Function::Count, Some(_)) => {
-                    return Err(invalid(format!("aggregates[{i}]: count takes no column")))
-                }
-                (_, Some(column)) => Some((column.clone(), Numeric::Int)),
-                (_, None) => {
-                    return Err(invalid(format!(
-                        "aggregates[{i}]: {} needs a `column`",
-                        agg.function
-                    )))
-                }
-            };
-            let default_name = match &column {
-                None => agg.function.clone(),
-                Some((c, _)) => format!("{}_{c}", agg.function),
-            };
             aggregates.push(Aggregate {
                 function,
-                name: agg.name.clone().unwrap_or(default_name),
-                column,
+                name: agg.name,
+                column: agg.column.map(|c| (c, Numeric::Int)),
                 index: 0,
             });
         }
-        if udfs.is_empty() && module.is_some() {
+        // The spec was checked without the module's bytes; the module that
+        // arrived is what runs.
+        if udfs.is_empty() != module.is_none() {
             return Err(invalid(
-                "the window has a `module` but no aggregate with fn udf to run it".into(),
+                "a window runs its `module` exactly when an aggregate has fn udf".into(),
             ));
         }
         Ok(Window {
             name: name.to_string(),
-            assigner,
+            assigner: config.assigner,
             aggregates,
             udfs,
             columns,
             module,
             limits,
-            lateness: millis("allowedLateness", &config.allowed_lateness, false)
-                .map_err(invalid)?
-                .unwrap_or(0),
+            lateness: config.allowed_lateness,
             keys: Vec::new(),
             time: 0,
             output: None,
@@ -454,11 +331,11 @@ impl Window {
     /// The windows `ts` belongs to, as (start, end).
     fn assign(&self, ts: i64) -> Vec<(i64, i64)> {
         match self.assigner {
-            Assigner::Tumbling { size } => {
+            WindowAssigner::Tumbling { size } => {
                 let start = ts - ts.rem_euclid(size);
                 vec![(start, start + size)]
             }
-            Assigner::Sliding { size, slide } => {
+            WindowAssigner::Sliding { size, slide } => {
                 let mut windows = Vec::new();
                 let mut start = ts - ts.rem_euclid(slide);
                 while start > ts - size {
@@ -467,7 +344,7 @@ impl Window {
                 }
                 windows
             }
-            Assigner::Session { gap } => vec![(ts, ts + gap)],
+            WindowAssigner::Session { gap } => vec![(ts, ts + gap)],
         }
     }
 
@@ -485,7 +362,7 @@ impl Window {
         mut end: i64,
         values: &[Acc],
     ) -> Result<bool, OperatorError> {
-        if !matches!(self.assigner, Assigner::Session { .. }) {
+        if !matches!(self.assigner, WindowAssigner::Session { .. }) {
             // The common case first, without allocating: the window exists.
             if let Some(pane) = self.panes.get_mut(key).and_then(|p| p.get_mut(&start)) {
                 for (acc, value) in pane.accs.iter_mut().zip(values) {
@@ -500,7 +377,7 @@ impl Window {
         if !self.panes.contains_key(key) {
             self.panes.insert(key.to_vec(), BTreeMap::new());
         }
-        if matches!(self.assigner, Assigner::Session { .. }) {
+        if matches!(self.assigner, WindowAssigner::Session { .. }) {
             let overlapping: Vec<i64> = self.panes[key]
                 .iter()
                 .filter(|(s, p)| **s < end && start < p.end)
