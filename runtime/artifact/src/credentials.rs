@@ -32,6 +32,36 @@ struct AuthEntry {
     registry_token: Option<String>,
 }
 
+/// Why a Docker config file's credentials cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{0}")]
+    NotJson(#[from] serde_json::Error),
+    /// One registry's entry; `registry` is its key as the file spells it.
+    #[error("auths.\"{registry}\": {why}")]
+    Entry {
+        registry: String,
+        #[source]
+        why: AuthEntryError,
+    },
+}
+
+/// Why one registry's entry of a Docker config gives no credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthEntryError {
+    #[error("'auth' is not base64: {0}")]
+    NotBase64(#[source] base64::DecodeError),
+    #[error("'auth' is not UTF-8")]
+    NotUtf8,
+    #[error("'auth' does not decode to USER:PASSWORD")]
+    NoUserPassword,
+    #[error(
+        "identity tokens need a credential helper, which Weir does not run; \
+         give a username and password or an 'auth'"
+    )]
+    IdentityToken,
+}
+
 /// Credentials by registry host (`host[:port]`).
 #[derive(Debug, Default, Clone)]
 pub struct Credentials {
@@ -55,16 +85,17 @@ impl Credentials {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        Self::parse(&text).map_err(error)
+        Self::parse(&text).map_err(|e| error(e.to_string()))
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let config: DockerConfig = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, CredentialsError> {
+        let config: DockerConfig = serde_json::from_str(text)?;
         let mut by_registry = BTreeMap::new();
         for (key, entry) in config.auths {
-            let auth = entry
-                .to_auth()
-                .map_err(|why| format!("auths.\"{key}\": {why}"))?;
+            let auth = entry.to_auth().map_err(|why| CredentialsError::Entry {
+                registry: key.clone(),
+                why,
+            })?;
             by_registry.insert(registry_of(&key), auth);
         }
         Ok(Credentials { by_registry })
@@ -82,7 +113,7 @@ impl Credentials {
 }
 
 impl AuthEntry {
-    fn to_auth(&self) -> Result<RegistryAuth, String> {
+    fn to_auth(&self) -> Result<RegistryAuth, AuthEntryError> {
         if let Some(token) = self.registry_token.as_ref().filter(|t| !t.is_empty()) {
             return Ok(RegistryAuth::Bearer(token.clone()));
         }
@@ -92,20 +123,15 @@ impl AuthEntry {
         if let Some(encoded) = self.auth.as_ref().filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
-                .map_err(|e| format!("'auth' is not base64: {e}"))?;
-            let decoded =
-                String::from_utf8(decoded).map_err(|_| "'auth' is not UTF-8".to_string())?;
+                .map_err(AuthEntryError::NotBase64)?;
+            let decoded = String::from_utf8(decoded).map_err(|_| AuthEntryError::NotUtf8)?;
             let (user, password) = decoded
                 .split_once(':')
-                .ok_or("'auth' does not decode to USER:PASSWORD")?;
+                .ok_or(AuthEntryError::NoUserPassword)?;
             return Ok(RegistryAuth::Basic(user.to_string(), password.to_string()));
         }
         if self.identity_token.is_some() {
-            return Err(
-                "identity tokens need a credential helper, which Weir does not run; \
-                        give a username and password or an 'auth'"
-                    .into(),
-            );
+            return Err(AuthEntryError::IdentityToken);
         }
         Ok(RegistryAuth::Anonymous)
     }
@@ -157,7 +183,8 @@ mod tests {
     #[test]
     fn a_bad_entry_is_named() {
         let error = Credentials::parse(r#"{"auths": {"r.example": {"auth": "bm9jb2xvbg=="}}}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("auths.\"r.example\""), "{error}");
         assert!(error.contains("USER:PASSWORD"), "{error}");
     }

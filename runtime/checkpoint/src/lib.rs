@@ -15,7 +15,9 @@
 mod metadata;
 mod storage;
 
-pub use metadata::{CheckpointMetadata, TaskStateHandle, VertexShape, METADATA_FORMAT};
+pub use metadata::{
+    CheckpointMetadata, MetadataError, TaskStateHandle, VertexShape, METADATA_FORMAT,
+};
 pub use storage::{location_of, Storage, StorageError};
 
 /// The file that makes a checkpoint complete.

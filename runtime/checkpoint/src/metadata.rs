@@ -5,6 +5,19 @@ use serde::{Deserialize, Serialize};
 /// The version of the metadata format; restores refuse any other.
 pub const METADATA_FORMAT: &str = "weir-checkpoint/1";
 
+/// Why a `_metadata` file cannot be restored from. `location` is the
+/// checkpoint's directory, as the caller named it.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{location}/_metadata is not checkpoint metadata: {source}")]
+    NotMetadata {
+        location: String,
+        source: serde_json::Error,
+    },
+    #[error("{location}/_metadata has format '{format}'; this Weir reads '{METADATA_FORMAT}'")]
+    UnknownFormat { location: String, format: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointMetadata {
@@ -46,14 +59,17 @@ impl CheckpointMetadata {
     }
 
     /// Parses `_metadata`; `location` only names it in errors.
-    pub fn parse(bytes: &[u8], location: &str) -> Result<CheckpointMetadata, String> {
-        let metadata: CheckpointMetadata = serde_json::from_slice(bytes)
-            .map_err(|e| format!("{location}/_metadata is not checkpoint metadata: {e}"))?;
+    pub fn parse(bytes: &[u8], location: &str) -> Result<CheckpointMetadata, MetadataError> {
+        let metadata: CheckpointMetadata =
+            serde_json::from_slice(bytes).map_err(|source| MetadataError::NotMetadata {
+                location: location.to_string(),
+                source,
+            })?;
         if metadata.format != METADATA_FORMAT {
-            return Err(format!(
-                "{location}/_metadata has format '{}'; this Weir reads '{METADATA_FORMAT}'",
-                metadata.format
-            ));
+            return Err(MetadataError::UnknownFormat {
+                location: location.to_string(),
+                format: metadata.format,
+            });
         }
         Ok(metadata)
     }
@@ -111,13 +127,16 @@ mod tests {
         assert_eq!(CheckpointMetadata::parse(&bytes, "x").unwrap(), m);
         let mut other = m.clone();
         other.format = "weir-checkpoint/9".into();
-        let err =
-            CheckpointMetadata::parse(&serde_json::to_vec(&other).unwrap(), "loc").unwrap_err();
+        let err = CheckpointMetadata::parse(&serde_json::to_vec(&other).unwrap(), "loc")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("loc/_metadata") && err.contains("weir-checkpoint/9"),
             "{err}"
         );
-        let err = CheckpointMetadata::parse(b"{", "loc").unwrap_err();
+        let err = CheckpointMetadata::parse(b"{", "loc")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not checkpoint metadata"), "{err}");
     }
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use weir_artifact::Registries;
-use weir_jobmanager::{Core, SavepointStatus};
-use weir_k8s::controller::{BoxFuture, JobControl, JobView, SavepointProgress};
+use weir_jobmanager::{Core, SavepointStatus, SubmitError};
+use weir_k8s::controller::{BoxFuture, ControlError, JobControl, JobView, SavepointProgress};
 use weir_k8s::crd::CheckpointReference;
 use weir_types::{JobSpec, ModuleRef};
 
@@ -20,51 +20,46 @@ impl JobControl for CoreJobs {
         &self,
         spec_yaml: String,
         restore_from: Option<String>,
-    ) -> BoxFuture<'_, Result<String, String>> {
+    ) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
+            let refused = |e: SubmitError| ControlError::Submit(Box::new(e));
             let restore = match restore_from {
                 Some(location) => Some(
                     weir_jobmanager::read_restore_point(&location)
                         .await
-                        .map_err(|e| e.to_string())?,
+                        .map_err(refused)?,
                 ),
                 None => None,
             };
-            let job_id = self
-                .core
-                .submit(&spec_yaml, restore)
-                .map_err(|e| e.to_string())?;
+            let job_id = self.core.submit(&spec_yaml, restore).map_err(refused)?;
             // The resource's status names the job only once the job would
             // survive this JobManager.
-            self.core
-                .durable(&job_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.core.durable(&job_id).await.map_err(refused)?;
             Ok(job_id)
         })
     }
 
-    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, String>> {
+    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
-            let mut spec = JobSpec::from_yaml(&spec_yaml).map_err(|e| format!("spec.job: {e}"))?;
+            let mut spec = JobSpec::from_yaml(&spec_yaml)
+                .map_err(|e| ControlError::InvalidJob(Box::new(e)))?;
             // Nothing can upload a file for a resource: its modules come
             // from a registry or a ConfigMap.
             for (index, op) in spec.operators.iter().enumerate() {
                 if let Some(module) = &op.module {
                     if let Ok(ModuleRef::Path(path)) = ModuleRef::parse(module) {
-                        return Err(format!(
-                            "spec.job.operators[{index}] '{}': module '{path}' is a file; a \
-                             WeirJob's modules are oci:// or configmap:// references \
-                             (weir push FILE oci://REGISTRY/REPOSITORY:TAG, or configmap://)",
-                            op.name
-                        ));
+                        return Err(ControlError::FileModule {
+                            index,
+                            operator: op.name.clone(),
+                            path,
+                        });
                     }
                 }
             }
             weir_artifact::pin_remote_modules(&mut spec, &self.registries)
                 .await
-                .map_err(|e| format!("spec.job.{e}"))?;
-            serde_yaml_ng::to_string(&spec).map_err(|e| e.to_string())
+                .map_err(|e| ControlError::PinModules(Box::new(e)))?;
+            serde_yaml_ng::to_string(&spec).map_err(ControlError::EncodeSpec)
         })
     }
 
@@ -99,8 +94,10 @@ impl JobControl for CoreJobs {
         &self,
         job_id: &str,
         directory: Option<String>,
-    ) -> Result<String, String> {
-        self.core.trigger_savepoint(job_id, directory, true, None)
+    ) -> Result<String, ControlError> {
+        self.core
+            .trigger_savepoint(job_id, directory, true, None)
+            .map_err(|e| ControlError::StopWithSavepoint(Box::new(e)))
     }
 
     fn savepoint(&self, job_id: &str, request_id: &str) -> Option<SavepointProgress> {

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
-use weir_checkpoint::{CheckpointMetadata, TaskStateHandle};
+use weir_checkpoint::{CheckpointMetadata, StorageError, TaskStateHandle};
 use weir_proto::v1::{CheckpointStats, CheckpointSummary};
+use weir_types::JobState;
 
 /// Checkpoints and savepoints REST lists per job, newest first.
 const HISTORY: usize = 10;
@@ -21,7 +22,39 @@ pub struct Completed {
 }
 
 /// What a savepoint request gets: the savepoint's location, or why not.
-pub type SavepointReply = oneshot::Sender<Result<String, String>>;
+pub type SavepointReply = oneshot::Sender<Result<String, SavepointError>>;
+
+/// Why a savepoint was not taken: refused when asked for, or lost with
+/// the checkpoint that was to be it.
+#[derive(Debug, thiserror::Error)]
+pub enum SavepointError {
+    #[error("there is no job {job_id}")]
+    NoSuchJob { job_id: String },
+    #[error("job {job_id} is {}: savepoints are taken of running jobs", .state.name())]
+    NotRunning { job_id: String, state: JobState },
+    /// The target directory is not a checkpoint location.
+    #[error(transparent)]
+    Directory(#[from] StorageError),
+    /// The checkpoint failed: a task declined it, it expired, or its
+    /// metadata could not be written. `why` is the reason the checkpoint
+    /// history records too, and a decline's comes from the TaskManager as
+    /// text, so text is what there is to carry.
+    #[error("{why}")]
+    CheckpointFailed { why: String },
+    /// The job cancelled, failed or ended before the savepoint completed.
+    #[error("{why}")]
+    Abandoned { why: String },
+}
+
+/// Why a checkpoint's `_metadata` was not written (the checkpoint then
+/// fails).
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataWriteError {
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StorageError),
+}
 
 pub struct SavepointRequest {
     pub directory: String,

@@ -21,12 +21,12 @@ pub use weir_types::JobState;
 use weir_types::{Digest, JobGraph, JobSpec, RestartHistory};
 
 use crate::checkpoints::{
-    completed_summary, Checkpoints, Completed, Pending, SavepointReply, SavepointRequest,
-    SavepointStatus,
+    completed_summary, Checkpoints, Completed, MetadataWriteError, Pending, SavepointError,
+    SavepointReply, SavepointRequest, SavepointStatus,
 };
 use crate::exceptions::{ExceptionHistory, Failure, FailureSource, DEFAULT_EXCEPTION_HISTORY};
 use crate::job_store::{JobRecord, JobStore, JOB_RECORD_FORMAT};
-use crate::limits::JobManagerLimits;
+use crate::limits::{JobManagerLimits, LimitError};
 
 mod persistence;
 mod recovery;
@@ -60,16 +60,16 @@ pub enum SubmitError {
     Savepoint { location: String, why: String },
     #[error("cannot store the job in {location}: {why}")]
     Storage { location: String, why: String },
-    #[error("{0}")]
-    Limit(String),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
 }
 
 /// Why a module upload was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PutModuleError {
     /// Over `maxModuleSize` or `moduleStoreSize`.
-    #[error("{0}")]
-    Limit(String),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("the module's bytes have digest {actual}, not the {claimed} the client sent")]
     Digest { actual: Digest, claimed: String },
 }
@@ -1166,7 +1166,7 @@ impl Core {
         job_id: &str,
         id: u64,
         metadata: CheckpointMetadata,
-        written: Result<(), String>,
+        written: Result<(), MetadataWriteError>,
     ) {
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -1284,7 +1284,7 @@ impl Core {
                 SavepointStatus::Failed(why.clone()),
             );
             if let Some(reply) = request.reply.take() {
-                let _ = reply.send(Err(why));
+                let _ = reply.send(Err(SavepointError::CheckpointFailed { why }));
             }
             return;
         }
@@ -1321,21 +1321,22 @@ impl Core {
         directory: Option<String>,
         stop: bool,
         reply: Option<SavepointReply>,
-    ) -> Result<String, String> {
+    ) -> Result<String, SavepointError> {
         let mut state = self.lock();
         let job = state
             .jobs
             .get_mut(job_id)
-            .ok_or_else(|| format!("there is no job {job_id}"))?;
+            .ok_or_else(|| SavepointError::NoSuchJob {
+                job_id: job_id.to_string(),
+            })?;
         if job.state != JobState::Running {
-            return Err(format!(
-                "job {job_id} is {}: savepoints are taken of running jobs",
-                job.state.name()
-            ));
+            return Err(SavepointError::NotRunning {
+                job_id: job_id.to_string(),
+                state: job.state,
+            });
         }
         let directory = match directory {
-            Some(dir) => weir_checkpoint::location_of(&dir, std::path::Path::new("/"))
-                .map_err(|e| e.to_string())?,
+            Some(dir) => weir_checkpoint::location_of(&dir, std::path::Path::new("/"))?,
             None => job.checkpoints.savepoint_dir.clone(),
         };
         let request_id = new_job_id(job_id);
@@ -1530,7 +1531,9 @@ fn abort_checkpoints(job: &mut Job, why: &str) {
             SavepointStatus::Failed(why.to_string()),
         );
         if let Some(reply) = request.reply.take() {
-            let _ = reply.send(Err(why.to_string()));
+            let _ = reply.send(Err(SavepointError::Abandoned {
+                why: why.to_string(),
+            }));
         }
     }
 }

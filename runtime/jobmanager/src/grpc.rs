@@ -45,7 +45,8 @@ pub async fn read_restore_point(location: &str) -> Result<Completed, SubmitError
             )),
             false => fail(e.to_string()),
         })?;
-    let metadata = weir_checkpoint::CheckpointMetadata::parse(&bytes, &location).map_err(fail)?;
+    let metadata = weir_checkpoint::CheckpointMetadata::parse(&bytes, &location)
+        .map_err(|e| fail(e.to_string()))?;
     Ok(Completed { location, metadata })
 }
 
@@ -102,12 +103,12 @@ impl JobService for Jobs {
             self.core
                 .limits
                 .check_module_size((bytes.len() + chunk.data.len()) as u64)
-                .map_err(Status::resource_exhausted)?;
+                .map_err(|e| Status::resource_exhausted(e.to_string()))?;
             bytes.extend_from_slice(&chunk.data);
         }
         let size = bytes.len() as u64;
         let digest = self.core.put_module(&claimed, bytes).map_err(|e| match e {
-            PutModuleError::Limit(why) => Status::resource_exhausted(why),
+            PutModuleError::Limit(why) => Status::resource_exhausted(why.to_string()),
             PutModuleError::Digest { .. } => Status::data_loss(e.to_string()),
         })?;
         Ok(Response::new(PutModuleResponse {
@@ -147,7 +148,7 @@ impl JobService for Jobs {
         let directory = Some(request.target_directory).filter(|d| !d.trim().is_empty());
         self.core
             .trigger_savepoint(&request.job_id, directory, request.stop, Some(reply))
-            .map_err(Status::failed_precondition)?;
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
         match answer.await {
             Ok(Ok(location)) => Ok(Response::new(TriggerSavepointResponse { location })),
             Ok(Err(why)) => Err(Status::aborted(format!("the savepoint failed: {why}"))),

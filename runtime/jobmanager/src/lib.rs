@@ -29,7 +29,7 @@ use tokio_stream::StreamExt;
 use weir_proto::v1::job_service_server::JobServiceServer;
 use weir_proto::v1::resource_manager_server::ResourceManagerServer;
 
-pub use crate::checkpoints::{Completed, SavepointStatus};
+pub use crate::checkpoints::{Completed, MetadataWriteError, SavepointError, SavepointStatus};
 pub use crate::core::{
     shape_of, Core, JobState, PutModuleError, Recovery, RegisteredTaskManager, Resources,
     SubmitError, TaskManagerInfo,
@@ -38,7 +38,7 @@ pub use crate::exceptions::DEFAULT_EXCEPTION_HISTORY;
 pub use crate::grpc::read_restore_point;
 pub use crate::job_store::{JobRecord, JobStore, JobStoreError, JOB_RECORD_FORMAT};
 pub use crate::limits::{
-    JobManagerLimits, DEFAULT_MAX_CONCURRENT_SUBMISSIONS, DEFAULT_MODULE_STORE_BYTES,
+    JobManagerLimits, LimitError, DEFAULT_MAX_CONCURRENT_SUBMISSIONS, DEFAULT_MODULE_STORE_BYTES,
 };
 pub use crate::resource_manager::{NativeConfig, NativeResourceManager};
 pub use crate::rest::{checkpoints_json, exceptions_json, job_json};

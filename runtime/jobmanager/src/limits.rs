@@ -35,30 +35,47 @@ impl Default for JobManagerLimits {
     }
 }
 
+/// Why a module was refused: it, or it with the modules held already, is
+/// over a limit. Each names the limit and its setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// `bytes` is what arrived so far: a module is refused as it arrives.
+    #[error(
+        "the module is larger than the JobManager's limit of {} (maxModuleSize); {} arrived",
+        format_bytes(*.limit),
+        format_bytes(*.bytes)
+    )]
+    ModuleTooLarge { bytes: u64, limit: u64 },
+    #[error(
+        "the JobManager holds {} of modules and cannot take {} more within its limit of {} \
+         (moduleStoreSize); modules no job needs are freed after 10 minutes",
+        format_bytes(*.held),
+        format_bytes(*.adding),
+        format_bytes(*.limit)
+    )]
+    ModuleStoreFull { held: u64, adding: u64, limit: u64 },
+}
+
 impl JobManagerLimits {
     /// Refuses a module of `bytes` (checked while it arrives, too).
-    pub fn check_module_size(&self, bytes: u64) -> Result<(), String> {
+    pub fn check_module_size(&self, bytes: u64) -> Result<(), LimitError> {
         if bytes > self.max_module_bytes {
-            return Err(format!(
-                "the module is larger than the JobManager's limit of {} (maxModuleSize); \
-                 {} arrived",
-                format_bytes(self.max_module_bytes),
-                format_bytes(bytes)
-            ));
+            return Err(LimitError::ModuleTooLarge {
+                bytes,
+                limit: self.max_module_bytes,
+            });
         }
         Ok(())
     }
 
     /// Refuses `adding` bytes of module when `held` are held already.
-    pub fn check_module_store(&self, held: u64, adding: u64) -> Result<(), String> {
+    pub fn check_module_store(&self, held: u64, adding: u64) -> Result<(), LimitError> {
         if held.saturating_add(adding) > self.module_store_bytes {
-            return Err(format!(
-                "the JobManager holds {} of modules and cannot take {} more within its limit \
-                 of {} (moduleStoreSize); modules no job needs are freed after 10 minutes",
-                format_bytes(held),
-                format_bytes(adding),
-                format_bytes(self.module_store_bytes)
-            ));
+            return Err(LimitError::ModuleStoreFull {
+                held,
+                adding,
+                limit: self.module_store_bytes,
+            });
         }
         Ok(())
     }
@@ -76,10 +93,16 @@ mod tests {
             ..JobManagerLimits::default()
         };
         assert!(limits.check_module_size(1 << 20).is_ok());
-        let err = limits.check_module_size((1 << 20) + 1).unwrap_err();
+        let err = limits
+            .check_module_size((1 << 20) + 1)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("1.0 MiB (maxModuleSize)"), "{err}");
         assert!(limits.check_module_store(2 << 20, 1 << 20).is_ok());
-        let err = limits.check_module_store(2 << 20, 2 << 20).unwrap_err();
+        let err = limits
+            .check_module_store(2 << 20, 2 << 20)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("3.0 MiB (moduleStoreSize)"), "{err}");
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use weir_proto::v1::{user_metric, CheckpointStats, CheckpointSummary, JobDetails, JobException};
 use weir_types::JobState;
 
-use crate::checkpoints::SavepointStatus;
+use crate::checkpoints::{SavepointError, SavepointStatus};
 use crate::core::{now_ms, Core};
 
 pub fn router(core: Arc<Core>) -> Router {
@@ -312,8 +312,10 @@ fn trigger(core: &Core, id: &str, directory: Option<String>, stop: bool) -> Resp
         Ok(request) => {
             (StatusCode::ACCEPTED, Json(json!({ "request-id": request }))).into_response()
         }
-        Err(why) if why.starts_with("there is no job") => error(StatusCode::NOT_FOUND, why),
-        Err(why) => error(StatusCode::CONFLICT, why),
+        Err(why @ SavepointError::NoSuchJob { .. }) => {
+            error(StatusCode::NOT_FOUND, why.to_string())
+        }
+        Err(why) => error(StatusCode::CONFLICT, why.to_string()),
     }
 }
 

@@ -59,6 +59,44 @@ pub enum SavepointProgress {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// An error of the JobManager's, boxed: its types live in crates this one
+/// does not depend on.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the JobManager did not do what the controller asked. Each message
+/// ends up in the resource's status and events as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// `spec.job` is not a valid job spec.
+    #[error("spec.job: {0}")]
+    InvalidJob(#[source] BoxError),
+    /// An operator's module is a local file, which nothing can upload for
+    /// a resource.
+    #[error(
+        "spec.job.operators[{index}] '{operator}': module '{path}' is a file; a WeirJob's \
+         modules are oci:// or configmap:// references (weir push FILE \
+         oci://REGISTRY/REPOSITORY:TAG, or configmap://)"
+    )]
+    FileModule {
+        index: usize,
+        operator: String,
+        path: String,
+    },
+    /// A module could not be pinned to its digest; the error starts with
+    /// the operator's field path under `spec.job`.
+    #[error("spec.job.{0}")]
+    PinModules(#[source] BoxError),
+    /// The spec with its modules pinned could not be written as YAML.
+    #[error("{0}")]
+    EncodeSpec(#[source] serde_yaml_ng::Error),
+    /// The JobManager refused the job, or could not store it.
+    #[error("{0}")]
+    Submit(#[source] BoxError),
+    /// Stop-with-savepoint could not start (the job is not running, say).
+    #[error("{0}")]
+    StopWithSavepoint(#[source] BoxError),
+}
+
 /// The JobManager, as the controller uses it.
 pub trait JobControl: Send + Sync + 'static {
     /// Submits a job spec (YAML, modules pinned), from a savepoint or
@@ -67,9 +105,9 @@ pub trait JobControl: Send + Sync + 'static {
         &self,
         spec_yaml: String,
         restore_from: Option<String>,
-    ) -> BoxFuture<'_, Result<String, String>>;
+    ) -> BoxFuture<'_, Result<String, ControlError>>;
     /// Pins the spec's `oci://` and `configmap://` modules to digests.
-    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, String>>;
+    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, ControlError>>;
     fn job(&self, job_id: &str) -> Option<JobView>;
     fn cancel(&self, job_id: &str);
     /// Starts stop-with-savepoint; returns the request id.
@@ -77,7 +115,7 @@ pub trait JobControl: Send + Sync + 'static {
         &self,
         job_id: &str,
         directory: Option<String>,
-    ) -> Result<String, String>;
+    ) -> Result<String, ControlError>;
     fn savepoint(&self, job_id: &str, request_id: &str) -> Option<SavepointProgress>;
 }
 
@@ -131,12 +169,37 @@ pub async fn run(context: Arc<Context>, namespace: &str) {
         .await;
 }
 
+/// Why a resource's spec does not make a job spec.
+#[derive(Debug, thiserror::Error)]
+pub enum WeirJobSpecError {
+    #[error("spec.job must be an object (a job spec)")]
+    JobNotAnObject,
+    #[error("spec.modules names operators, but spec.job has no operators")]
+    NoOperators,
+    #[error("spec.modules.{name}: spec.job has no operator '{name}'")]
+    NoSuchOperator { name: String },
+    #[error("spec.job: {source}")]
+    Yaml {
+        #[from]
+        source: serde_yaml_ng::Error,
+    },
+}
+
+/// Why a resource's job was not submitted.
+#[derive(Debug, thiserror::Error)]
+enum SubmitFailure {
+    #[error(transparent)]
+    Spec(#[from] WeirJobSpecError),
+    #[error(transparent)]
+    JobManager(#[from] ControlError),
+}
+
 /// The job spec a resource asks for, as YAML for the JobManager: `job` with
 /// `modules` and `parallelism` applied.
-pub fn job_spec_yaml(resource: &WeirJob) -> Result<String, String> {
+pub fn job_spec_yaml(resource: &WeirJob) -> Result<String, WeirJobSpecError> {
     let mut job = resource.spec.job.clone();
     let Some(object) = job.as_object_mut() else {
-        return Err("spec.job must be an object (a job spec)".into());
+        return Err(WeirJobSpecError::JobNotAnObject);
     };
     if let Some(parallelism) = resource.spec.parallelism {
         object.insert("parallelism".into(), json!(parallelism));
@@ -148,19 +211,19 @@ pub fn job_spec_yaml(resource: &WeirJob) -> Result<String, String> {
         let operators = object
             .get_mut("operators")
             .and_then(|o| o.as_array_mut())
-            .ok_or("spec.modules names operators, but spec.job has no operators")?;
+            .ok_or(WeirJobSpecError::NoOperators)?;
         for (name, reference) in &resource.spec.modules {
             let operator = operators
                 .iter_mut()
                 .find(|op| op.get("name").and_then(|n| n.as_str()) == Some(name))
-                .ok_or_else(|| format!("spec.modules.{name}: spec.job has no operator '{name}'"))?;
+                .ok_or_else(|| WeirJobSpecError::NoSuchOperator { name: name.clone() })?;
             operator["module"] = json!(reference);
             if let Some(op) = operator.as_object_mut() {
                 op.remove("sha256");
             }
         }
     }
-    serde_yaml_ng::to_string(&job).map_err(|e| format!("spec.job: {e}"))
+    Ok(serde_yaml_ng::to_string(&job)?)
 }
 
 fn condition(
@@ -291,7 +354,8 @@ pub async fn reconcile(
                     status.error = None;
                     status.state = None;
                 }
-                Err(why) => {
+                Err(failure) => {
+                    let why = failure.to_string();
                     if status.error.as_deref() != Some(why.as_str()) {
                         events.push((EventType::Warning, "SubmitFailed", why.clone()));
                     }
@@ -467,10 +531,10 @@ async fn submit(
     resource: &WeirJob,
     jobs: &dyn JobControl,
     restore: Option<String>,
-) -> Result<String, String> {
+) -> Result<String, SubmitFailure> {
     let yaml = job_spec_yaml(resource)?;
     let yaml = jobs.pin_modules(yaml).await?;
-    jobs.submit(yaml, restore).await
+    Ok(jobs.submit(yaml, restore).await?)
 }
 
 fn has_finalizer(resource: &WeirJob) -> bool {

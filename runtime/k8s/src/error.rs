@@ -35,11 +35,28 @@ pub enum K8sError {
     /// The pod template parsed but cannot be used for TaskManagers. `origin`
     /// is the file, or a description of where an in-memory template came from.
     #[error("pod template {origin}: {reason}")]
-    TemplateInvalid { origin: String, reason: String },
+    TemplateInvalid {
+        origin: String,
+        #[source]
+        reason: TemplateError,
+    },
 
     /// A configuration value breaks an invariant the code depends on.
     #[error("invalid {what}: {reason}")]
     InvalidConfig { what: String, reason: String },
+}
+
+/// Why a pod template cannot be used for TaskManagers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("has no spec")]
+    NoSpec,
+    /// `containers` are the names of those it has.
+    #[error(
+        "no container named {container:?} (containers: {containers:?})",
+        container = crate::pods::TASKMANAGER_CONTAINER
+    )]
+    NoTaskManagerContainer { containers: Vec<String> },
 }
 
 impl K8sError {

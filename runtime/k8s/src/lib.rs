@@ -10,6 +10,6 @@ pub mod pods;
 pub mod testing;
 
 pub use crd::{DesiredState, UpgradeMode, WeirJob, WeirJobSpec, WeirJobState, WeirJobStatus};
-pub use error::K8sError;
+pub use error::{K8sError, TemplateError};
 pub use lease::{Clock, LeaderElector, Leadership, LeaseConfig, SystemClock};
 pub use pods::{load_pod_template, PodFailure, PodSummary, TaskManagerPods, TaskManagerPodsConfig};

@@ -26,7 +26,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use tracing::{debug, info, warn};
 
-use crate::error::K8sError;
+use crate::error::{K8sError, TemplateError};
 
 /// The container in the template that runs `weir taskmanager`.
 pub const TASKMANAGER_CONTAINER: &str = "taskmanager";
@@ -102,15 +102,18 @@ pub fn load_pod_template(path: &Path) -> Result<Pod, K8sError> {
     Ok(pod)
 }
 
-fn check_template(pod: &Pod) -> Result<(), String> {
+fn check_template(pod: &Pod) -> Result<(), TemplateError> {
     let Some(spec) = &pod.spec else {
-        return Err("has no spec".into());
+        return Err(TemplateError::NoSpec);
     };
-    let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
-    if !names.contains(&TASKMANAGER_CONTAINER) {
-        return Err(format!(
-            "no container named {TASKMANAGER_CONTAINER:?} (containers: {names:?})"
-        ));
+    if !spec
+        .containers
+        .iter()
+        .any(|c| c.name == TASKMANAGER_CONTAINER)
+    {
+        return Err(TemplateError::NoTaskManagerContainer {
+            containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
+        });
     }
     Ok(())
 }

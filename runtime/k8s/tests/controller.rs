@@ -9,7 +9,7 @@ use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{json, Value};
 use weir_k8s::controller::{
-    reconcile, BoxFuture, Context, JobControl, JobView, SavepointProgress, FINALIZER,
+    reconcile, BoxFuture, Context, ControlError, JobControl, JobView, SavepointProgress, FINALIZER,
 };
 use weir_k8s::crd::CheckpointReference;
 use weir_k8s::WeirJob;
@@ -46,7 +46,7 @@ impl JobControl for FakeJobs {
         &self,
         spec_yaml: String,
         restore_from: Option<String>,
-    ) -> BoxFuture<'_, Result<String, String>> {
+    ) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
             let mut submitted = self.submitted.lock().unwrap();
             submitted.push((spec_yaml, restore_from));
@@ -56,7 +56,7 @@ impl JobControl for FakeJobs {
             Ok(id)
         })
     }
-    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, String>> {
+    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move { Ok(spec_yaml) })
     }
     fn job(&self, job_id: &str) -> Option<JobView> {
@@ -69,7 +69,7 @@ impl JobControl for FakeJobs {
         &self,
         job_id: &str,
         directory: Option<String>,
-    ) -> Result<String, String> {
+    ) -> Result<String, ControlError> {
         self.stops.lock().unwrap().push((job_id.into(), directory));
         self.savepoints
             .lock()

@@ -24,10 +24,11 @@ pub use graph::{JobGraph, Partitioning, Vertex};
 pub use job_state::{JobState, UnknownJobState};
 pub use keys::{key_group, key_hash, subtask_of, KeyGroupRange};
 pub use limits::{
-    SpecLimits, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_SPEC_BYTES, DEFAULT_MAX_SPEC_DEPTH,
+    SpecLimitError, SpecLimits, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_SPEC_BYTES,
+    DEFAULT_MAX_SPEC_DEPTH,
 };
 pub use module_ref::{ModuleRef, ModuleRefError};
-pub use quantity::{format_bytes, parse_bytes, parse_duration};
+pub use quantity::{format_bytes, parse_bytes, parse_duration, QuantityError};
 pub use restart::{RestartHistory, RestartStrategy};
 pub use spec::*;
 

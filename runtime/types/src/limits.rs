@@ -30,23 +30,44 @@ impl Default for SpecLimits {
     }
 }
 
+/// Why a job spec was refused before parsing. Each names the limit and
+/// the setting that raises it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecLimitError {
+    #[error(
+        "the job spec is {}, more than the limit of {} (maxJobSpecSize)",
+        crate::format_bytes(*.bytes as u64),
+        crate::format_bytes(*.limit as u64)
+    )]
+    TooLarge { bytes: usize, limit: usize },
+    /// `line` is 1-based; `depth` is the nesting found there.
+    #[error(
+        "line {line}: the job spec nests {depth} levels deep, more than the limit of {limit} \
+         (maxJobSpecDepth)"
+    )]
+    TooDeep {
+        line: usize,
+        depth: usize,
+        limit: usize,
+    },
+}
+
 impl SpecLimits {
     /// Why `text` is refused before parsing, if it is: too large, or
     /// nested too deeply. The scan stops at the first line over the limit.
-    pub fn check(&self, text: &str) -> Result<(), String> {
+    pub fn check(&self, text: &str) -> Result<(), SpecLimitError> {
         if text.len() > self.max_bytes {
-            return Err(format!(
-                "the job spec is {}, more than the limit of {} (maxJobSpecSize)",
-                crate::format_bytes(text.len() as u64),
-                crate::format_bytes(self.max_bytes as u64)
-            ));
+            return Err(SpecLimitError::TooLarge {
+                bytes: text.len(),
+                limit: self.max_bytes,
+            });
         }
         if let Some((line, depth)) = first_line_deeper_than(text, self.max_depth) {
-            return Err(format!(
-                "line {line}: the job spec nests {depth} levels deep, more than the limit of {} \
-                 (maxJobSpecDepth)",
-                self.max_depth
-            ));
+            return Err(SpecLimitError::TooDeep {
+                line,
+                depth,
+                limit: self.max_depth,
+            });
         }
         Ok(())
     }
@@ -122,6 +143,7 @@ mod tests {
         }
         .check(text)
         .err()
+        .map(|e| e.to_string())
     }
 
     #[test]
@@ -161,7 +183,7 @@ mod tests {
             max_bytes: 1024,
             max_depth: 32,
         };
-        let err = limits.check(&"#".repeat(2000)).unwrap_err();
+        let err = limits.check(&"#".repeat(2000)).unwrap_err().to_string();
         assert!(
             err.contains("2.0 KiB") && err.contains("1.0 KiB") && err.contains("maxJobSpecSize"),
             "{err}"

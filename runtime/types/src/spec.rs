@@ -466,10 +466,10 @@ impl JobSpec {
     /// Parses and validates a YAML job spec, refusing one over `limits`
     /// before parsing it.
     pub fn from_yaml_within(text: &str, limits: &SpecLimits) -> Result<JobSpec, SpecErrors> {
-        limits.check(text).map_err(|message| {
+        limits.check(text).map_err(|refused| {
             SpecErrors(vec![SpecError {
                 path: String::new(),
-                message,
+                message: refused.to_string(),
             }])
         })?;
         // serde_yaml_ng's messages already start with the path of the
@@ -658,7 +658,7 @@ impl JobSpec {
                     fail("sink.flushInterval".into(), "must be more than 0".into())
                 }
                 Ok(_) => {}
-                Err(e) => fail("sink.flushInterval".into(), e),
+                Err(e) => fail("sink.flushInterval".into(), e.to_string()),
             }
         }
         if let Some(path) = self.sink.path() {
@@ -679,7 +679,7 @@ impl JobSpec {
                         fail(format!("checkpointing.{field}"), "must be positive".into())
                     }
                     Ok(_) => {}
-                    Err(e) => fail(format!("checkpointing.{field}"), e),
+                    Err(e) => fail(format!("checkpointing.{field}"), e.to_string()),
                 }
             }
             if checkpointing.retained == 0 {
@@ -702,7 +702,10 @@ impl JobSpec {
             } = &event_time.watermarks
             {
                 if let Err(e) = parse_duration(max_out_of_orderness) {
-                    fail("eventTime.watermarks.maxOutOfOrderness".into(), e);
+                    fail(
+                        "eventTime.watermarks.maxOutOfOrderness".into(),
+                        e.to_string(),
+                    );
                 }
             }
             if let Some(timeout) = &event_time.idle_timeout {
@@ -711,7 +714,7 @@ impl JobSpec {
                         fail("eventTime.idleTimeout".into(), "must be positive".into())
                     }
                     Ok(_) => {}
-                    Err(e) => fail("eventTime.idleTimeout".into(), e),
+                    Err(e) => fail("eventTime.idleTimeout".into(), e.to_string()),
                 }
             }
         }
@@ -806,19 +809,19 @@ fn check_resources(resources: &ResourceSpec, at: &str, fail: &mut impl FnMut(Str
         match parse_bytes(memory) {
             Ok(0) => fail(format!("{at}.memory"), "must be more than 0".into()),
             Ok(_) => {}
-            Err(e) => fail(format!("{at}.memory"), e),
+            Err(e) => fail(format!("{at}.memory"), e.to_string()),
         }
     }
     if let Some(bytes) = &resources.max_state_value {
         if let Err(e) = parse_bytes(bytes) {
-            fail(format!("{at}.maxStateValue"), e);
+            fail(format!("{at}.maxStateValue"), e.to_string());
         }
     }
     if let Some(timeout) = &resources.call_timeout {
         match parse_duration(timeout) {
             Ok(d) if d.is_zero() => fail(format!("{at}.callTimeout"), "must be more than 0".into()),
             Ok(_) => {}
-            Err(e) => fail(format!("{at}.callTimeout"), e),
+            Err(e) => fail(format!("{at}.callTimeout"), e.to_string()),
         }
     }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{Core, JobState, StorageWork, SubmitError, ENDED_JOBS_KEPT};
+use crate::checkpoints::MetadataWriteError;
+use crate::job_store::JobStoreError;
 
 impl Core {
     /// Waits until the job's record is durable in the job store (at once
@@ -39,7 +41,7 @@ impl Core {
     }
 
     /// The job store has (or could not take) a new job's record.
-    pub(crate) fn job_persisted(&self, job_id: &str, stored: Result<(), String>) {
+    pub(crate) fn job_persisted(&self, job_id: &str, stored: Result<(), JobStoreError>) {
         let mut state = self.lock();
         match stored {
             Ok(()) => {
@@ -65,7 +67,9 @@ impl Core {
                 if state.unstored.len() >= ENDED_JOBS_KEPT {
                     state.unstored.clear();
                 }
-                state.unstored.insert(job_id.to_string(), why);
+                // Kept as text: `durable` reports it to the submitter, once
+                // or more, and the error itself is not `Clone`.
+                state.unstored.insert(job_id.to_string(), why.to_string());
             }
         }
         drop(state);
@@ -74,7 +78,7 @@ impl Core {
 
     /// The job store records attempts up to `reserved` of the job (or
     /// could not).
-    pub(crate) fn attempts_reserved(&self, job_id: &str, reserved: Result<u32, String>) {
+    pub(crate) fn attempts_reserved(&self, job_id: &str, reserved: Result<u32, JobStoreError>) {
         let mut state = self.lock();
         let Some(job) = state.jobs.get_mut(job_id) else {
             return;
@@ -119,8 +123,8 @@ async fn storage_worker(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Stor
                             bytes,
                         )
                         .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                        .map_err(MetadataWriteError::from),
+                    Err(e) => Err(MetadataWriteError::from(e)),
                 };
                 // Complete in storage, not yet told to the sinks.
                 weir_types::fault::point("jm.checkpoint.complete");
@@ -143,17 +147,12 @@ async fn storage_worker(core: Arc<Core>, mut queue: mpsc::UnboundedReceiver<Stor
                 if stored.is_ok() {
                     stored = store.save(&record).await;
                 }
-                core.job_persisted(&record.job_id, stored.map_err(|e| e.to_string()));
+                core.job_persisted(&record.job_id, stored);
             }
             StorageWork::ReserveAttempts { record } => {
                 let saved = core.job_store.save(&record).await;
                 weir_types::fault::point("jm.attempt.reserved");
-                core.attempts_reserved(
-                    &record.job_id,
-                    saved
-                        .map(|()| record.attempts_reserved)
-                        .map_err(|e| e.to_string()),
-                );
+                core.attempts_reserved(&record.job_id, saved.map(|()| record.attempts_reserved));
             }
             StorageWork::ForgetJob { job_id } => {
                 if let Err(e) = core.job_store.delete(&job_id).await {
