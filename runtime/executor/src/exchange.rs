@@ -16,8 +16,8 @@ use weir_types::{key_group, subtask_of, Partitioning};
 use crate::checkpoint::Barrier;
 use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::rows;
-use crate::schema::column_indices;
-use crate::sink::Sink;
+use crate::schema::{column_indices, SchemaError};
+use crate::sink::{Sink, SinkError};
 
 /// What flows between two subtasks, in order: one `Schema`, then batches
 /// (with watermarks and barriers among them), then `End`. Messages that a
@@ -45,8 +45,8 @@ pub enum SendError {
     /// The consumer is gone: the job is failing elsewhere.
     #[error("the consumer is gone")]
     Disconnected,
-    #[error("{0}")]
-    Sink(String),
+    #[error(transparent)]
+    Sink(SinkError),
     /// The network channel failed.
     #[error("{0}")]
     Channel(String),
@@ -265,6 +265,6 @@ impl Downstream {
 
 #[derive(Debug)]
 pub enum OpenError {
-    KeyBy(String),
+    KeyBy(SchemaError),
     Send(SendError),
 }

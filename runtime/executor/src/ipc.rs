@@ -5,20 +5,38 @@ use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::{write_message, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
-use arrow_schema::SchemaRef;
+use arrow_schema::{ArrowError, SchemaRef};
+
+/// What is wrong with a batch's IPC bytes, or why a batch cannot have any.
+#[derive(Debug, thiserror::Error)]
+pub enum IpcError {
+    #[error("{0}")]
+    Arrow(#[from] ArrowError),
+    #[error("dictionary-encoded columns are not part of the contract")]
+    Dictionary,
+    #[error("the bytes are not one whole RecordBatch message")]
+    NotOneBatch,
+    #[error("{0} bytes follow the RecordBatch message")]
+    TrailingBytes(usize),
+    #[error("the batch does not have the declared output schema")]
+    WrongSchema,
+}
 
 /// Encodes one batch as a RecordBatch message.
-pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, String> {
+pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, IpcError> {
     let options = IpcWriteOptions::default();
     let mut tracker = DictionaryTracker::new(false);
-    let (dictionaries, message) = IpcDataGenerator::default()
-        .encode(batch, &mut tracker, &options, &mut Default::default())
-        .map_err(|e| e.to_string())?;
+    let (dictionaries, message) = IpcDataGenerator::default().encode(
+        batch,
+        &mut tracker,
+        &options,
+        &mut Default::default(),
+    )?;
     if !dictionaries.is_empty() {
-        return Err("dictionary-encoded columns are not part of the contract".into());
+        return Err(IpcError::Dictionary);
     }
     let mut out = Vec::with_capacity(message.ipc_message.len() + message.arrow_data.len() + 16);
-    write_message(&mut out, message, &options).map_err(|e| e.to_string())?;
+    write_message(&mut out, message, &options)?;
     Ok(out)
 }
 
@@ -29,16 +47,16 @@ pub struct Decoder {
     decoder: StreamDecoder,
 }
 
-fn primed(schema_message: &[u8]) -> Result<StreamDecoder, String> {
+fn primed(schema_message: &[u8]) -> Result<StreamDecoder, IpcError> {
     let mut decoder = StreamDecoder::new();
     let mut buffer = Buffer::from(schema_message.to_vec());
     // The schema message primes the decoder; it yields no batch.
-    decoder.decode(&mut buffer).map_err(|e| e.to_string())?;
+    decoder.decode(&mut buffer)?;
     Ok(decoder)
 }
 
 impl Decoder {
-    pub fn new(schema: SchemaRef) -> Result<Self, String> {
+    pub fn new(schema: SchemaRef) -> Result<Self, IpcError> {
         let options = IpcWriteOptions::default();
         let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
             &schema,
@@ -46,7 +64,7 @@ impl Decoder {
             &options,
         );
         let mut bytes = Vec::new();
-        write_message(&mut bytes, encoded, &options).map_err(|e| e.to_string())?;
+        write_message(&mut bytes, encoded, &options)?;
         let decoder = primed(&bytes)?;
         Ok(Decoder {
             schema,
@@ -56,7 +74,7 @@ impl Decoder {
     }
 
     /// Decodes one message that must hold exactly one batch of the schema.
-    pub fn decode(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, String> {
+    pub fn decode(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, IpcError> {
         let decoded = self.decode_message(bytes);
         if decoded.is_err() {
             // The decoder keeps partial input between calls; after a bad
@@ -66,21 +84,17 @@ impl Decoder {
         decoded
     }
 
-    fn decode_message(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, String> {
+    fn decode_message(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, IpcError> {
         let mut buffer = Buffer::from(bytes);
         let batch = self
             .decoder
-            .decode(&mut buffer)
-            .map_err(|e| e.to_string())?
-            .ok_or("the bytes are not one whole RecordBatch message")?;
+            .decode(&mut buffer)?
+            .ok_or(IpcError::NotOneBatch)?;
         if !buffer.is_empty() {
-            return Err(format!(
-                "{} bytes follow the RecordBatch message",
-                buffer.len()
-            ));
+            return Err(IpcError::TrailingBytes(buffer.len()));
         }
         if batch.schema().fields() != self.schema.fields() {
-            return Err("the batch does not have the declared output schema".into());
+            return Err(IpcError::WrongSchema);
         }
         Ok(batch)
     }
@@ -123,7 +137,11 @@ mod tests {
         assert!(decoder.decode(vec![1, 2, 3]).is_err());
         let mut two = encode(&batch(0)).unwrap();
         two.extend(encode(&batch(1)).unwrap());
-        assert!(decoder.decode(two).unwrap_err().contains("follow"));
+        assert!(decoder
+            .decode(two)
+            .unwrap_err()
+            .to_string()
+            .contains("follow"));
         // A good message after bad ones still decodes.
         assert_eq!(
             decoder.decode(encode(&batch(5)).unwrap()).unwrap(),

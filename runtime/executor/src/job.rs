@@ -22,6 +22,8 @@ use crate::gate::{gate, GateSender};
 use crate::metrics::{merge_user_metrics, JobMetrics, TaskMetrics};
 use crate::operator::{InstanceStats, OperatorError};
 use crate::paths::PathPolicy;
+use crate::sink::SinkError;
+use crate::source::SourceError;
 use crate::source::DEFAULT_MAX_LINE_BYTES;
 use crate::task::{source_schema, InputGate, Task, TaskSetup};
 
@@ -46,16 +48,13 @@ pub enum JobError {
     #[error(transparent)]
     Operator(#[from] OperatorError),
     #[error("source: {0}")]
-    Source(String),
-    /// The source's input is bad at a place a restart reads again.
-    #[error("source: {0}")]
-    BadInput(String),
+    Source(#[source] SourceError),
     /// The job spec does not fit what the job met (a column it names is
     /// missing, say): no restart can help.
     #[error("{0}")]
     Config(String),
     #[error("sink: {0}")]
-    Sink(String),
+    Sink(#[source] SinkError),
     /// A network channel between tasks failed.
     #[error("data channel: {0}")]
     Channel(String),
@@ -82,9 +81,10 @@ impl Classify for JobError {
             JobError::Plan { .. }
             | JobError::Module { .. }
             | JobError::Config(_)
-            | JobError::BadInput(_)
             | JobError::RestoreConflict(_) => FailureKind::Configuration,
             JobError::Internal(_) => FailureKind::Internal,
+            JobError::Sink(e) => e.failure_kind(),
+            JobError::Source(e) => e.failure_kind(),
             _ => FailureKind::Transient,
         }
     }

@@ -30,6 +30,7 @@ pub use job::{
 pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
 pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};
 pub use paths::{PathError, PathPolicy};
+pub use sink::{EncodeError, SinkError};
 pub use source::{GeneratorSource, Source, SourceError, DEFAULT_MAX_LINE_BYTES};
 pub use task::{source_schema, InputGate, OperatorReports, Task, TaskSetup};
 pub use time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};

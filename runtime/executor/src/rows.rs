@@ -74,10 +74,36 @@ pub fn write_key(columns: &[Column<'_>], row: usize, out: &mut Vec<u8>) {
     }
 }
 
+/// What is wrong with row-encoded bytes, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum RowsError {
+    #[error("{0}")]
+    Codec(#[from] weir_row_codec::DecodeError),
+    #[error("the schema has a column type the row encoding cannot carry")]
+    UnsupportedSchema,
+    #[error("batch ends before row {row}, column {column}")]
+    Truncated { row: usize, column: usize },
+    #[error("row {row}, column '{column}': null in a column that is not nullable")]
+    NullNotAllowed { row: usize, column: String },
+    #[error("row {row}, column '{column}': expected {expected}, found {found}")]
+    WrongType {
+        row: usize,
+        column: String,
+        expected: String,
+        found: &'static str,
+    },
+    #[error("{0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
 /// Appends to `out` the `columns` values of a key written by `write_key`.
-pub fn read_key<'a>(key: &'a [u8], columns: usize, out: &mut Vec<Value<'a>>) -> Result<(), String> {
+pub fn read_key<'a>(
+    key: &'a [u8],
+    columns: usize,
+    out: &mut Vec<Value<'a>>,
+) -> Result<(), RowsError> {
     let mut reader = BatchReader::headerless(key, columns as u32);
-    while let Some(value) = reader.next().map_err(|e| e.to_string())? {
+    while let Some(value) = reader.next()? {
         out.push(value);
     }
     Ok(())
@@ -221,7 +247,7 @@ pub fn builders(schema: &SchemaRef, capacity: usize) -> Vec<ColumnBuilder> {
 /// Decodes a row-encoded batch that must match `schema`. Values are parsed
 /// straight into typed builders; on the first problem the slower generic
 /// reader runs again to say exactly what and where.
-pub fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch, String> {
+pub fn decode(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch, RowsError> {
     decode_fast(bytes, schema)
         .map(Ok)
         .unwrap_or_else(|| decode_checked(bytes, schema))
@@ -298,41 +324,36 @@ fn decode_fast(bytes: &[u8], schema: &SchemaRef) -> Option<RecordBatch> {
 }
 
 /// Decodes value by value, naming the row, column and cause of a problem.
-fn decode_checked(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch, String> {
+fn decode_checked(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch, RowsError> {
     let fields = schema.fields();
-    let mut reader =
-        BatchReader::with_columns(bytes, fields.len() as u32).map_err(|e| e.to_string())?;
+    let mut reader = BatchReader::with_columns(bytes, fields.len() as u32)?;
     let rows = reader.rows() as usize;
     // The row count comes from the guest: cap what is reserved up front.
     let mut columns = builders(schema, rows.min(64 * 1024));
     if columns.len() != fields.len() {
-        return Err("the schema has a column type the row encoding cannot carry".into());
+        return Err(RowsError::UnsupportedSchema);
     }
     for row in 0..rows {
         for (column, builder) in columns.iter_mut().enumerate() {
             let field = &fields[column];
-            let value = reader
-                .next()
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("batch ends before row {row}, column {column}"))?;
+            let value = reader.next()?.ok_or(RowsError::Truncated { row, column })?;
             if value == Value::Null && !field.is_nullable() {
-                return Err(format!(
-                    "row {row}, column '{}': null in a column that is not nullable",
-                    field.name()
-                ));
+                return Err(RowsError::NullNotAllowed {
+                    row,
+                    column: field.name().clone(),
+                });
             }
-            builder.push(&value).map_err(|found| {
-                format!(
-                    "row {row}, column '{}': expected {}, found {found}",
-                    field.name(),
-                    field.data_type()
-                )
+            builder.push(&value).map_err(|found| RowsError::WrongType {
+                row,
+                column: field.name().clone(),
+                expected: field.data_type().to_string(),
+                found,
             })?;
         }
     }
-    reader.finish().map_err(|e| e.to_string())?;
+    reader.finish()?;
     let arrays = columns.into_iter().map(ColumnBuilder::finish).collect();
-    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
+    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
 }
 
 #[cfg(test)]
@@ -393,7 +414,7 @@ mod tests {
             Field::new("ok", DataType::Boolean, false),
             Field::new("score", DataType::Float64, false),
         ]));
-        let err = decode(&encode(&batch()), &other).unwrap_err();
+        let err = decode(&encode(&batch()), &other).unwrap_err().to_string();
         assert_eq!(err, "row 0, column 'word': expected Int64, found utf8");
     }
 
@@ -405,7 +426,9 @@ mod tests {
             Field::new("ok", DataType::Boolean, false),
             Field::new("score", DataType::Float64, false),
         ]));
-        let err = decode(&encode(&batch()), &nullable).unwrap_err();
+        let err = decode(&encode(&batch()), &nullable)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "row 1, column 'count': null in a column that is not nullable"
@@ -416,8 +439,11 @@ mod tests {
     fn refuses_garbage() {
         assert!(decode(&[1, 2, 3], &schema())
             .unwrap_err()
+            .to_string()
             .contains("header"));
-        let err = decode(&[1, 0, 0, 0, 1, 0, 0, 0, 99], &schema()).unwrap_err();
+        let err = decode(&[1, 0, 0, 0, 1, 0, 0, 0, 99], &schema())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has 1 columns, the schema has 4"), "{err}");
     }
 }

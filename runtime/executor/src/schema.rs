@@ -52,46 +52,56 @@ pub fn from_spec(fields: &[FieldSpec]) -> SchemaRef {
     ))
 }
 
+/// A schema an operator cannot receive or declare.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("column '{column}' has type {data_type}, which operators cannot receive")]
+    NotReceivable { column: String, data_type: String },
+    #[error("the output schema has no columns")]
+    NoColumns,
+    #[error("the output schema has a column without a name")]
+    Unnamed,
+    #[error("the output schema names column '{0}' twice")]
+    Duplicate(String),
+    #[error("there is no column '{column}' (the input has: {available})")]
+    NoSuchColumn { column: String, available: String },
+}
+
 /// The contract form of an Arrow schema. Every stream in Weir only carries
 /// contract types, so this cannot fail for schemas Weir built.
-pub fn to_contract(schema: &Schema) -> Result<host::Schema, String> {
+pub fn to_contract(schema: &Schema) -> Result<host::Schema, SchemaError> {
     let fields = schema
         .fields()
         .iter()
         .map(|f| {
-            let data_type = contract_type(f.data_type()).ok_or_else(|| {
-                format!(
-                    "column '{}' has type {}, which operators cannot receive",
-                    f.name(),
-                    f.data_type()
-                )
-            })?;
+            let data_type =
+                contract_type(f.data_type()).ok_or_else(|| SchemaError::NotReceivable {
+                    column: f.name().clone(),
+                    data_type: f.data_type().to_string(),
+                })?;
             Ok(host::Field {
                 name: f.name().clone(),
                 data_type,
                 nullable: f.is_nullable(),
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, SchemaError>>()?;
     Ok(host::Schema { fields })
 }
 
 /// The Arrow form of a schema an operator declared; refuses what a stream
 /// cannot carry.
-pub fn from_contract(schema: &host::Schema) -> Result<SchemaRef, String> {
+pub fn from_contract(schema: &host::Schema) -> Result<SchemaRef, SchemaError> {
     if schema.fields.is_empty() {
-        return Err("the output schema has no columns".into());
+        return Err(SchemaError::NoColumns);
     }
     let mut seen = std::collections::BTreeSet::new();
     for field in &schema.fields {
         if field.name.is_empty() {
-            return Err("the output schema has a column without a name".into());
+            return Err(SchemaError::Unnamed);
         }
         if !seen.insert(field.name.as_str()) {
-            return Err(format!(
-                "the output schema names column '{}' twice",
-                field.name
-            ));
+            return Err(SchemaError::Duplicate(field.name.clone()));
         }
     }
     Ok(Arc::new(Schema::new(
@@ -104,17 +114,17 @@ pub fn from_contract(schema: &host::Schema) -> Result<SchemaRef, String> {
 }
 
 /// Positions of `names` in `schema`, or which one is missing and what exists.
-pub fn column_indices(schema: &Schema, names: &[String]) -> Result<Vec<usize>, String> {
+pub fn column_indices(schema: &Schema, names: &[String]) -> Result<Vec<usize>, SchemaError> {
     names
         .iter()
         .map(|name| {
             schema.index_of(name).map_err(|_| {
                 let available: Vec<&str> =
                     schema.fields().iter().map(|f| f.name().as_str()).collect();
-                format!(
-                    "there is no column '{name}' (the input has: {})",
-                    available.join(", ")
-                )
+                SchemaError::NoSuchColumn {
+                    column: name.clone(),
+                    available: available.join(", "),
+                }
             })
         })
         .collect()

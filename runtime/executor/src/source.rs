@@ -13,11 +13,12 @@ use arrow_array::builder::{
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use weir_state::codec::{put_u64, Reader};
+use weir_types::{Classify, FailureKind};
 
 use crate::checkpoint::RestoreError;
 
 /// Why a source could not produce its next batch.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// Reading failed; a later attempt may succeed.
     #[error("{0}")]
@@ -27,6 +28,28 @@ pub enum SourceError {
     /// the same.
     #[error("{0}")]
     BadInput(String),
+    /// The input cannot be opened (missing, unreadable).
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The schema a source decodes against cannot take JSON (a type arrow's
+    /// JSON reader does not read).
+    #[error("{0}")]
+    Schema(#[source] arrow_schema::ArrowError),
+}
+
+impl Classify for SourceError {
+    /// Bad input is read again by a restart; a file that cannot be read or
+    /// opened may be readable later.
+    fn failure_kind(&self) -> FailureKind {
+        match self {
+            SourceError::BadInput(_) | SourceError::Schema(_) => FailureKind::Configuration,
+            SourceError::Io(_) | SourceError::Open { .. } => FailureKind::Transient,
+        }
+    }
 }
 
 /// Produces the records of one source subtask.
@@ -118,7 +141,7 @@ struct LineReader {
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 impl LineReader {
-    fn open(path: &Path) -> Result<Self, String> {
+    fn open(path: &Path) -> Result<Self, SourceError> {
         Ok(LineReader {
             path: path.to_path_buf(),
             reader: open(path)?,
@@ -184,10 +207,13 @@ impl LineReader {
     }
 }
 
-fn open(path: &Path) -> Result<BufReader<File>, String> {
+fn open(path: &Path) -> Result<BufReader<File>, SourceError> {
     File::open(path)
         .map(|f| BufReader::with_capacity(256 * 1024, f))
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))
+        .map_err(|source| SourceError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Lines of a UTF-8 text file: one record `line: utf8` per line.
@@ -211,7 +237,7 @@ impl TextSource {
         self
     }
 
-    pub fn open(path: &Path, batch_size: usize, rate: Option<f64>) -> Result<Self, String> {
+    pub fn open(path: &Path, batch_size: usize, rate: Option<f64>) -> Result<Self, SourceError> {
         Ok(TextSource {
             reader: LineReader::open(path)?,
             pacer: Pacer::new(rate),
@@ -282,7 +308,7 @@ impl JsonlSource {
         schema: SchemaRef,
         batch_size: usize,
         rate: Option<f64>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SourceError> {
         Ok(JsonlSource {
             reader: LineReader::open(path)?,
             pacer: Pacer::new(rate),
@@ -292,25 +318,26 @@ impl JsonlSource {
         })
     }
 
-    fn decoder(&self) -> Result<arrow_json::reader::Decoder, String> {
+    fn decoder(&self) -> Result<arrow_json::reader::Decoder, SourceError> {
         arrow_json::ReaderBuilder::new(self.schema.clone())
             .with_batch_size(self.batch_size)
             .with_strict_mode(true)
             .build_decoder()
-            .map_err(|e| e.to_string())
+            .map_err(SourceError::Schema)
     }
 
-    /// Decodes one line alone, to tell which line of a failed batch is bad.
-    fn check_line(&self, text: &[u8]) -> Result<(), String> {
+    /// Decodes one line alone, to tell which line of a failed batch is bad:
+    /// the line's error, or `None` when it decodes.
+    fn line_error(&self, text: &[u8]) -> Result<Option<arrow_schema::ArrowError>, SourceError> {
         let mut decoder = self.decoder()?;
-        decoder.decode(text).map_err(|e| e.to_string())?;
-        decoder.flush().map(|_| ()).map_err(|e| e.to_string())
+        let decoded = decoder.decode(text).and_then(|_| decoder.flush());
+        Ok(decoded.err())
     }
 }
 
 impl Source for JsonlSource {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, SourceError> {
-        let mut decoder = self.decoder().map_err(SourceError::BadInput)?;
+        let mut decoder = self.decoder()?;
         let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
         while lines.len() < self.batch_size && self.reader.next(&mut self.buf)? {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
@@ -332,7 +359,7 @@ impl Source for JsonlSource {
             Ok(None) => Ok(None),
             Err(batch_error) => {
                 for (line, text) in &lines {
-                    if let Err(e) = self.check_line(text) {
+                    if let Some(e) = self.line_error(text)? {
                         return Err(SourceError::BadInput(format!("{path} line {line}: {e}")));
                     }
                 }
@@ -662,7 +689,8 @@ mod tests {
     fn a_missing_file_is_named() {
         let err = TextSource::open(Path::new("/no/such/input.txt"), 1, None)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(err.starts_with("cannot open /no/such/input.txt:"), "{err}");
     }
 }

@@ -12,6 +12,15 @@ use weir_types::EventTimeSpec;
 pub const MAX_WATERMARK: i64 = i64::MAX;
 
 /// Derives a source subtask's watermarks from its batches.
+/// What is wrong with the event-time column a spec names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventTimeError {
+    #[error("there is no column '{column}' (the source has: {available})")]
+    NoSuchColumn { column: String, available: String },
+    #[error("column '{column}' is {data_type}, not timestamp-millis or int64 milliseconds")]
+    WrongType { column: String, data_type: String },
+}
+
 #[derive(Debug)]
 pub struct WatermarkGenerator {
     column: usize,
@@ -22,22 +31,21 @@ pub struct WatermarkGenerator {
 impl WatermarkGenerator {
     /// For `schema` (the source's); the error says what is wrong with the
     /// column.
-    pub fn new(spec: &EventTimeSpec, schema: &Schema) -> Result<Self, String> {
+    pub fn new(spec: &EventTimeSpec, schema: &Schema) -> Result<Self, EventTimeError> {
         let column = schema.index_of(&spec.column).map_err(|_| {
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            format!(
-                "there is no column '{}' (the source has: {})",
-                spec.column,
-                names.join(", ")
-            )
+            EventTimeError::NoSuchColumn {
+                column: spec.column.clone(),
+                available: names.join(", "),
+            }
         })?;
         match schema.field(column).data_type() {
             DataType::Int64 | DataType::Timestamp(TimeUnit::Millisecond, _) => {}
             other => {
-                return Err(format!(
-                    "column '{}' is {other}, not timestamp-millis or int64 milliseconds",
-                    spec.column
-                ))
+                return Err(EventTimeError::WrongType {
+                    column: spec.column.clone(),
+                    data_type: other.to_string(),
+                })
             }
         }
         Ok(WatermarkGenerator {
@@ -215,14 +223,18 @@ mod tests {
         let schema = batch(&[]).schema();
         let mut missing = spec(WatermarkSpec::Monotonous);
         missing.column = "when".into();
-        let error = WatermarkGenerator::new(&missing, &schema).unwrap_err();
+        let error = WatermarkGenerator::new(&missing, &schema)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             "there is no column 'when' (the source has: name, ts)"
         );
         let mut text = spec(WatermarkSpec::Monotonous);
         text.column = "name".into();
-        let error = WatermarkGenerator::new(&text, &schema).unwrap_err();
+        let error = WatermarkGenerator::new(&text, &schema)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not timestamp-millis or int64"), "{error}");
     }
 

@@ -225,8 +225,8 @@ impl WasmOperator {
         };
         for bytes in batches {
             let decoded = match output.ipc.as_mut() {
-                Some(decoder) => decoder.decode(bytes),
-                None => rows::decode(&bytes, &output.schema),
+                Some(decoder) => decoder.decode(bytes).map_err(|e| e.to_string()),
+                None => rows::decode(&bytes, &output.schema).map_err(|e| e.to_string()),
             };
             match decoded {
                 Ok(batch) if batch.num_rows() == 0 => {}
@@ -244,11 +244,10 @@ impl Operator for WasmOperator {
     }
 
     fn open(&mut self, input: SchemaRef, info: &OpenInfo) -> Result<SchemaRef, OperatorError> {
-        let input_schema =
-            schema::to_contract(&input).map_err(|message| OperatorError::Failed {
-                operator: self.name.clone(),
-                message,
-            })?;
+        let input_schema = schema::to_contract(&input).map_err(|e| OperatorError::Failed {
+            operator: self.name.clone(),
+            message: e.to_string(),
+        })?;
         let context = OpenContext {
             operator_name: self.name.clone(),
             config: self.config.clone(),
@@ -277,11 +276,11 @@ impl Operator for WasmOperator {
         self.context = Some(context);
         self.recycle_at = self.recycle_threshold();
         let output = schema::from_contract(&opened.output_schema)
-            .map_err(|detail| self.malformed("open", detail))?;
+            .map_err(|e| self.malformed("open", e.to_string()))?;
         let ipc = match opened.encoding {
             Encoding::ArrowIpc => Some(
                 ipc::Decoder::new(output.clone())
-                    .map_err(|detail| self.malformed("open", detail))?,
+                    .map_err(|e| self.malformed("open", e.to_string()))?,
             ),
             Encoding::Rows => None,
         };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_schema::{ArrowError, Schema, SchemaRef};
 use weir_proto::v1::FlightData;
 
 pub fn schema_frame(schema: &Schema) -> FlightData {
@@ -22,7 +22,27 @@ pub fn schema_frame(schema: &Schema) -> FlightData {
     }
 }
 
-pub fn batch_frame(batch: &RecordBatch) -> Result<FlightData, String> {
+/// A frame that cannot be made from a batch, or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("cannot encode a batch: {0}")]
+    Encode(#[source] ArrowError),
+    #[error("dictionary-encoded columns cannot cross the network yet")]
+    Dictionary,
+    #[error("a frame's header is not an Arrow IPC message: {0}")]
+    /// The flatbuffers verifier's finding (its type is not re-exported).
+    NotIpc(String),
+    #[error("a frame carries an invalid schema: {0}")]
+    BadSchema(#[source] ArrowError),
+    #[error("a frame is neither a schema nor a record batch")]
+    UnknownMessage,
+    #[error("a record batch arrived before the schema")]
+    BatchBeforeSchema,
+    #[error("a frame carries an invalid record batch: {0}")]
+    BadBatch(#[source] ArrowError),
+}
+
+pub fn batch_frame(batch: &RecordBatch) -> Result<FlightData, FrameError> {
     let (dictionaries, encoded) = IpcDataGenerator::default()
         .encode(
             batch,
@@ -30,9 +50,9 @@ pub fn batch_frame(batch: &RecordBatch) -> Result<FlightData, String> {
             &IpcWriteOptions::default(),
             &mut Default::default(),
         )
-        .map_err(|e| format!("cannot encode a batch: {e}"))?;
+        .map_err(FrameError::Encode)?;
     if !dictionaries.is_empty() {
-        return Err("dictionary-encoded columns cannot cross the network yet".into());
+        return Err(FrameError::Dictionary);
     }
     Ok(FlightData {
         data_header: encoded.ipc_message,
@@ -48,18 +68,17 @@ pub enum Decoded {
 }
 
 /// Decodes a frame; batches need the schema a previous frame carried.
-pub fn decode(frame: FlightData, schema: Option<&SchemaRef>) -> Result<Decoded, String> {
+pub fn decode(frame: FlightData, schema: Option<&SchemaRef>) -> Result<Decoded, FrameError> {
     let message = arrow_ipc::root_as_message(&frame.data_header)
-        .map_err(|e| format!("a frame's header is not an Arrow IPC message: {e}"))?;
+        .map_err(|e| FrameError::NotIpc(e.to_string()))?;
     if let Some(fb) = message.header_as_schema() {
-        let schema = arrow_ipc::convert::try_fb_to_schema(fb)
-            .map_err(|e| format!("a frame carries an invalid schema: {e}"))?;
+        let schema = arrow_ipc::convert::try_fb_to_schema(fb).map_err(FrameError::BadSchema)?;
         return Ok(Decoded::Schema(Arc::new(schema)));
     }
     let batch = message
         .header_as_record_batch()
-        .ok_or("a frame is neither a schema nor a record batch")?;
-    let schema = schema.ok_or("a record batch arrived before the schema")?;
+        .ok_or(FrameError::UnknownMessage)?;
+    let schema = schema.ok_or(FrameError::BatchBeforeSchema)?;
     let body = Buffer::from(frame.data_body);
     arrow_ipc::reader::read_record_batch(
         &body,
@@ -70,7 +89,7 @@ pub fn decode(frame: FlightData, schema: Option<&SchemaRef>) -> Result<Decoded, 
         &message.version(),
     )
     .map(Decoded::Batch)
-    .map_err(|e| format!("a frame carries an invalid record batch: {e}"))
+    .map_err(FrameError::BadBatch)
 }
 
 #[cfg(test)]

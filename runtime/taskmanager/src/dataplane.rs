@@ -1,13 +1,10 @@
-//! The data plane between TaskManagers.
+//! The data plane between TaskManagers: the consumer side.
 //!
-//! A producer subtask's outbox towards a consumer on another TaskManager is a
-//! `NetworkOutbox`: the task thread hands it messages through a one-slot
-//! channel, and an async writer coalesces small batches (up to the job's
-//! batch size, or until the flush timeout passes, so low-rate streams are not
-//! held back) and sends each frame only while it holds a credit. The consumer
-//! side grants `CREDITS` frames up front and one more each time a frame has
-//! moved into the consumer's input gate, so per channel at most `CREDITS`
-//! frames are ever in flight or waiting, whatever the consumer's pace.
+//! A producer's `NetworkOutbox` (see `network_outbox`) sends frames only
+//! while it holds a credit. This side grants `CREDITS` frames up front and
+//! one more each time a frame has moved into the consumer's input gate, so
+//! per channel at most `CREDITS` frames are ever in flight or waiting,
+//! whatever the consumer's pace.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,16 +14,15 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use prost::Message as _;
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
-use weir_executor::{Barrier, GateSender, Message, Outbox, SendError};
-use weir_proto::v1::data_plane_client::DataPlaneClient;
+use weir_executor::{Barrier, GateSender, Message};
 use weir_proto::v1::data_plane_server::DataPlane;
 use weir_proto::v1::{ChannelMetadata, Credit, FlightData};
 
+use crate::channel_error::ChannelError;
 use crate::codec::{self, Decoded};
 
 /// Frames a consumer lets one producer have in flight.
@@ -55,12 +51,12 @@ pub struct DataPlaneStats {
 }
 
 impl DataPlaneStats {
-    fn add(&self, bytes: u64) {
+    pub(crate) fn add(&self, bytes: u64) {
         let now = self.current.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.max.fetch_max(now, Ordering::Relaxed);
     }
 
-    fn sub(&self, bytes: u64) {
+    pub(crate) fn sub(&self, bytes: u64) {
         self.current.fetch_sub(bytes, Ordering::Relaxed);
     }
 
@@ -82,7 +78,7 @@ impl DataPlaneStats {
         self.sent_frames.load(Ordering::Relaxed)
     }
 
-    fn sent(&self, frame: &FlightData) {
+    pub(crate) fn sent(&self, frame: &FlightData) {
         self.sent_bytes.fetch_add(
             (frame.data_header.len() + frame.data_body.len()) as u64,
             Ordering::Relaxed,
@@ -138,7 +134,7 @@ pub struct DataPlaneService {
     pub buffered: Arc<DataPlaneStats>,
 }
 
-fn batch_bytes(batch: &RecordBatch) -> u64 {
+pub(crate) fn batch_bytes(batch: &RecordBatch) -> u64 {
     batch.get_array_memory_size() as u64
 }
 
@@ -201,12 +197,12 @@ impl DataPlane for DataPlaneService {
         let producer = metadata.producer_subtask;
         tokio::spawn(async move {
             let mut schema: Option<SchemaRef> = None;
-            let result: Result<(), String> = async {
+            let result: Result<(), ChannelError> = async {
                 while let Some(frame) = frames.next().await {
-                    let frame = frame.map_err(|e| format!("the producer's stream broke: {e}"))?;
+                    let frame = frame.map_err(ChannelError::ProducerBroke)?;
                     if !frame.app_metadata.is_empty() {
                         let meta = ChannelMetadata::decode(frame.app_metadata.as_slice())
-                            .map_err(|e| format!("bad channel metadata: {e}"))?;
+                            .map_err(ChannelError::Metadata)?;
                         if meta.end {
                             let end = Message::End(meta.producer_subtask);
                             let _ = message_tx.send((end, 0)).await;
@@ -257,7 +253,7 @@ impl DataPlane for DataPlaneService {
                         return Ok(());
                     }
                 }
-                Err("the producer's stream ended before the producer finished".into())
+                Err(ChannelError::ProducerEndedEarly)
             }
             .await;
             if let Err(why) = result {
@@ -265,295 +261,11 @@ impl DataPlane for DataPlaneService {
                 // states the JobManager sees; this consumer just stops
                 // waiting for this producer's frames.
                 tracing::debug!(channel = ?key, "data channel closed: {why}");
-                let _ = credit_tx.send(Err(Status::aborted(why))).await;
+                let _ = credit_tx.send(Err(Status::aborted(why.to_string()))).await;
             }
         });
         Ok(Response::new(ReceiverStream::new(credit_rx)))
     }
-}
-
-/// When a producer sends what it has coalesced.
-#[derive(Debug, Clone, Copy)]
-pub struct FlushPolicy {
-    /// Send once this many rows wait (the job's batch size).
-    pub rows: usize,
-    /// Send once this many bytes wait.
-    pub bytes: u64,
-    /// Send what waits once its first row has waited this long.
-    pub timeout: Duration,
-}
-
-/// A consumer's data-plane address that is not one.
-#[derive(Debug, thiserror::Error)]
-#[error("bad data address '{address}': {source}")]
-pub struct BadDataAddress {
-    address: String,
-    #[source]
-    source: tonic::transport::Error,
-}
-
-/// Connections to other TaskManagers' data planes, one per address;
-/// HTTP/2 multiplexes every channel between two TaskManagers over it.
-#[derive(Default)]
-pub struct Connections {
-    channels: Mutex<HashMap<String, Channel>>,
-}
-
-impl Connections {
-    fn get(&self, address: &str) -> Result<Channel, BadDataAddress> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(channel) = channels.get(address) {
-            return Ok(channel.clone());
-        }
-        let channel = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|source| BadDataAddress {
-                address: address.to_string(),
-                source,
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        channels.insert(address.to_string(), channel.clone());
-        Ok(channel)
-    }
-}
-
-/// The producer side of one network channel.
-pub struct NetworkOutbox {
-    sender: mpsc::Sender<Message>,
-}
-
-impl Outbox for NetworkOutbox {
-    fn send(&mut self, message: Message) -> Result<(), SendError> {
-        self.sender
-            .blocking_send(message)
-            .map_err(|_| SendError::Channel("the network channel closed".into()))
-    }
-}
-
-impl NetworkOutbox {
-    /// Opens a channel to the consumer described by `metadata` at
-    /// `address`. Failures of the channel surface on the next `send`.
-    /// When `cancelled` turns true the channel closes at once, so a
-    /// producer blocked on it (its consumer never came, say) stops.
-    pub fn open(
-        runtime: &tokio::runtime::Handle,
-        connections: &Connections,
-        address: &str,
-        metadata: ChannelMetadata,
-        policy: FlushPolicy,
-        buffered: Arc<DataPlaneStats>,
-        mut cancelled: watch::Receiver<bool>,
-    ) -> Result<NetworkOutbox, BadDataAddress> {
-        let channel = connections.get(address)?;
-        let (sender, receiver) = mpsc::channel(1);
-        let address = address.to_string();
-        runtime.spawn(async move {
-            let cancel = async {
-                // A dropped sender never cancels.
-                if cancelled.wait_for(|c| *c).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                written = write_channel(channel, metadata, receiver, policy, buffered) => {
-                    if let Err(why) = written {
-                        tracing::warn!(consumer = %address, "data channel failed: {why}");
-                    }
-                }
-                () = cancel => {}
-            }
-        });
-        Ok(NetworkOutbox { sender })
-    }
-}
-
-async fn write_channel(
-    channel: Channel,
-    metadata: ChannelMetadata,
-    mut messages: mpsc::Receiver<Message>,
-    policy: FlushPolicy,
-    buffered: Arc<DataPlaneStats>,
-) -> Result<(), String> {
-    let (frame_tx, frame_rx) = mpsc::channel::<FlightData>(1);
-    let first = FlightData {
-        app_metadata: metadata.encode_to_vec(),
-        ..FlightData::default()
-    };
-    frame_tx
-        .send(first)
-        .await
-        .map_err(|_| "the channel closed".to_string())?;
-    let mut client = DataPlaneClient::new(channel)
-        .max_decoding_message_size(weir_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(weir_proto::MAX_MESSAGE_BYTES);
-    let response = client
-        .exchange(ReceiverStream::new(frame_rx))
-        .await
-        .map_err(|e| format!("the consumer refused the channel: {}", e.message()))?;
-    let credits = Arc::new(Semaphore::new(0));
-    let mut credit_stream = response.into_inner();
-    let granted = credits.clone();
-    let credit_task = tokio::spawn(async move {
-        while let Some(credit) = credit_stream.next().await {
-            match credit {
-                Ok(credit) => granted.add_permits(credit.frames as usize),
-                Err(status) => return Err(status.message().to_string()),
-            }
-        }
-        Ok(())
-    });
-
-    let mut schema: Option<SchemaRef> = None;
-    let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut pending_rows = 0usize;
-    let mut pending_bytes = 0u64;
-    let mut deadline: Option<tokio::time::Instant> = None;
-
-    let result = async {
-        loop {
-            let (flush_now, mark) = tokio::select! {
-                message = messages.recv() => match message {
-                    Some(Message::Schema(s)) => {
-                        frame_tx.send(codec::schema_frame(&s)).await.map_err(|_| "the consumer is gone")?;
-                        schema = Some(s);
-                        (false, None)
-                    }
-                    Some(Message::Batch(_, batch)) => {
-                        let bytes = batch_bytes(&batch);
-                        buffered.add(bytes);
-                        pending_rows += batch.num_rows();
-                        pending_bytes += bytes;
-                        pending.push(batch);
-                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + policy.timeout);
-                        (pending_rows >= policy.rows || pending_bytes >= policy.bytes, None)
-                    }
-                    // Marks go after the batches before them (which are
-                    // flushed first) and need no credit: they hold no records.
-                    Some(Message::Watermark { at, .. }) => {
-                        (true, Some(ChannelMetadata { watermark: Some(at), ..metadata.clone() }))
-                    }
-                    Some(Message::Barrier(_, barrier)) => (
-                        true,
-                        Some(ChannelMetadata {
-                            barrier: Some(barrier.id),
-                            barrier_location: barrier.location.to_string(),
-                            barrier_timestamp_ms: barrier.timestamp_ms,
-                            ..metadata.clone()
-                        }),
-                    ),
-                    Some(Message::Idle(_)) => (true, Some(ChannelMetadata { idle: true, ..metadata.clone() })),
-                    Some(Message::End(_)) => {
-                        flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
-                        buffered.sub(pending_bytes);
-                        pending_bytes = 0;
-                        let end = ChannelMetadata { end: true, ..metadata.clone() };
-                        frame_tx
-                            .send(FlightData { app_metadata: end.encode_to_vec(), ..FlightData::default() })
-                            .await
-                            .map_err(|_| "the consumer is gone")?;
-                        return Ok::<(), String>(());
-                    }
-                    // The task stopped without finishing: it failed or was
-                    // cancelled; the stream ends without its end frame.
-                    None => return Ok(()),
-                },
-                _ = sleep_until(deadline) => (true, None),
-            };
-            if flush_now {
-                flush(&mut pending, schema.as_ref(), &credits, &frame_tx, &buffered).await?;
-                buffered.sub(pending_bytes);
-                pending_rows = 0;
-                pending_bytes = 0;
-                deadline = None;
-            }
-            if let Some(mark) = mark {
-                frame_tx
-                    .send(FlightData { app_metadata: mark.encode_to_vec(), ..FlightData::default() })
-                    .await
-                    .map_err(|_| "the consumer is gone")?;
-            }
-        }
-    }
-    .await;
-    buffered.sub(pending_bytes);
-    drop(frame_tx);
-    if result.is_err() && credit_task.is_finished() {
-        if let Ok(Err(why)) = credit_task.await {
-            return Err(why);
-        }
-    }
-    result
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sends what is pending as one frame, once a credit allows.
-async fn flush(
-    pending: &mut Vec<RecordBatch>,
-    schema: Option<&SchemaRef>,
-    credits: &Semaphore,
-    frames: &mpsc::Sender<FlightData>,
-    stats: &DataPlaneStats,
-) -> Result<(), String> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let schema = schema.ok_or("a batch came before the schema")?;
-    let batch = if pending.len() == 1 {
-        pending.pop().ok_or("nothing pending")?
-    } else {
-        let merged = arrow_select::concat::concat_batches(schema, pending.iter())
-            .map_err(|e| format!("cannot coalesce batches: {e}"))?;
-        pending.clear();
-        merged
-    };
-    // A batch too large for one gRPC message (an operator may emit one of
-    // any size its memory holds) goes as several frames of whole rows.
-    for frame in frames_of(&batch)? {
-        credits
-            .acquire()
-            .await
-            .map_err(|_| "the credits closed")?
-            .forget();
-        stats.sent(&frame);
-        frames
-            .send(frame)
-            .await
-            .map_err(|_| "the consumer is gone".to_string())?;
-    }
-    Ok(())
-}
-
-/// The most bytes one data frame carries: well inside the largest gRPC
-/// message either side accepts.
-const MAX_FRAME_BYTES: usize = weir_proto::MAX_MESSAGE_BYTES / 4;
-
-/// `batch` as data frames of at most [`MAX_FRAME_BYTES`], halving it by rows
-/// until each part fits; a single row larger than that is an error.
-fn frames_of(batch: &RecordBatch) -> Result<Vec<FlightData>, String> {
-    let frame = codec::batch_frame(batch)?;
-    let size = frame.data_header.len() + frame.data_body.len();
-    if size <= MAX_FRAME_BYTES {
-        return Ok(vec![frame]);
-    }
-    let rows = batch.num_rows();
-    if rows <= 1 {
-        return Err(format!(
-            "a record of {} is larger than a data frame may be ({})",
-            weir_types::format_bytes(size as u64),
-            weir_types::format_bytes(MAX_FRAME_BYTES as u64)
-        ));
-    }
-    let half = rows / 2;
-    let mut frames = frames_of(&batch.slice(0, half))?;
-    frames.extend(frames_of(&batch.slice(half, rows - half))?);
-    Ok(frames)
 }
 
 #[cfg(test)]
@@ -568,6 +280,9 @@ mod tests {
     use weir_proto::v1::data_plane_server::DataPlaneServer;
 
     use super::*;
+    use crate::network_outbox::{Connections, FlushPolicy, NetworkOutbox};
+    use tokio::sync::watch;
+    use weir_executor::Outbox;
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
@@ -827,31 +542,5 @@ mod tests {
                 "idle 0"
             ]
         );
-    }
-
-    #[test]
-    fn a_batch_larger_than_a_frame_goes_as_several_and_a_huge_row_is_named() {
-        use arrow_array::StringArray;
-        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
-        let row = "x".repeat(1 << 20);
-        let rows = MAX_FRAME_BYTES / (1 << 20) + 6;
-        let big = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(StringArray::from(vec![row.as_str(); rows]))],
-        )
-        .unwrap();
-        let frames = frames_of(&big).unwrap();
-        assert!(frames.len() >= 2, "{} frames", frames.len());
-        for frame in &frames {
-            assert!(frame.data_header.len() + frame.data_body.len() <= MAX_FRAME_BYTES);
-        }
-        let huge = "y".repeat(MAX_FRAME_BYTES + 1);
-        let one = RecordBatch::try_new(
-            schema,
-            vec![Arc::new(StringArray::from(vec![huge.as_str()]))],
-        )
-        .unwrap();
-        let err = frames_of(&one).unwrap_err();
-        assert!(err.contains("larger than a data frame may be"), "{err}");
     }
 }

@@ -4,8 +4,8 @@
 use weir_executor::PathError;
 use weir_types::{Classify, FailureKind, SpecErrors};
 
-use crate::dataplane::BadDataAddress;
 use crate::modules::ModuleError;
+use crate::network_outbox::BadDataAddress;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DeployError {
@@ -46,4 +46,23 @@ impl Classify for DeployError {
             | DeployError::Thread(_) => FailureKind::Transient,
         }
     }
+}
+
+/// A task's snapshot that cannot be restored from.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SnapshotError {
+    #[error(transparent)]
+    Storage(#[from] weir_checkpoint::StorageError),
+    #[error("{location} has {actual} bytes where the checkpoint's metadata says {expected}")]
+    Length {
+        location: String,
+        actual: u64,
+        expected: u64,
+    },
+    #[error("{location} has digest {actual} where the checkpoint's metadata says {expected}: it is damaged")]
+    Digest {
+        location: String,
+        actual: String,
+        expected: String,
+    },
 }

@@ -7,12 +7,14 @@
 //! says why; when the connection breaks it cancels its tasks (the JobManager
 //! restarts the job elsewhere) and registers again.
 
+mod channel_error;
 mod codec;
 mod dataplane;
 mod deploy_error;
 mod memory;
 mod metrics;
 mod modules;
+mod network_outbox;
 mod task_thread;
 mod tasks;
 
@@ -34,10 +36,12 @@ use weir_proto::v1::task_manager_message::Message as ToJobManager;
 use weir_proto::v1::{Heartbeat, RegisterTaskManager, TaskManagerMessage};
 use weir_wasm_host::{EngineConfig, WasmHost};
 
-pub use dataplane::{DataPlaneStats, FlushPolicy, CREDITS};
+pub use dataplane::{DataPlaneStats, CREDITS};
+pub use network_outbox::FlushPolicy;
 
-use crate::dataplane::{Connections, DataPlaneService, GateRegistry};
+use crate::dataplane::{DataPlaneService, GateRegistry};
 use crate::modules::ModuleCache;
+use crate::network_outbox::Connections;
 use crate::tasks::Tasks;
 
 #[derive(Debug, thiserror::Error)]

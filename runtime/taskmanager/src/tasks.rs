@@ -21,11 +21,10 @@ use weir_proto::v1::{
 use weir_state::StateBudget;
 use weir_types::{Classify, JobGraph, JobSpec};
 
-use crate::dataplane::{
-    Connections, DataPlaneStats, FlushPolicy, GateKey, GateRegistry, NetworkOutbox,
-};
-use crate::deploy_error::DeployError;
+use crate::dataplane::{DataPlaneStats, GateKey, GateRegistry};
+use crate::deploy_error::{DeployError, SnapshotError};
 use crate::modules::ModuleCache;
+use crate::network_outbox::{Connections, FlushPolicy, NetworkOutbox};
 use crate::task_thread::{TaskContext, TaskSnapshotStore};
 
 /// Jobs whose cancelled attempts are remembered before the ones that run
@@ -200,27 +199,22 @@ impl Tasks {
     }
 
     /// Fetches and verifies a task's snapshot.
-    async fn fetch_snapshot(&self, restore: &RestoreState) -> Result<Vec<u8>, String> {
-        let bytes = self
-            .shared
-            .storage
-            .get(&restore.location)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn fetch_snapshot(&self, restore: &RestoreState) -> Result<Vec<u8>, SnapshotError> {
+        let bytes = self.shared.storage.get(&restore.location).await?;
         if bytes.len() as u64 != restore.bytes {
-            return Err(format!(
-                "{} has {} bytes where the checkpoint's metadata says {}",
-                restore.location,
-                bytes.len(),
-                restore.bytes
-            ));
+            return Err(SnapshotError::Length {
+                location: restore.location.clone(),
+                actual: bytes.len() as u64,
+                expected: restore.bytes,
+            });
         }
         let digest = weir_types::sha256_digest(&bytes);
         if digest != restore.sha256 {
-            return Err(format!(
-                "{} has digest {digest} where the checkpoint's metadata says {}: it is damaged",
-                restore.location, restore.sha256
-            ));
+            return Err(SnapshotError::Digest {
+                location: restore.location.clone(),
+                actual: digest,
+                expected: restore.sha256.clone(),
+            });
         }
         Ok(bytes)
     }

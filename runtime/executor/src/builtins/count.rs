@@ -160,7 +160,7 @@ impl Operator for Count {
         let mut entries = Vec::with_capacity(self.counts.len());
         for (key, count) in &self.counts {
             let mut values = Vec::with_capacity(columns);
-            rows::read_key(key, columns, &mut values).map_err(failed)?;
+            rows::read_key(key, columns, &mut values).map_err(|e| failed(e.to_string()))?;
             entries.push((values, *count));
         }
         entries.sort_by(|(a_key, a_count), (b_key, b_count)| {

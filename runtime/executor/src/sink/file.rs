@@ -17,7 +17,7 @@ use arrow_array::RecordBatch;
 use weir_state::codec::{put_bytes, put_u32, put_u64, Reader};
 use weir_types::OutputFormat;
 
-use super::{encode, FlushClock, RestoreError, Sink};
+use super::{encode, FlushClock, RestoreError, Sink, SinkError};
 
 /// Buffered bytes before a write reaches the file, whatever the clock says.
 const BUFFER_BYTES: usize = 256 * 1024;
@@ -78,16 +78,22 @@ pub struct FileSink {
     buf: Vec<u8>,
 }
 
-fn remove_dir(dir: &Path) -> Result<(), String> {
+fn remove_dir(dir: &Path) -> Result<(), SinkError> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("cannot remove {}: {e}", dir.display())),
+        Err(source) => Err(SinkError::Remove {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
-fn cannot_write(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("cannot write {}: {e}", path.display())
+fn cannot_write(path: &Path, source: std::io::Error) -> SinkError {
+    SinkError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Flushes `out` and returns the length of its file, synced to disk first
@@ -132,7 +138,7 @@ impl FileSink {
     }
 
     /// Opens where records go now, the first time they do.
-    fn out(&mut self) -> Result<&mut BufWriter<File>, String> {
+    fn out(&mut self) -> Result<&mut BufWriter<File>, SinkError> {
         if self.out.is_none() {
             if !self.started {
                 // A fresh start: no earlier output or staged files count.
@@ -158,11 +164,11 @@ impl FileSink {
         }
         self.out
             .as_mut()
-            .ok_or_else(|| "the sink's file is not open".to_string())
+            .ok_or(SinkError::Internal("the sink's file is not open"))
     }
 
     /// Flushes, syncs and closes where records go now; returns its length.
-    fn close_out(&mut self) -> Result<u64, String> {
+    fn close_out(&mut self) -> Result<u64, SinkError> {
         self.out()?;
         let Some(mut out) = self.out.take() else {
             return Ok(0);
@@ -172,7 +178,7 @@ impl FileSink {
     }
 
     /// Appends the staged files up to checkpoint `id` to the output.
-    fn publish(&mut self, id: u64) -> Result<(), String> {
+    fn publish(&mut self, id: u64) -> Result<(), SinkError> {
         let Some(staging) = self.staging.as_mut() else {
             return Ok(());
         };
@@ -246,15 +252,17 @@ fn decode_snapshot(snapshot: &[u8]) -> Result<(u64, Vec<Staged>), RestoreError> 
 }
 
 impl Sink for FileSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
         self.buf.clear();
         let mut buf = std::mem::take(&mut self.buf);
-        let result = encode(self.format, &mut buf, batch).and_then(|()| {
-            let path = self.path.clone();
-            self.out()?
-                .write_all(&buf)
-                .map_err(|e| cannot_write(&path, e))
-        });
+        let result = encode(self.format, &mut buf, batch)
+            .map_err(SinkError::from)
+            .and_then(|()| {
+                let path = self.path.clone();
+                self.out()?
+                    .write_all(&buf)
+                    .map_err(|e| cannot_write(&path, e))
+            });
         self.buf = buf;
         result?;
         if self.staging.is_none() {
@@ -265,7 +273,7 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn flush_if_due(&mut self, now: Instant) -> Result<(), String> {
+    fn flush_if_due(&mut self, now: Instant) -> Result<(), SinkError> {
         if !self.clock.due(now) {
             return Ok(());
         }
@@ -276,7 +284,7 @@ impl Sink for FileSink {
         }
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         let bytes = self.close_out()?;
         if let Some(staging) = self.staging.as_mut() {
             // The input is over: everything staged and in progress is final.
@@ -293,7 +301,7 @@ impl Sink for FileSink {
         Ok(())
     }
 
-    fn snapshot(&mut self, id: u64) -> Result<Option<Vec<u8>>, String> {
+    fn snapshot(&mut self, id: u64) -> Result<Option<Vec<u8>>, SinkError> {
         let bytes = self.close_out()?;
         match self.staging.as_mut() {
             Some(staging) => {
@@ -317,13 +325,13 @@ impl Sink for FileSink {
         Ok(Some(self.encode_snapshot()))
     }
 
-    fn commit(&mut self, id: u64) -> Result<(), String> {
+    fn commit(&mut self, id: u64) -> Result<(), SinkError> {
         self.publish(id)
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
         let (committed, staged) = decode_snapshot(snapshot)?;
-        let io = |e: std::io::Error| RestoreError::Io(cannot_write(&self.path, e));
+        let io = |e: std::io::Error| RestoreError::Io(cannot_write(&self.path, e).to_string());
         let mut output = OpenOptions::new()
             .write(true)
             .create(true)
@@ -375,7 +383,7 @@ impl Sink for FileSink {
         output.set_len(expected).map_err(io)?;
         output.sync_all().map_err(io)?;
         if let Some(dir) = &staging_dir {
-            remove_dir(dir).map_err(RestoreError::Io)?;
+            remove_dir(dir).map_err(|e| RestoreError::Io(e.to_string()))?;
         }
         if let Some(staging) = self.staging.as_mut() {
             staging.staged.clear();
@@ -412,7 +420,7 @@ mod tests {
             0,
             FLUSH,
         );
-        let err = sink.write(&batch()).unwrap_err();
+        let err = sink.write(&batch()).unwrap_err().to_string();
         assert!(err.contains("missing/out.jsonl"), "{err}");
     }
 

@@ -4,37 +4,83 @@
 mod file;
 
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use weir_types::OutputFormat;
+use arrow_schema::ArrowError;
+use weir_types::{Classify, FailureKind, OutputFormat};
 
 pub use crate::checkpoint::RestoreError;
 pub use file::FileSink;
 
+/// A batch that could not be put in a sink's format.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{0}")]
+    Arrow(#[from] ArrowError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a sink could not take, flush, stage or commit records.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot remove {}: {source}", path.display())]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[source] EncodeError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Weir's own bookkeeping went wrong.
+    #[error("{0}")]
+    Internal(&'static str),
+}
+
+impl Classify for SinkError {
+    /// Where the output goes may work again (space freed, a mount back);
+    /// a broken rule of the sink's own is a bug, retried from a checkpoint.
+    fn failure_kind(&self) -> FailureKind {
+        match self {
+            SinkError::Internal(_) => FailureKind::Internal,
+            _ => FailureKind::Transient,
+        }
+    }
+}
+
 /// Receives the records of one sink subtask.
 pub trait Sink: Send {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), String>;
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError>;
     /// The input ended: flush and close.
-    fn finish(&mut self) -> Result<(), String>;
+    fn finish(&mut self) -> Result<(), SinkError>;
 
     /// Makes buffered records visible once they have waited the sink's
     /// flush interval. The task calls it on every turn of its loop, input
     /// or not, so a slow stream's records are not held back by the buffer.
-    fn flush_if_due(&mut self, _now: Instant) -> Result<(), String> {
+    fn flush_if_due(&mut self, _now: Instant) -> Result<(), SinkError> {
         Ok(())
     }
 
     /// The barrier of checkpoint `id` arrived: what came before it is made
     /// durable (not yet visible, for a two-phase sink) and described in
     /// the returned snapshot.
-    fn snapshot(&mut self, _id: u64) -> Result<Option<Vec<u8>>, String> {
+    fn snapshot(&mut self, _id: u64) -> Result<Option<Vec<u8>>, SinkError> {
         Ok(None)
     }
 
     /// Checkpoint `id` is complete: what it covers becomes visible.
-    fn commit(&mut self, _id: u64) -> Result<(), String> {
+    fn commit(&mut self, _id: u64) -> Result<(), SinkError> {
         Ok(())
     }
 
@@ -76,28 +122,27 @@ impl FlushClock {
     }
 }
 
-pub(crate) fn write_json<W: Write>(out: &mut W, batch: &RecordBatch) -> Result<(), String> {
+pub(crate) fn write_json<W: Write>(out: &mut W, batch: &RecordBatch) -> Result<(), EncodeError> {
     let mut writer = arrow_json::LineDelimitedWriter::new(out);
-    writer.write(batch).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())
+    writer.write(batch)?;
+    Ok(writer.finish()?)
 }
 
-pub(crate) fn write_text<W: Write>(out: &mut W, batch: &RecordBatch) -> Result<(), String> {
+pub(crate) fn write_text<W: Write>(out: &mut W, batch: &RecordBatch) -> Result<(), EncodeError> {
     let options = FormatOptions::default().with_null("");
     let formatters = batch
         .columns()
         .iter()
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<Result<Vec<_>, _>>()?;
     for row in 0..batch.num_rows() {
         for (i, formatter) in formatters.iter().enumerate() {
             if i > 0 {
-                out.write_all(b"\t").map_err(|e| e.to_string())?;
+                out.write_all(b"\t")?;
             }
-            write!(out, "{}", formatter.value(row)).map_err(|e| e.to_string())?;
+            write!(out, "{}", formatter.value(row))?;
         }
-        out.write_all(b"\n").map_err(|e| e.to_string())?;
+        out.write_all(b"\n")?;
     }
     Ok(())
 }
@@ -107,7 +152,7 @@ pub(crate) fn encode<W: Write>(
     format: OutputFormat,
     out: &mut W,
     batch: &RecordBatch,
-) -> Result<(), String> {
+) -> Result<(), EncodeError> {
     match format {
         OutputFormat::Json => write_json(out, batch),
         OutputFormat::Text => write_text(out, batch),
@@ -130,31 +175,30 @@ impl StdoutSink {
         }
     }
 
-    fn flush(&mut self) -> Result<(), String> {
+    fn flush(&mut self) -> Result<(), SinkError> {
         self.clock.flushed();
         self.out
             .flush()
-            .map_err(|e| format!("cannot write to standard output: {e}"))
+            .map_err(|e| SinkError::Stdout(EncodeError::Io(e)))
     }
 }
 
 impl Sink for StdoutSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
-        encode(self.format, &mut self.out, batch)
-            .map_err(|e| format!("cannot write to standard output: {e}"))?;
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        encode(self.format, &mut self.out, batch).map_err(SinkError::Stdout)?;
         let now = Instant::now();
         self.clock.buffered(now);
         self.flush_if_due(now)
     }
 
-    fn flush_if_due(&mut self, now: Instant) -> Result<(), String> {
+    fn flush_if_due(&mut self, now: Instant) -> Result<(), SinkError> {
         match self.clock.due(now) {
             true => self.flush(),
             false => Ok(()),
         }
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         self.flush()
     }
 }
@@ -163,11 +207,11 @@ impl Sink for StdoutSink {
 pub struct BlackholeSink;
 
 impl Sink for BlackholeSink {
-    fn write(&mut self, _batch: &RecordBatch) -> Result<(), String> {
+    fn write(&mut self, _batch: &RecordBatch) -> Result<(), SinkError> {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 }

@@ -3,31 +3,36 @@
 //! outboxes. `weir run`, the TaskManager and the tests run tasks the same way;
 //! only where the outboxes lead differs.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use weir_state::{StateBudget, StateLimits, DEFAULT_MAX_VALUE_BYTES};
-use weir_types::{EventTimeSpec, JobGraph, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
-use weir_wasm_host::{Capabilities, InstanceLimits, Module, UserMetric};
+use weir_state::StateBudget;
+use weir_types::{EventTimeSpec, JobGraph, JobSpec};
+use weir_wasm_host::{Module, UserMetric};
 
-use crate::builtins;
-use crate::checkpoint::{Barrier, Control, TaskCheckpoints, TaskSnapshot};
+use crate::checkpoint::TaskCheckpoints;
 use crate::exchange::{Downstream, Message, OpenError, Outbox, SendError};
 use crate::gate::{GateReceiver, RecvError};
 use crate::job::{JobError, RunDefaults};
 use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::operator::{InstanceStats, OpenInfo, Operator};
 use crate::paths::PathPolicy;
-use crate::schema::{self, column_indices};
-use crate::sink::{BlackholeSink, FileSink, RestoreError, Sink, StdoutSink};
-use crate::source::{GeneratorSource, JsonlSource, Source, SourceError, TextSource};
+use crate::schema::column_indices;
+use crate::source::Source;
 use crate::time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
-use crate::wasm::WasmOperator;
+
+mod alignment;
+mod build;
+mod checkpointing;
+
+use alignment::{producer_of, Alignment};
+pub use build::source_schema;
+use build::{create_operator, create_sink, create_source};
 
 /// How often a task blocked on its input looks at the cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -104,181 +109,6 @@ pub struct Task {
     /// The consumers were told this task is idle.
     idle: bool,
     checkpointing: bool,
-}
-
-/// Barrier alignment of a task fed by several producers: once a producer's
-/// barrier has arrived, what it sends next waits in `held` until the
-/// barrier has come from every producer (or the producer has ended).
-#[derive(Default)]
-struct Alignment {
-    current: Option<(Barrier, BTreeSet<u32>)>,
-    held: VecDeque<Message>,
-    /// Messages to go through before the gate's: what was held, released.
-    replay: VecDeque<Message>,
-    ended: BTreeSet<u32>,
-    /// The last checkpoint this task took part in: older barriers are late.
-    last: u64,
-}
-
-impl Alignment {
-    fn is_held(&self, producer: u32) -> bool {
-        self.current
-            .as_ref()
-            .is_some_and(|(_, arrived)| arrived.contains(&producer))
-    }
-
-    /// Whether every producer has sent the barrier or ended.
-    fn complete(&self, producers: usize) -> bool {
-        self.current.as_ref().is_some_and(|(_, arrived)| {
-            arrived.len() + self.ended.iter().filter(|p| !arrived.contains(p)).count() >= producers
-        })
-    }
-
-    /// Ends the current alignment: what was held goes first.
-    fn release(&mut self) -> Option<Barrier> {
-        let (barrier, _) = self.current.take()?;
-        while let Some(message) = self.held.pop_back() {
-            self.replay.push_front(message);
-        }
-        Some(barrier)
-    }
-}
-
-fn producer_of(message: &Message) -> Option<u32> {
-    match message {
-        Message::Batch(p, _) | Message::Barrier(p, _) | Message::End(p) | Message::Idle(p) => {
-            Some(*p)
-        }
-        Message::Watermark { producer, .. } => Some(*producer),
-        Message::Schema(_) => None,
-    }
-}
-
-/// `path` of spec field `field`, resolved, if the policy lets jobs touch it.
-fn checked_path(
-    paths: &PathPolicy,
-    field: &str,
-    base_dir: &Path,
-    path: &str,
-) -> Result<PathBuf, JobError> {
-    paths
-        .check(field, base_dir, path)
-        .map_err(|e| JobError::Config(e.to_string()))
-}
-
-/// The schema the job's source produces.
-pub fn source_schema(spec: &JobSpec) -> SchemaRef {
-    match &spec.source {
-        SourceSpec::Text(_) => TextSource::schema_of(),
-        SourceSpec::Jsonl(jsonl) => schema::from_spec(&jsonl.schema),
-        SourceSpec::Generator(_) => GeneratorSource::schema_of(),
-    }
-}
-
-fn create_source(
-    setup: &TaskSetup<'_>,
-    subtask: u32,
-    parallelism: u32,
-) -> Result<Box<dyn Source>, JobError> {
-    let spec = setup.spec;
-    let path = |path: &str| checked_path(setup.paths, "source.path", setup.base_dir, path);
-    Ok(match &spec.source {
-        SourceSpec::Text(text) => Box::new(
-            TextSource::open(&path(&text.path)?, spec.batch_size, text.rate)
-                .map_err(JobError::Source)?
-                .with_max_line_bytes(setup.defaults.max_line_bytes),
-        ),
-        SourceSpec::Jsonl(jsonl) => Box::new(
-            JsonlSource::open(
-                &path(&jsonl.path)?,
-                schema::from_spec(&jsonl.schema),
-                spec.batch_size,
-                jsonl.rate,
-            )
-            .map_err(JobError::Source)?
-            .with_max_line_bytes(setup.defaults.max_line_bytes),
-        ),
-        SourceSpec::Generator(generator) => Box::new(GeneratorSource::new(
-            subtask,
-            parallelism,
-            generator.count,
-            generator.rate,
-            generator.keys,
-            spec.batch_size,
-        )),
-    })
-}
-
-fn create_sink(setup: &TaskSetup<'_>) -> Result<Box<dyn Sink>, JobError> {
-    let spec = setup.spec;
-    let two_phase = spec.checkpointing.is_some();
-    let flush_interval = spec.sink.flush_interval();
-    let path = |path: &str| checked_path(setup.paths, "sink.path", setup.base_dir, path);
-    Ok(match &spec.sink {
-        SinkSpec::Stdout(stdout) => Box::new(StdoutSink::new(stdout.format, flush_interval)),
-        SinkSpec::Jsonl(jsonl) => Box::new(FileSink::new(
-            &path(&jsonl.path)?,
-            weir_types::OutputFormat::Json,
-            two_phase,
-            setup.attempt,
-            flush_interval,
-        )),
-        SinkSpec::File(file) => Box::new(FileSink::new(
-            &path(&file.path)?,
-            file.format,
-            two_phase,
-            setup.attempt,
-            flush_interval,
-        )),
-        SinkSpec::Blackhole(_) => Box::new(BlackholeSink),
-    })
-}
-
-fn create_operator(
-    setup: &TaskSetup<'_>,
-    index: usize,
-    op: &OperatorSpec,
-) -> Result<Box<dyn Operator>, JobError> {
-    let (spec, modules, defaults) = (setup.spec, setup.modules, setup.defaults);
-    let limits = spec.operator_limits(op);
-    let limits = InstanceLimits {
-        memory_bytes: limits.memory_bytes.unwrap_or(defaults.limits.memory_bytes),
-        call_timeout: limits.call_timeout.unwrap_or(defaults.limits.call_timeout),
-    };
-    if let Some(builtin) = &op.builtin {
-        let module = modules.get(&index).cloned();
-        return Ok(builtins::create(
-            builtin,
-            &op.name,
-            &op.config,
-            module,
-            limits,
-            setup.paths,
-        )?);
-    }
-    let module = modules.get(&index).ok_or_else(|| JobError::Plan {
-        index,
-        operator: op.name.clone(),
-        message: "has no module".into(),
-    })?;
-    let capabilities = Capabilities {
-        wall_clock: op.capabilities.wall_clock,
-    };
-    let config =
-        serde_json::to_string(&op.config).map_err(|e| JobError::Internal(e.to_string()))?;
-    let state_limits = StateLimits {
-        max_value_bytes: spec
-            .operator_limits(op)
-            .max_state_value
-            .map_or(DEFAULT_MAX_VALUE_BYTES, |b| {
-                usize::try_from(b).unwrap_or(usize::MAX)
-            }),
-        budgets: setup.state_budgets.to_vec(),
-    };
-    Ok(Box::new(
-        WasmOperator::new(&op.name, module, limits, capabilities, config)?
-            .with_state_limits(state_limits),
-    ))
 }
 
 impl Task {
@@ -441,89 +271,6 @@ impl Task {
         Ok(schema)
     }
 
-    /// Starts the opened task from its snapshot in a checkpoint.
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), JobError> {
-        // The checkpoint is of another job graph: no restart changes that.
-        let restore_error =
-            |message: String| JobError::RestoreConflict(format!("task {}: {message}", self.name));
-        // The bytes passed their digest check: a snapshot that does not
-        // decode was written by another version, and stays so.
-        let snapshot = TaskSnapshot::decode(bytes)
-            .map_err(|e| JobError::RestoreConflict(format!("task {}: {e}", self.name)))?;
-        match (&mut self.input, &snapshot.source) {
-            (Input::Source(source), Some(position)) => {
-                let restored = source.restore(position);
-                restored.map_err(|e| self.restore_failed("source", e))?
-            }
-            (Input::Source(_), None) => {
-                return Err(restore_error(
-                    "the checkpoint has no source position for it".into(),
-                ))
-            }
-            _ => {}
-        }
-        if let Some(generator) = self.watermarks.as_mut() {
-            generator.restore(snapshot.max_event_time);
-        }
-        if snapshot.operators.len() != self.chain.len() {
-            return Err(restore_error(format!(
-                "the checkpoint has state of {} operators where the task runs {}",
-                snapshot.operators.len(),
-                self.chain.len()
-            )));
-        }
-        for (link, (index, name, state)) in self.chain.iter_mut().zip(&snapshot.operators) {
-            if link.index != *index as usize || link.operator.name() != name {
-                return Err(restore_error(format!(
-                    "the checkpoint has the state of operator '{name}' where the task runs '{}'",
-                    link.operator.name()
-                )));
-            }
-            link.operator.restore_state(state)?;
-        }
-        if let Some(state) = &snapshot.sink {
-            let restored = match self.downstream.sink() {
-                Some(sink) => sink.restore(state),
-                None => Ok(()),
-            };
-            restored.map_err(|e| self.restore_failed("sink", e))?;
-        }
-        Ok(())
-    }
-
-    fn restore_failed(&self, part: &str, error: RestoreError) -> JobError {
-        let message = format!("task {}: {part}: {error}", self.name);
-        match error {
-            RestoreError::Io(_) => JobError::Restore(message),
-            RestoreError::Conflict(_) => JobError::RestoreConflict(message),
-        }
-    }
-
-    /// Takes the task's snapshot for `barrier`, hands it to be stored, and
-    /// sends the barrier on.
-    fn checkpoint(&mut self, barrier: &Barrier) -> Result<(), JobError> {
-        let mut snapshot = TaskSnapshot::default();
-        if let Input::Source(source) = &self.input {
-            snapshot.source = Some(source.position());
-        }
-        snapshot.max_event_time = self.watermarks.as_ref().and_then(|w| w.max_seen());
-        for link in &mut self.chain {
-            let state = link.operator.snapshot_state(barrier.id)?;
-            snapshot
-                .operators
-                .push((link.index as u32, link.operator.name().to_string(), state));
-        }
-        if let Some(sink) = self.downstream.sink() {
-            snapshot.sink = sink.snapshot(barrier.id).map_err(JobError::Sink)?;
-        }
-        self.alignment.last = barrier.id;
-        weir_types::fault::point("task.snapshot");
-        if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.store.store(barrier, snapshot.encode());
-        }
-        self.downstream.emit_barrier(barrier).map_err(send_error)
-    }
-
     /// The next input message and the number of producers: what alignment
     /// released first, then the gate's; messages of producers being
     /// aligned are held back.
@@ -559,113 +306,6 @@ impl Task {
         match current {
             Some(at) => self.downstream.emit_watermark(at).map_err(send_error),
             None => Ok(()),
-        }
-    }
-
-    /// Handles what the TaskManager said about checkpoints since last time.
-    fn control(&mut self) -> Result<(), JobError> {
-        loop {
-            let Some(control) = self
-                .checkpoints
-                .as_ref()
-                .and_then(|c| c.control.try_recv().ok())
-            else {
-                return Ok(());
-            };
-            match control {
-                Control::Trigger(barrier) => {
-                    let is_source = matches!(self.input, Input::Source(_));
-                    if is_source && self.opened && barrier.id > self.alignment.last {
-                        self.checkpoint(&barrier)?;
-                    } else if let Some(checkpoints) = &self.checkpoints {
-                        checkpoints
-                            .store
-                            .decline(barrier.id, format!("task {} is not ready", self.name));
-                    }
-                }
-                Control::Complete(id) => {
-                    for link in &mut self.chain {
-                        link.operator.checkpoint_complete(id)?;
-                    }
-                    if let Some(sink) = self.downstream.sink() {
-                        sink.commit(id).map_err(JobError::Sink)?;
-                    }
-                }
-            }
-        }
-    }
-
-    /// A barrier came from `producer`: aligns, and checkpoints once every
-    /// producer's barrier is in.
-    fn on_barrier(
-        &mut self,
-        producer: u32,
-        barrier: Barrier,
-        producers: usize,
-    ) -> Result<(), JobError> {
-        if barrier.id <= self.alignment.last {
-            return Ok(());
-        }
-        match &mut self.alignment.current {
-            Some((current, arrived)) if current.id == barrier.id => {
-                arrived.insert(producer);
-            }
-            Some((current, _)) if current.id > barrier.id => return Ok(()),
-            _ => {
-                // A newer checkpoint overtook one this producer never sent
-                // a barrier for: the older one cannot complete here.
-                if let Some(abandoned) = self.alignment.release() {
-                    if let Some(checkpoints) = &self.checkpoints {
-                        checkpoints.store.decline(
-                            abandoned.id,
-                            format!(
-                                "task {} saw checkpoint {} overtake it",
-                                self.name, barrier.id
-                            ),
-                        );
-                    }
-                }
-                self.alignment.current = Some((barrier, BTreeSet::from([producer])));
-            }
-        }
-        self.finish_alignment(producers)
-    }
-
-    fn finish_alignment(&mut self, producers: usize) -> Result<(), JobError> {
-        if !self.alignment.complete(producers) {
-            return Ok(());
-        }
-        if let Some(barrier) = self.alignment.release() {
-            self.checkpoint(&barrier)?;
-        }
-        Ok(())
-    }
-
-    /// Commits what completed checkpoints cover before the task goes away.
-    fn commit_completed(&mut self) {
-        let Some(checkpoints) = &self.checkpoints else {
-            return;
-        };
-        let completed: Vec<u64> = checkpoints
-            .control
-            .try_iter()
-            .filter_map(|c| match c {
-                Control::Complete(id) => Some(id),
-                Control::Trigger(_) => None,
-            })
-            .collect();
-        let Some(id) = completed.into_iter().max() else {
-            return;
-        };
-        for link in &mut self.chain {
-            if let Err(e) = link.operator.checkpoint_complete(id) {
-                tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
-            }
-        }
-        if let Some(sink) = self.downstream.sink() {
-            if let Err(e) = sink.commit(id) {
-                tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
-            }
         }
     }
 
@@ -727,10 +367,7 @@ impl Task {
                 }
             }
             let batch = match &mut self.input {
-                Input::Source(source) => match source.next_batch().map_err(|e| match e {
-                    SourceError::Io(message) => JobError::Source(message),
-                    SourceError::BadInput(message) => JobError::BadInput(message),
-                })? {
+                Input::Source(source) => match source.next_batch().map_err(JobError::Source)? {
                     Some(batch) => {
                         metrics
                             .source_records

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
-use weir_state::codec::{put_bytes, put_f64, put_i64, put_u32, put_u64, put_u8, Reader};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
@@ -31,30 +30,20 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use weir_row_codec::Value;
 use weir_types::{AggregateFunction, OutputFormat, WindowAssigner, WindowConfig};
-use weir_wasm_host::{
-    AggregateContext, AggregateInstance, Encoding, InstanceLimits, Module, UserMetric,
-};
+use weir_wasm_host::{Encoding, InstanceLimits, Module, UserMetric};
 
-use crate::ipc;
 use crate::operator::{OpenInfo, Operator, OperatorError};
 use crate::paths::PathPolicy;
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
 use crate::sink::{FileSink, Sink};
 
-/// A user aggregate function: a component of the `aggregate-function`
-/// world, the window operator's `module`.
-struct Udf {
-    name: String,
-    config: String,
-    instance: Option<AggregateInstance>,
-    encoding: Encoding,
-    /// Decodes what `finish` returns: one column `result`.
-    result: Option<SchemaRef>,
-    ipc: Option<ipc::Decoder>,
-    /// What `init` returned: the accumulator of a new window.
-    empty: Vec<u8>,
-}
+mod accumulators;
+mod snapshot;
+mod udf;
+
+use accumulators::{Acc, Aggregate, Function, Numeric};
+use udf::Udf;
 
 /// An output column after the window bounds: a built-in aggregate or a
 /// user one, by index, in the order of the config.
@@ -62,86 +51,6 @@ struct Udf {
 enum OutputColumn {
     Builtin(usize),
     Udf(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Function {
-    Count,
-    Sum,
-    Min,
-    Max,
-    Avg,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Numeric {
-    Int,
-    Float,
-}
-
-struct Aggregate {
-    function: Function,
-    name: String,
-    /// Input column and its type (none for count).
-    column: Option<(String, Numeric)>,
-    index: usize,
-}
-
-/// The running value of one aggregate in one window.
-#[derive(Debug, Clone, Copy)]
-enum Acc {
-    Count(i64),
-    Int {
-        sum: i64,
-        min: i64,
-        max: i64,
-        n: i64,
-    },
-    Float {
-        sum: f64,
-        min: f64,
-        max: f64,
-        n: i64,
-    },
-}
-
-impl Acc {
-    fn merge(self, other: Acc) -> Acc {
-        match (self, other) {
-            (Acc::Count(a), Acc::Count(b)) => Acc::Count(a + b),
-            (Acc::Int { n: 0, .. }, b) | (b, Acc::Int { n: 0, .. }) => b,
-            (Acc::Float { n: 0, .. }, b) | (b, Acc::Float { n: 0, .. }) => b,
-            (
-                Acc::Int { sum, min, max, n },
-                Acc::Int {
-                    sum: s,
-                    min: lo,
-                    max: hi,
-                    n: m,
-                },
-            ) => Acc::Int {
-                sum: sum.wrapping_add(s),
-                min: min.min(lo),
-                max: max.max(hi),
-                n: n + m,
-            },
-            (
-                Acc::Float { sum, min, max, n },
-                Acc::Float {
-                    sum: s,
-                    min: lo,
-                    max: hi,
-                    n: m,
-                },
-            ) => Acc::Float {
-                sum: sum + s,
-                min: min.min(lo),
-                max: max.max(hi),
-                n: n + m,
-            },
-            (a, _) => a,
-        }
-    }
 }
 
 struct Pane {
@@ -179,17 +88,6 @@ pub struct Window {
     scratch: Vec<u8>,
     /// One record's values, reused from record to record.
     row_accs: Vec<Acc>,
-}
-
-/// The open instance of a user aggregate of window `operator`.
-fn opened<'a>(
-    operator: &str,
-    udf: &'a mut Udf,
-) -> Result<&'a mut AggregateInstance, OperatorError> {
-    udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
-        operator: operator.to_string(),
-        message: format!("user aggregate '{}' was called before open", udf.name),
-    })
 }
 
 impl Window {
@@ -425,200 +323,6 @@ impl Window {
         Ok(fired)
     }
 
-    /// Instantiates and opens each user aggregate; returns their output
-    /// fields.
-    fn open_udfs(
-        &mut self,
-        input: &SchemaRef,
-        info: &OpenInfo,
-    ) -> Result<Vec<Field>, OperatorError> {
-        let Some(module) = self.module.clone() else {
-            return Ok(Vec::new());
-        };
-        let input_schema =
-            crate::schema::to_contract(input).map_err(|message| OperatorError::Failed {
-                operator: self.name.clone(),
-                message,
-            })?;
-        let mut fields = Vec::new();
-        for udf in &mut self.udfs {
-            let mut instance = module.instantiate_aggregate(&self.name, self.limits)?;
-            let opened = instance.open(&AggregateContext {
-                operator_name: self.name.clone(),
-                config: udf.config.clone(),
-                input_schema: input_schema.clone(),
-            })?;
-            let data_type = crate::schema::arrow_type(opened.result_type);
-            let result = Arc::new(Schema::new(vec![Field::new(
-                "result",
-                data_type.clone(),
-                true,
-            )]));
-            udf.ipc = match opened.encoding {
-                Encoding::ArrowIpc => {
-                    Some(ipc::Decoder::new(result.clone()).map_err(|detail| {
-                        OperatorError::Malformed {
-                            operator: self.name.clone(),
-                            call: "open",
-                            detail,
-                        }
-                    })?)
-                }
-                Encoding::Rows => None,
-            };
-            udf.encoding = opened.encoding;
-            udf.result = Some(result);
-            udf.empty = instance.init()?;
-            udf.instance = Some(instance);
-            fields.push(Field::new(udf.name.clone(), data_type, true));
-        }
-        let _ = info;
-        Ok(fields)
-    }
-
-    /// Accumulator `u` of each of `windows`, in order.
-    fn udf_accumulators(&self, u: usize, windows: &[(Vec<u8>, i64)]) -> Vec<Vec<u8>> {
-        windows
-            .iter()
-            .map(|(key, start)| {
-                self.panes
-                    .get(key)
-                    .and_then(|p| p.get(start))
-                    .map(|pane| pane.udf[u].clone())
-                    .unwrap_or_default()
-            })
-            .collect()
-    }
-
-    /// The user aggregates' accumulators of two merging windows, merged.
-    fn merge_udf(
-        &mut self,
-        a: Vec<Vec<u8>>,
-        b: Vec<Vec<u8>>,
-    ) -> Result<Vec<Vec<u8>>, OperatorError> {
-        let mut merged = Vec::with_capacity(a.len());
-        for ((udf, a), b) in self.udfs.iter_mut().zip(a).zip(b) {
-            let instance = udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
-                operator: self.name.clone(),
-                message: "a user aggregate was called before open".into(),
-            })?;
-            let mut out = instance.merge(&[(a, b)])?;
-            if out.len() != 1 {
-                return Err(OperatorError::Malformed {
-                    operator: self.name.clone(),
-                    call: "merge",
-                    detail: format!("{}: 1 accumulator was due, got {}", udf.name, out.len()),
-                });
-            }
-            merged.push(out.remove(0));
-        }
-        Ok(merged)
-    }
-
-    /// Feeds the rows of `batch` that landed in windows to the user
-    /// aggregates: one `accumulate` call per aggregate for the batch.
-    /// `landed` holds (row, key, window start) in order.
-    fn accumulate_udf(
-        &mut self,
-        batch: &RecordBatch,
-        landed: &[(u32, Vec<u8>, i64)],
-    ) -> Result<(), OperatorError> {
-        if self.udfs.is_empty() || landed.is_empty() {
-            return Ok(());
-        }
-        // Each row's window now (a session may have merged since).
-        let mut windows: Vec<(Vec<u8>, i64)> = Vec::new();
-        let mut targets: Vec<u32> = Vec::with_capacity(landed.len());
-        let mut index: HashMap<(Vec<u8>, i64), u32> = HashMap::new();
-        for (_, key, start) in landed {
-            let current = self
-                .panes
-                .get(key)
-                .and_then(|p| p.range(..=*start).next_back())
-                .map(|(s, _)| *s)
-                .ok_or_else(|| self.failed("a window went missing".into()))?;
-            let slot = *index.entry((key.clone(), current)).or_insert_with(|| {
-                windows.push((key.clone(), current));
-                (windows.len() - 1) as u32
-            });
-            targets.push(slot);
-        }
-        let rows =
-            arrow_array::UInt32Array::from(landed.iter().map(|(r, _, _)| *r).collect::<Vec<_>>());
-        let input = arrow_select::take::take_record_batch(batch, &rows)
-            .map_err(|e| self.failed(e.to_string()))?;
-        for u in 0..self.udfs.len() {
-            let accumulators = self.udf_accumulators(u, &windows);
-            let udf = &mut self.udfs[u];
-            let encoded = match udf.encoding {
-                Encoding::Rows => rows::encode(&input),
-                Encoding::ArrowIpc => {
-                    ipc::encode(&input).map_err(|detail| OperatorError::Failed {
-                        operator: self.name.clone(),
-                        message: detail,
-                    })?
-                }
-            };
-            let updated = opened(&self.name, udf)?.accumulate(&accumulators, &encoded, &targets)?;
-            if updated.len() != windows.len() {
-                return Err(OperatorError::Malformed {
-                    operator: self.name.clone(),
-                    call: "accumulate",
-                    detail: format!(
-                        "{}: {} accumulators were due, got {}",
-                        udf.name,
-                        windows.len(),
-                        updated.len()
-                    ),
-                });
-            }
-            for ((key, start), acc) in windows.iter().zip(updated) {
-                if let Some(pane) = self.panes.get_mut(key).and_then(|p| p.get_mut(start)) {
-                    pane.udf[u] = acc;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The user aggregates' results for the fired windows, a column each.
-    fn finish_udf(
-        &mut self,
-        fired: &[(Vec<u8>, i64)],
-    ) -> Result<Vec<arrow_array::ArrayRef>, OperatorError> {
-        let mut columns = Vec::with_capacity(self.udfs.len());
-        for u in 0..self.udfs.len() {
-            let accumulators = self.udf_accumulators(u, fired);
-            let name = self.name.clone();
-            let udf = &mut self.udfs[u];
-            let malformed = |detail: String| OperatorError::Malformed {
-                operator: name.clone(),
-                call: "finish",
-                detail,
-            };
-            let bytes = opened(&name, udf)?.finish(&accumulators)?;
-            let schema = udf
-                .result
-                .clone()
-                .ok_or_else(|| malformed("called before open".into()))?;
-            let batch = match udf.ipc.as_mut() {
-                Some(decoder) => decoder.decode(bytes),
-                None => rows::decode(&bytes, &schema),
-            }
-            .map_err(|e| malformed(format!("{}: {e}", udf.name)))?;
-            if batch.num_rows() != fired.len() {
-                return Err(malformed(format!(
-                    "{}: {} results were due, got {}",
-                    udf.name,
-                    fired.len(),
-                    batch.num_rows()
-                )));
-            }
-            columns.push(batch.column(0).clone());
-        }
-        Ok(columns)
-    }
-
     fn emit(
         &mut self,
         fired: &[(Vec<u8>, i64)],
@@ -644,7 +348,8 @@ impl Window {
                 .and_then(|p| p.get(start))
                 .ok_or_else(|| self.failed("a fired window is gone".into()))?;
             let mut values: Vec<Value<'_>> = Vec::new();
-            rows::read_key(key, self.keys.len(), &mut values).map_err(|e| self.failed(e))?;
+            rows::read_key(key, self.keys.len(), &mut values)
+                .map_err(|e| self.failed(e.to_string()))?;
             values.push(Value::TimestampMillis(*start));
             values.push(Value::TimestampMillis(pane.end));
             for column in &self.columns {
@@ -936,159 +641,11 @@ impl Operator for Window {
     }
 
     fn snapshot_state(&mut self, checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
-        let mut out = Vec::new();
-        put_i64(&mut out, self.watermark);
-        put_u64(&mut out, self.late_dropped);
-        put_u64(&mut out, self.late_written);
-        let late = match self.late_sink.as_mut() {
-            Some(sink) => sink
-                .snapshot(checkpoint)
-                .map_err(|e| format!("late records: {e}")),
-            None => Ok(None),
-        };
-        match late.map_err(|e| self.failed(e))? {
-            Some(bytes) => {
-                put_u8(&mut out, 1);
-                put_bytes(&mut out, &bytes);
-            }
-            None => put_u8(&mut out, 0),
-        }
-        put_u32(&mut out, self.panes.len() as u32);
-        for (key, panes) in &self.panes {
-            put_bytes(&mut out, key);
-            put_u32(&mut out, panes.len() as u32);
-            for (start, pane) in panes {
-                put_i64(&mut out, *start);
-                put_i64(&mut out, pane.end);
-                put_u8(&mut out, u8::from(pane.fired));
-                put_u32(&mut out, pane.udf.len() as u32);
-                for acc in &pane.udf {
-                    put_bytes(&mut out, acc);
-                }
-                put_u32(&mut out, pane.accs.len() as u32);
-                for acc in &pane.accs {
-                    match *acc {
-                        Acc::Count(n) => {
-                            put_u8(&mut out, 0);
-                            put_i64(&mut out, n);
-                        }
-                        Acc::Int { sum, min, max, n } => {
-                            put_u8(&mut out, 1);
-                            for v in [sum, min, max, n] {
-                                put_i64(&mut out, v);
-                            }
-                        }
-                        Acc::Float { sum, min, max, n } => {
-                            put_u8(&mut out, 2);
-                            for v in [sum, min, max] {
-                                put_f64(&mut out, v);
-                            }
-                            put_i64(&mut out, n);
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
+        self.encode_state(checkpoint)
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), OperatorError> {
-        let restored = (|| -> Result<_, weir_state::StateError> {
-            let mut r = Reader::new(state);
-            let watermark = r.i64()?;
-            let late_dropped = r.u64()?;
-            let late_written = r.u64()?;
-            let late_sink = match r.u8()? {
-                0 => None,
-                _ => Some(r.bytes()?),
-            };
-            let mut panes: HashMap<Vec<u8>, BTreeMap<i64, Pane>> = HashMap::new();
-            for _ in 0..r.u32()? {
-                let key = r.bytes()?;
-                let key_panes = panes.entry(key).or_default();
-                for _ in 0..r.u32()? {
-                    let start = r.i64()?;
-                    let end = r.i64()?;
-                    let fired = r.u8()? != 0;
-                    let mut udf = Vec::new();
-                    for _ in 0..r.u32()? {
-                        udf.push(r.bytes()?);
-                    }
-                    let mut accs = Vec::new();
-                    for _ in 0..r.u32()? {
-                        accs.push(match r.u8()? {
-                            0 => Acc::Count(r.i64()?),
-                            1 => Acc::Int {
-                                sum: r.i64()?,
-                                min: r.i64()?,
-                                max: r.i64()?,
-                                n: r.i64()?,
-                            },
-                            2 => Acc::Float {
-                                sum: r.f64()?,
-                                min: r.f64()?,
-                                max: r.f64()?,
-                                n: r.i64()?,
-                            },
-                            other => {
-                                return Err(weir_state::StateError::Corrupt(format!(
-                                    "unknown aggregate kind {other}"
-                                )))
-                            }
-                        });
-                    }
-                    key_panes.insert(
-                        start,
-                        Pane {
-                            end,
-                            accs,
-                            fired,
-                            udf,
-                        },
-                    );
-                }
-            }
-            r.finish()?;
-            Ok((watermark, late_dropped, late_written, late_sink, panes))
-        })();
-        let (watermark, late_dropped, late_written, late_sink, panes) =
-            restored.map_err(|e| self.failed(format!("cannot restore its windows: {e}")))?;
-        if let (Some(sink), Some(snapshot)) = (self.late_sink.as_mut(), late_sink) {
-            sink.restore(&snapshot)
-                .map_err(|e| format!("late records: {e}"))
-                .map_err(|e| OperatorError::Failed {
-                    operator: self.name.clone(),
-                    message: e,
-                })?;
-        }
-        if panes.values().flat_map(|p| p.values()).any(|pane| {
-            pane.accs.len() != self.aggregates.len() || pane.udf.len() != self.udfs.len()
-        }) {
-            return Err(self.failed(format!(
-                "the checkpoint's windows hold a different number of aggregates than the {} configured",
-                self.aggregates.len()
-            )));
-        }
-        self.pending.clear();
-        self.expiring.clear();
-        for (key, key_panes) in &panes {
-            for (start, pane) in key_panes {
-                if pane.fired {
-                    self.expiring.insert((
-                        (pane.end - 1).saturating_add(self.lateness),
-                        key.clone(),
-                        *start,
-                    ));
-                } else {
-                    self.pending.insert((pane.end - 1, key.clone(), *start));
-                }
-            }
-        }
-        self.panes = panes;
-        self.watermark = watermark;
-        self.late_dropped = late_dropped;
-        self.late_written = late_written;
-        Ok(())
+        self.decode_state(state)
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), OperatorError> {
