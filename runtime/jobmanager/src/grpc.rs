@@ -21,7 +21,7 @@ use weir_proto::v1::{
 use weir_types::Digest;
 
 use crate::checkpoints::Completed;
-use crate::core::{Core, PutModuleError, SubmitError};
+use crate::core::{Core, PutModuleError, SubmitError, TaskManagerLink};
 
 /// Reads the metadata of a savepoint or retained checkpoint to start from.
 pub async fn read_restore_point(location: &str) -> Result<Completed, SubmitError> {
@@ -275,5 +275,15 @@ impl ResourceManager for Resources {
                 .map(Ok)
                 .collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}
+
+/// A TaskManager's control stream, as the JobManager's rules reach it.
+impl TaskManagerLink for mpsc::Sender<Result<JobManagerMessage, Status>> {
+    fn send(&self, message: ToTaskManager) -> bool {
+        self.try_send(Ok(JobManagerMessage {
+            message: Some(message),
+        }))
+        .is_ok()
     }
 }
