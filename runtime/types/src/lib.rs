@@ -13,6 +13,7 @@ mod module_ref;
 mod quantity;
 mod restart;
 mod spec;
+mod validate;
 
 pub use builtins::{
     AggregateFunction, BuiltinConfig, BuiltinConfigError, CountConfig, CountEmit, LateRecords,
