@@ -228,7 +228,9 @@ pub fn cancel(args: JobArgs) -> Result<()> {
             .await
             .map_err(status_error)?
             .into_inner()
-            .previous_state;
+            .previous_state()
+            .known()
+            .map_or("UNKNOWN", JobState::name);
         match args.connection.output {
             Output::Json => print_out(&format!(
                 "{}\n",

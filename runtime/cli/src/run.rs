@@ -289,7 +289,7 @@ async fn show(core: Arc<Core>, job_id: String) {
         let _ = write!(
             stderr,
             "\r\x1b[2K  {} {} records in, {} out, {}/s, {:.1} s{status}",
-            job.state,
+            job.state_name(),
             human(records as f64),
             human(job.sink_records as f64),
             human(records as f64 / elapsed.max(0.001)),

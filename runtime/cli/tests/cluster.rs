@@ -497,6 +497,19 @@ fn rest_cancels_a_running_job_and_reports_unknown_ones() {
     let out = cluster.weir(&["cancel", "0123456789abcdef"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no job"));
+
+    // `weir cancel` says what the job was, by name.
+    let again = cluster.submit(dir.path(), "job.yaml");
+    cluster.wait_for_state(&again, "RUNNING");
+    let out = cluster.weir(&["cancel", &again, "--output", "json"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["previousState"], "RUNNING", "{said}");
+    cluster.wait_for_state(&again, "CANCELED");
 }
 
 #[test]
