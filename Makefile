@@ -15,7 +15,7 @@ export PATH := $(WEIR_TOOLS)/bin:$(PATH)
 PYTHON := $(WEIR_TOOLS)/python/bin/python
 GO_MODULES := operators-sdk/go examples/go/tokenize examples/mixed/wordlen tests/fixtures/go/conform tests/fixtures/go/misbehave tests/fixtures/go/keyed-count
 
-.PHONY: run test setup setup-all weir lint lint-rust lint-go test-rust test-chaos test-sdks test-k8s bench chaos proto
+.PHONY: run test setup setup-all weir lint lint-rust lint-go deny deny-advisories test-rust test-chaos test-sdks test-k8s bench chaos proto
 
 run: weir
 	@$(WEIR) build examples/wordcount/operator
@@ -35,7 +35,15 @@ setup-all:
 weir: setup
 	@cargo build --release --locked -p weir-cli
 
-lint: setup-all lint-rust lint-go
+lint: setup-all lint-rust lint-go deny
+
+# Licences, duplicate or wildcard dependencies and sources (deny.toml); the
+# advisories check needs the RustSec database, so it runs apart, online.
+deny:
+	cargo deny --locked check licenses bans sources
+
+deny-advisories:
+	cargo deny --locked check advisories
 
 lint-rust:
 	cargo fmt --all --check

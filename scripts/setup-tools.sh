@@ -2,6 +2,7 @@
 # Installs the WebAssembly tools that the C and Go SDKs build with, into
 # $WEIR_TOOLS (default ~/.cache/weir/tools), where later runs find them:
 #   bin/wit-bindgen, bin/wasm-tools      (crates.io, pinned)
+#   bin/cargo-deny                        (crates.io, pinned; `make deny`)
 #   share/weir/wasi_snapshot_preview1.reactor.wasm
 #       the WASI preview1 adapter of the wasmtime release the runtime uses;
 #       it turns a wasip1 core module into a component.
@@ -11,6 +12,7 @@ set -euo pipefail
 WEIR_TOOLS=${WEIR_TOOLS:-$HOME/.cache/weir/tools}
 WIT_BINDGEN_VERSION=0.61.0
 WASM_TOOLS_VERSION=1.263.0
+CARGO_DENY_VERSION=0.20.2
 ADAPTER_VERSION=48.0.8   # keep equal to the wasmtime version of Cargo.toml
 mkdir -p "$WEIR_TOOLS/bin" "$WEIR_TOOLS/share/weir"
 
@@ -28,6 +30,10 @@ if [ "$(installed_version wasm-tools)" != "$WASM_TOOLS_VERSION" ]; then
     # print), not the fuzzers and shrinkers of the default build.
     cargo install --quiet --locked --root "$WEIR_TOOLS" --no-default-features \
         --features component,validate,print "wasm-tools@$WASM_TOOLS_VERSION"
+fi
+if [ "$(installed_version cargo-deny)" != "$CARGO_DENY_VERSION" ]; then
+    echo "setup: installing cargo-deny $CARGO_DENY_VERSION into $WEIR_TOOLS (a few minutes, once)" >&2
+    cargo install --quiet --locked --root "$WEIR_TOOLS" "cargo-deny@$CARGO_DENY_VERSION"
 fi
 
 adapter="$WEIR_TOOLS/share/weir/wasi_snapshot_preview1.reactor.wasm"

@@ -222,7 +222,9 @@ impl WasmHost {
                 // engine with the same compatibility hash (it is in the file
                 // name, and wasmtime checks it again), into the user's own
                 // cache directory, and renamed into place only when complete.
-                match unsafe { Component::deserialize_file(&self.engine, path) } {
+                #[allow(unsafe_code)]
+                let deserialized = unsafe { Component::deserialize_file(&self.engine, path) };
+                match deserialized {
                     Ok(component) => return Ok(component),
                     Err(e) => {
                         tracing::warn!(path = %path.display(), "ignoring unusable compile cache entry: {e:#}")
