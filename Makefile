@@ -100,9 +100,9 @@ test-k8s: weir
 	WEIR_BIN=$(WEIR) $(PYTHON) -m pytest -q tests/k8s
 
 bench: setup-all
-	cargo bench --locked -p weir-executor --bench pipeline
+	cargo bench --locked -p weir-wasm-operator --bench pipeline
 	cargo bench --locked -p weir-state --bench budgets
-	cargo bench --locked -p weir-executor --bench languages
+	cargo bench --locked -p weir-wasm-operator --bench languages
 	cargo bench --locked -p weir-taskmanager --bench shuffle
 	cargo bench --locked -p weir-taskmanager --bench checkpoints
 	cargo bench --locked -p weir-taskmanager --bench keyed_state

@@ -3,19 +3,19 @@
 //! the cluster schedule the same tasks through the JobManager instead.
 //!
 //! Preparing does everything that can fail on bad input before a record
-//! flows: it reads and compiles modules, opens every operator instance (so an
+//! flows (the caller has read and compiled the modules): it opens every
+//! operator instance (so an
 //! operator refuses its configuration up front), checks `keyBy` columns
 //! against the schemas operators declare, opens the source and creates the
 //! sink. Running then starts one thread per task.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weir_types::{Classify, FailureKind, JobGraph, JobSpec, ModuleRef};
-use weir_wasm_host::{InstanceLimits, LoadError, Module, UserMetric, WasmHost};
+use weir_types::{Classify, FailureKind, InstanceLimits, JobGraph, JobSpec, UserMetric};
 
 use crate::exchange::Outbox;
 use crate::gate::{gate, GateSender};
@@ -26,6 +26,7 @@ use crate::sink::SinkError;
 use crate::source::SourceError;
 use crate::source::DEFAULT_MAX_LINE_BYTES;
 use crate::task::{source_schema, InputGate, Task, TaskSetup};
+use crate::user::UserOperators;
 
 /// Batches buffered per channel between two tasks.
 pub const CHANNEL_CAPACITY: usize = 8;
@@ -38,12 +39,13 @@ pub enum JobError {
         operator: String,
         message: String,
     },
+    /// The operator's module cannot be read or compiled.
     #[error("operators[{index}] '{operator}': {source}")]
     Module {
         index: usize,
         operator: String,
         #[source]
-        source: LoadError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error(transparent)]
     Operator(#[from] OperatorError),
@@ -138,62 +140,15 @@ pub struct PreparedJob {
     operators: Vec<(String, String, u32)>,
 }
 
-/// Reads and compiles every module the spec names by path, by operator
-/// index. Relative paths resolve against `base_dir`.
-fn load_modules(
-    spec: &JobSpec,
-    base_dir: &Path,
-    host: &WasmHost,
-) -> Result<BTreeMap<usize, Arc<Module>>, JobError> {
-    let mut modules = BTreeMap::new();
-    for (index, op) in spec.operators.iter().enumerate() {
-        let Some(reference) = &op.module else {
-            continue;
-        };
-        let plan_error = |message: String| JobError::Plan {
-            index,
-            operator: op.name.clone(),
-            message,
-        };
-        let parsed = ModuleRef::parse(reference).map_err(|e| plan_error(e.to_string()))?;
-        let ModuleRef::Path(path) = parsed else {
-            return Err(plan_error(format!(
-                "module '{reference}': modules load from files here; {} references are \
-                 not supported yet",
-                if matches!(parsed, ModuleRef::Oci(_)) {
-                    "oci://"
-                } else {
-                    "configmap://"
-                }
-            )));
-        };
-        let path = if Path::new(&path).is_absolute() {
-            PathBuf::from(&path)
-        } else {
-            base_dir.join(&path)
-        };
-        let module = host
-            .load_file(&op.name, &path, op.sha256.as_deref())
-            .map_err(|source| JobError::Module {
-                index,
-                operator: op.name.clone(),
-                source,
-            })?;
-        modules.insert(index, module);
-    }
-    Ok(modules)
-}
-
-/// Prepares `spec` to run in this process. Relative paths resolve against
-/// `base_dir` (the job spec's directory).
+/// Prepares `spec` to run in this process, its user code made by
+/// `operators`. Relative paths resolve against `base_dir` (the job spec's
+/// directory).
 pub fn prepare(
     spec: &JobSpec,
     base_dir: &Path,
-    host: &WasmHost,
+    operators: &dyn UserOperators,
     defaults: &RunDefaults,
 ) -> Result<PreparedJob, JobError> {
-    // Modules first: a missing or broken module fails before anything opens.
-    let modules = load_modules(spec, base_dir, host)?;
     // As under `weir run`: the job's own directory.
     let paths = PathPolicy::deny_all().allow(base_dir);
     let graph = JobGraph::of(spec);
@@ -233,7 +188,7 @@ pub fn prepare(
                 subtask,
                 attempt: 0,
                 base_dir,
-                modules: &modules,
+                operators,
                 defaults,
                 paths: &paths,
                 state_budgets: &[],
@@ -262,7 +217,7 @@ pub fn prepare(
         .iter()
         .enumerate()
         .map(|(index, op)| {
-            let digest = modules.get(&index).map(|m| m.digest().to_string());
+            let digest = operators.module_digest(index);
             let kind = op.kind(digest.as_deref());
             (op.name.clone(), kind, spec.operator_parallelism(op))
         })

@@ -1,6 +1,8 @@
 //! Runs Weir jobs in this process: sources, chains of operators over Arrow
 //! record batches, exchanges between vertices, sinks. A TaskManager runs
 //! the tasks deployed to it with it; `prepare` runs a whole job in-process.
+//! Operators that run user code come through [`UserOperators`]: the executor
+//! itself knows no sandbox (`weir-wasm-operator` runs WASM components).
 
 mod builtins;
 mod checkpoint;
@@ -17,7 +19,7 @@ mod sink;
 mod source;
 mod task;
 mod time;
-mod wasm;
+mod user;
 
 pub use checkpoint::{
     Barrier, Control, RestoreError, SnapshotStore, TaskCheckpoints, TaskSnapshot,
@@ -28,13 +30,14 @@ pub use job::{
     prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults, CHANNEL_CAPACITY,
 };
 pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
-pub use operator::{InstanceStats, OpenInfo, Operator, OperatorError};
+pub use operator::{GuestFailure, InstanceStats, OpenInfo, Operator, OperatorError};
 pub use paths::{PathError, PathPolicy};
+pub use schema::SchemaError;
 pub use sink::{EncodeError, SinkError};
 pub use source::{GeneratorSource, Source, SourceError, DEFAULT_MAX_LINE_BYTES};
 pub use task::{source_schema, InputGate, OperatorReports, Task, TaskSetup};
 pub use time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
-pub use wasm::WasmOperator;
+pub use user::{NoUserOperators, UserAggregate, UserAggregates, UserOperatorSetup, UserOperators};
 pub use weir_types::{key_group, key_hash, subtask_of, KeyGroupRange};
 
 /// Row-encoding and Arrow IPC conversions, for benchmarks and tests of

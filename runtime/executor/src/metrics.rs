@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use weir_wasm_host::UserMetric;
+use weir_types::UserMetric;
 
 #[derive(Debug, Default)]
 pub struct OperatorMetrics {

@@ -2,14 +2,19 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use weir_types::{Classify, FailureKind};
-use weir_wasm_host::{CallError, UserMetric};
+use weir_types::{Classify, FailureKind, UserMetric};
+
+/// A failure inside user code, as the sandbox that runs it describes it (the
+/// WASM host's errors name the operator, the call and the cause).
+pub trait GuestFailure: std::error::Error + Classify + Send + Sync + 'static {}
+
+impl<E: std::error::Error + Classify + Send + Sync + 'static> GuestFailure for E {}
 
 /// Why an operator failed. Every variant names the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
-    #[error(transparent)]
-    Wasm(#[from] CallError),
+    #[error("{0}")]
+    Guest(Box<dyn GuestFailure>),
     #[error("operator '{operator}' returned a malformed batch from {call}: {detail}")]
     Malformed {
         operator: String,
@@ -22,10 +27,17 @@ pub enum OperatorError {
     Failed { operator: String, message: String },
 }
 
+impl OperatorError {
+    /// `failure` of user code, kept whole (its kind decides restarts).
+    pub fn guest(failure: impl GuestFailure) -> Self {
+        OperatorError::Guest(Box::new(failure))
+    }
+}
+
 impl Classify for OperatorError {
     fn failure_kind(&self) -> FailureKind {
         match self {
-            OperatorError::Wasm(e) => e.failure_kind(),
+            OperatorError::Guest(e) => e.failure_kind(),
             OperatorError::InvalidConfig { .. } => FailureKind::Configuration,
             _ => FailureKind::Transient,
         }

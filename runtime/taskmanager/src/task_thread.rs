@@ -2,7 +2,6 @@
 //! end, reporting how it ended; and where its snapshots go (written on the
 //! TaskManager's runtime, acknowledged to the JobManager).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -88,7 +87,8 @@ pub(crate) struct TaskContext {
     pub(crate) id: TaskId,
     pub(crate) spec: Arc<JobSpec>,
     pub(crate) graph: Arc<JobGraph>,
-    pub(crate) modules: Arc<BTreeMap<usize, Arc<weir_wasm_host::Module>>>,
+    /// The job's compiled modules, as operators.
+    pub(crate) operators: Arc<weir_wasm_operator::WasmOperators>,
     pub(crate) paths: Arc<PathPolicy>,
     pub(crate) state_budgets: Arc<[Arc<StateBudget>]>,
     pub(crate) metrics: Arc<JobMetrics>,
@@ -105,7 +105,7 @@ impl TaskContext {
             subtask: self.id.subtask,
             attempt: self.id.attempt,
             base_dir: Path::new("/"),
-            modules: &self.modules,
+            operators: &*self.operators,
             defaults: &self.tasks.shared.defaults,
             paths: &self.paths,
             state_budgets: &self.state_budgets,

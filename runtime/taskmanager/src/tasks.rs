@@ -20,6 +20,7 @@ use weir_proto::v1::{
 };
 use weir_state::StateBudget;
 use weir_types::{Classify, JobGraph, JobSpec};
+use weir_wasm_operator::WasmOperators;
 
 use crate::dataplane::{DataPlaneStats, GateKey, GateRegistry};
 use crate::deploy_error::{DeployError, SnapshotError};
@@ -426,7 +427,7 @@ impl Tasks {
         };
         let spec = Arc::new(spec);
         let graph = Arc::new(graph);
-        let modules = Arc::new(modules);
+        let operators = Arc::new(WasmOperators::new(modules));
         let paths = Arc::new(paths);
         let state_budgets: Arc<[Arc<StateBudget>]> = Arc::from(vec![
             Arc::new(StateBudget::new(
@@ -522,7 +523,7 @@ impl Tasks {
                 id,
                 spec: spec.clone(),
                 graph: graph.clone(),
-                modules: modules.clone(),
+                operators: operators.clone(),
                 paths: paths.clone(),
                 state_budgets: state_budgets.clone(),
                 metrics: metrics.clone(),

@@ -6,6 +6,7 @@ mod digest;
 mod failure;
 pub mod fault;
 mod graph;
+mod instance;
 mod job_state;
 mod keys;
 mod limits;
@@ -22,6 +23,7 @@ pub use builtins::{
 pub use digest::{BadDigest, Digest};
 pub use failure::{Classify, FailureKind};
 pub use graph::{JobGraph, Partitioning, Vertex};
+pub use instance::{InstanceLimits, UserMetric};
 pub use job_state::{JobState, UnknownJobState};
 pub use keys::{key_group, key_hash, subtask_of, KeyGroupRange};
 pub use limits::{

@@ -16,25 +16,8 @@ use crate::bindings::Operator;
 use crate::engine::{Module, World};
 use crate::error::CallError;
 use crate::guest_output::{GuestOutput, LogBudget, Stream};
-use crate::store::{MemoryLimiter, StoreState, UserMetric};
-
-/// The limits of one operator instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InstanceLimits {
-    /// Linear memory of the instance, all memories together.
-    pub memory_bytes: u64,
-    /// Wall time one call (open, process, ...) may take before it is stopped.
-    pub call_timeout: Duration,
-}
-
-impl Default for InstanceLimits {
-    fn default() -> Self {
-        InstanceLimits {
-            memory_bytes: 256 << 20,
-            call_timeout: Duration::from_secs(10),
-        }
-    }
-}
+use crate::store::{MemoryLimiter, StoreState};
+use weir_types::{InstanceLimits, UserMetric};
 
 /// What an instance may reach beyond Weir's own imports. Everything is denied
 /// unless granted: there is never a filesystem, network or environment.

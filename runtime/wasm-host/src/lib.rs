@@ -30,8 +30,10 @@ pub use bindings::weir::operator::types::{
 pub use engine::{EngineConfig, Module, WasmHost};
 pub use error::{CallError, LoadError};
 pub use guest_output::{LogLimits, DEFAULT_LOG_BYTES_PER_SECOND, DEFAULT_LOG_LINES_PER_SECOND};
-pub use instance::{AggregateInstance, Capabilities, InstanceLimits, OperatorInstance, Sandbox};
-pub use store::UserMetric;
+pub use instance::{AggregateInstance, Capabilities, OperatorInstance, Sandbox};
+// Defined with the shared vocabulary, so crates that only pass them on need
+// no wasmtime.
+pub use weir_types::{InstanceLimits, UserMetric};
 
 /// The contract version this host implements.
 pub const CONTRACT: &str = "weir:operator@0.1.0";

@@ -16,6 +16,7 @@ use crate::bindings::weir::operator::log::{self, Level};
 use crate::bindings::weir::operator::types::{self, HostError};
 use crate::bindings::weir::operator::{metrics, timers};
 use weir_state::{SharedKeyedState, StateError, StateId, StateKind};
+use weir_types::UserMetric;
 
 use crate::guest_output::{cut, report_dropped, GuestOutput, LogBudget};
 
@@ -23,13 +24,6 @@ use crate::guest_output::{cut, report_dropped, GuestOutput, LogBudget};
 /// warning, so a guest cannot grow host memory through metric names.
 const MAX_USER_METRICS: usize = 256;
 const MAX_METRIC_NAME_BYTES: usize = 128;
-
-/// A metric an operator reported through the `metrics` import.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum UserMetric {
-    Counter(u64),
-    Gauge(f64),
-}
 
 /// Caps the linear memory of all memories of one instance together, and
 /// remembers whether the cap was hit so a failed call can say so.

@@ -9,23 +9,22 @@ pub use window::Window;
 use std::sync::Arc;
 
 use weir_types::BuiltinConfig;
-use weir_wasm_host::{InstanceLimits, Module};
 
 use crate::operator::{Operator, OperatorError};
 use crate::paths::PathPolicy;
+use crate::user::UserAggregates;
 
 /// Creates the built-in named `builtin` (validated by the job spec).
-/// `module`: the operator's component, which only a window takes (its user
-/// aggregate function), with its instances' `limits`.
+/// `user_aggregates`: the operator's module, which only a window takes (its
+/// user aggregate functions).
 pub fn create(
     builtin: &str,
     name: &str,
     config: &serde_json::Value,
-    module: Option<Arc<Module>>,
-    limits: InstanceLimits,
+    user_aggregates: Option<Arc<dyn UserAggregates>>,
     paths: &PathPolicy,
 ) -> Result<Box<dyn Operator>, OperatorError> {
-    let parsed = BuiltinConfig::parse(builtin, config, module.is_some()).map_err(|e| {
+    let parsed = BuiltinConfig::parse(builtin, config, user_aggregates.is_some()).map_err(|e| {
         OperatorError::InvalidConfig {
             operator: name.to_string(),
             message: e.to_string(),
@@ -34,7 +33,7 @@ pub fn create(
     match parsed {
         BuiltinConfig::Count(config) => Ok(Box::new(Count::new(name, config))),
         BuiltinConfig::Window(config) => {
-            Ok(Box::new(Window::new(name, config, module, limits, paths)?))
+            Ok(Box::new(Window::new(name, config, user_aggregates, paths)?))
         }
     }
 }

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use arrow_schema::SchemaRef;
-use weir_state::{StateLimits, DEFAULT_MAX_VALUE_BYTES};
-use weir_types::{JobSpec, OperatorSpec, SinkSpec, SourceSpec};
-use weir_wasm_host::{Capabilities, InstanceLimits};
+use weir_types::{InstanceLimits, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 
 use super::TaskSetup;
 use crate::builtins;
@@ -16,7 +14,7 @@ use crate::paths::PathPolicy;
 use crate::schema;
 use crate::sink::{BlackholeSink, FileSink, Sink, StdoutSink};
 use crate::source::{GeneratorSource, JsonlSource, Source, TextSource};
-use crate::wasm::WasmOperator;
+use crate::user::UserOperatorSetup;
 
 /// `path` of spec field `field`, resolved, if the policy lets jobs touch it.
 fn checked_path(
@@ -103,44 +101,26 @@ pub(super) fn create_operator(
     index: usize,
     op: &OperatorSpec,
 ) -> Result<Box<dyn Operator>, JobError> {
-    let (spec, modules, defaults) = (setup.spec, setup.modules, setup.defaults);
+    let (spec, defaults) = (setup.spec, setup.defaults);
     let limits = spec.operator_limits(op);
-    let limits = InstanceLimits {
-        memory_bytes: limits.memory_bytes.unwrap_or(defaults.limits.memory_bytes),
-        call_timeout: limits.call_timeout.unwrap_or(defaults.limits.call_timeout),
+    let user = UserOperatorSetup {
+        spec,
+        index,
+        operator: op,
+        limits: InstanceLimits {
+            memory_bytes: limits.memory_bytes.unwrap_or(defaults.limits.memory_bytes),
+            call_timeout: limits.call_timeout.unwrap_or(defaults.limits.call_timeout),
+        },
+        state_budgets: setup.state_budgets,
     };
-    if let Some(builtin) = &op.builtin {
-        let module = modules.get(&index).cloned();
-        return Ok(builtins::create(
+    match &op.builtin {
+        Some(builtin) => Ok(builtins::create(
             builtin,
             &op.name,
             &op.config,
-            module,
-            limits,
+            setup.operators.user_aggregates(&user),
             setup.paths,
-        )?);
+        )?),
+        None => setup.operators.operator(&user),
     }
-    let module = modules.get(&index).ok_or_else(|| JobError::Plan {
-        index,
-        operator: op.name.clone(),
-        message: "has no module".into(),
-    })?;
-    let capabilities = Capabilities {
-        wall_clock: op.capabilities.wall_clock,
-    };
-    let config =
-        serde_json::to_string(&op.config).map_err(|e| JobError::Internal(e.to_string()))?;
-    let state_limits = StateLimits {
-        max_value_bytes: spec
-            .operator_limits(op)
-            .max_state_value
-            .map_or(DEFAULT_MAX_VALUE_BYTES, |b| {
-                usize::try_from(b).unwrap_or(usize::MAX)
-            }),
-        budgets: setup.state_budgets.to_vec(),
-    };
-    Ok(Box::new(
-        WasmOperator::new(&op.name, module, limits, capabilities, config)?
-            .with_state_limits(state_limits),
-    ))
 }

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use weir_state::StateBudget;
-use weir_types::{EventTimeSpec, JobGraph, JobSpec};
-use weir_wasm_host::{Module, UserMetric};
+use weir_types::{EventTimeSpec, JobGraph, JobSpec, UserMetric};
 
 use crate::checkpoint::TaskCheckpoints;
 use crate::exchange::{Downstream, Message, OpenError, Outbox, SendError};
@@ -25,6 +24,7 @@ use crate::paths::PathPolicy;
 use crate::schema::column_indices;
 use crate::source::Source;
 use crate::time::{InputWatermarks, WatermarkGenerator, MAX_WATERMARK};
+use crate::user::UserOperators;
 
 mod alignment;
 mod build;
@@ -49,8 +49,8 @@ pub struct TaskSetup<'a> {
     pub attempt: u32,
     /// Relative file paths in the spec resolve against it.
     pub base_dir: &'a Path,
-    /// Compiled modules by operator index.
-    pub modules: &'a BTreeMap<usize, Arc<Module>>,
+    /// Makes the operators that run user code.
+    pub operators: &'a dyn UserOperators,
     pub defaults: &'a RunDefaults,
     /// Which files sources and sinks may touch.
     pub paths: &'a PathPolicy,
@@ -643,7 +643,6 @@ mod tests {
         )
         .unwrap();
         let graph = JobGraph::of(&spec);
-        let modules = BTreeMap::new();
         let defaults = RunDefaults::default();
         let setup = TaskSetup {
             spec: &spec,
@@ -652,7 +651,7 @@ mod tests {
             subtask: 0,
             attempt: 0,
             base_dir: dir.path(),
-            modules: &modules,
+            operators: &crate::NoUserOperators,
             defaults: &defaults,
             paths: &PathPolicy::deny_all().allow(dir.path()),
             state_budgets: &[],

@@ -29,14 +29,14 @@ use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use weir_row_codec::Value;
-use weir_types::{AggregateFunction, OutputFormat, WindowAssigner, WindowConfig};
-use weir_wasm_host::{Encoding, InstanceLimits, Module, UserMetric};
+use weir_types::{AggregateFunction, OutputFormat, UserMetric, WindowAssigner, WindowConfig};
 
 use crate::operator::{OpenInfo, Operator, OperatorError};
 use crate::paths::PathPolicy;
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
 use crate::sink::{FileSink, Sink};
+use crate::user::UserAggregates;
 
 mod accumulators;
 mod snapshot;
@@ -67,8 +67,8 @@ pub struct Window {
     aggregates: Vec<Aggregate>,
     udfs: Vec<Udf>,
     columns: Vec<OutputColumn>,
-    module: Option<Arc<Module>>,
-    limits: InstanceLimits,
+    /// Makes the user aggregates' instances (the operator's `module`).
+    user_aggregates: Option<Arc<dyn UserAggregates>>,
     lateness: i64,
     keys: Vec<usize>,
     time: usize,
@@ -91,14 +91,12 @@ pub struct Window {
 }
 
 impl Window {
-    /// `config` was checked with the job spec; `module`: the operator's
-    /// component, when its aggregates include `fn: udf`; `limits` bound its
-    /// instances.
+    /// `config` was checked with the job spec; `user_aggregates`: the
+    /// operator's `module`, when its aggregates include `fn: udf`.
     pub fn new(
         name: &str,
         config: WindowConfig,
-        module: Option<Arc<Module>>,
-        limits: InstanceLimits,
+        user_aggregates: Option<Arc<dyn UserAggregates>>,
         paths: &PathPolicy,
     ) -> Result<Self, OperatorError> {
         let invalid = |message: String| OperatorError::InvalidConfig {
@@ -116,9 +114,6 @@ impl Window {
                         name: agg.name,
                         config: agg.udf_config.unwrap_or_else(|| "{}".to_string()),
                         instance: None,
-                        encoding: Encoding::Rows,
-                        result: None,
-                        ipc: None,
                         empty: Vec::new(),
                     });
                     continue;
@@ -139,7 +134,7 @@ impl Window {
         }
         // The spec was checked without the module's bytes; the module that
         // arrived is what runs.
-        if udfs.is_empty() != module.is_none() {
+        if udfs.is_empty() != user_aggregates.is_none() {
             return Err(invalid(
                 "a window runs its `module` exactly when an aggregate has fn udf".into(),
             ));
@@ -150,8 +145,7 @@ impl Window {
             aggregates,
             udfs,
             columns,
-            module,
-            limits,
+            user_aggregates,
             lateness: config.allowed_lateness,
             keys: Vec::new(),
             time: 0,

@@ -1,28 +1,20 @@
-//! The window's user aggregate functions: components of the
-//! `aggregate-function` world, run through the window's `module`.
+//! The window's user aggregate functions (`fn: udf`), run through what the
+//! window's `module` provides: accumulators per window, fed batch by batch.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use arrow_schema::{Field, Schema, SchemaRef};
-use weir_wasm_host::{AggregateContext, AggregateInstance, Encoding};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{Field, SchemaRef};
 
 use super::Window;
-use crate::ipc;
 use crate::operator::{OpenInfo, OperatorError};
-use crate::rows;
+use crate::user::UserAggregate;
 
-/// A user aggregate function: a component of the `aggregate-function`
-/// world, the window operator's `module`.
+/// One user aggregate of a window, as its config names it.
 pub(super) struct Udf {
     pub(super) name: String,
     pub(super) config: String,
-    pub(super) instance: Option<AggregateInstance>,
-    pub(super) encoding: Encoding,
-    /// Decodes what `finish` returns: one column `result`.
-    pub(super) result: Option<SchemaRef>,
-    pub(super) ipc: Option<ipc::Decoder>,
+    pub(super) instance: Option<Box<dyn UserAggregate>>,
     /// What `init` returned: the accumulator of a new window.
     pub(super) empty: Vec<u8>,
 }
@@ -31,11 +23,14 @@ pub(super) struct Udf {
 pub(super) fn opened<'a>(
     operator: &str,
     udf: &'a mut Udf,
-) -> Result<&'a mut AggregateInstance, OperatorError> {
-    udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
-        operator: operator.to_string(),
-        message: format!("user aggregate '{}' was called before open", udf.name),
-    })
+) -> Result<&'a mut dyn UserAggregate, OperatorError> {
+    match udf.instance.as_mut() {
+        Some(instance) => Ok(instance.as_mut()),
+        None => Err(OperatorError::Failed {
+            operator: operator.to_string(),
+            message: format!("user aggregate '{}' was called before open", udf.name),
+        }),
+    }
 }
 
 impl Window {
@@ -46,40 +41,13 @@ impl Window {
         input: &SchemaRef,
         info: &OpenInfo,
     ) -> Result<Vec<Field>, OperatorError> {
-        let Some(module) = self.module.clone() else {
+        let Some(aggregates) = self.user_aggregates.clone() else {
             return Ok(Vec::new());
         };
-        let input_schema =
-            crate::schema::to_contract(input).map_err(|e| OperatorError::Failed {
-                operator: self.name.clone(),
-                message: e.to_string(),
-            })?;
         let mut fields = Vec::new();
         for udf in &mut self.udfs {
-            let mut instance = module.instantiate_aggregate(&self.name, self.limits)?;
-            let opened = instance.open(&AggregateContext {
-                operator_name: self.name.clone(),
-                config: udf.config.clone(),
-                input_schema: input_schema.clone(),
-            })?;
-            let data_type = crate::schema::arrow_type(opened.result_type);
-            let result = Arc::new(Schema::new(vec![Field::new(
-                "result",
-                data_type.clone(),
-                true,
-            )]));
-            udf.ipc = match opened.encoding {
-                Encoding::ArrowIpc => Some(ipc::Decoder::new(result.clone()).map_err(|e| {
-                    OperatorError::Malformed {
-                        operator: self.name.clone(),
-                        call: "open",
-                        detail: e.to_string(),
-                    }
-                })?),
-                Encoding::Rows => None,
-            };
-            udf.encoding = opened.encoding;
-            udf.result = Some(result);
+            let mut instance = aggregates.instantiate(&self.name, &udf.name)?;
+            let data_type = instance.open(&udf.config, input)?;
             udf.empty = instance.init()?;
             udf.instance = Some(instance);
             fields.push(Field::new(udf.name.clone(), data_type, true));
@@ -110,19 +78,7 @@ impl Window {
     ) -> Result<Vec<Vec<u8>>, OperatorError> {
         let mut merged = Vec::with_capacity(a.len());
         for ((udf, a), b) in self.udfs.iter_mut().zip(a).zip(b) {
-            let instance = udf.instance.as_mut().ok_or_else(|| OperatorError::Failed {
-                operator: self.name.clone(),
-                message: "a user aggregate was called before open".into(),
-            })?;
-            let mut out = instance.merge(&[(a, b)])?;
-            if out.len() != 1 {
-                return Err(OperatorError::Malformed {
-                    operator: self.name.clone(),
-                    call: "merge",
-                    detail: format!("{}: 1 accumulator was due, got {}", udf.name, out.len()),
-                });
-            }
-            merged.push(out.remove(0));
+            merged.push(opened(&self.name, udf)?.merge(a, b)?);
         }
         Ok(merged)
     }
@@ -162,14 +118,7 @@ impl Window {
         for u in 0..self.udfs.len() {
             let accumulators = self.udf_accumulators(u, &windows);
             let udf = &mut self.udfs[u];
-            let encoded = match udf.encoding {
-                Encoding::Rows => rows::encode(&input),
-                Encoding::ArrowIpc => ipc::encode(&input).map_err(|e| OperatorError::Failed {
-                    operator: self.name.clone(),
-                    message: e.to_string(),
-                })?,
-            };
-            let updated = opened(&self.name, udf)?.accumulate(&accumulators, &encoded, &targets)?;
+            let updated = opened(&self.name, udf)?.accumulate(&accumulators, &input, &targets)?;
             if updated.len() != windows.len() {
                 return Err(OperatorError::Malformed {
                     operator: self.name.clone(),
@@ -206,25 +155,16 @@ impl Window {
                 call: "finish",
                 detail,
             };
-            let bytes = opened(&name, udf)?.finish(&accumulators)?;
-            let schema = udf
-                .result
-                .clone()
-                .ok_or_else(|| malformed("called before open".into()))?;
-            let batch = match udf.ipc.as_mut() {
-                Some(decoder) => decoder.decode(bytes).map_err(|e| e.to_string()),
-                None => rows::decode(&bytes, &schema).map_err(|e| e.to_string()),
-            }
-            .map_err(|e| malformed(format!("{}: {e}", udf.name)))?;
-            if batch.num_rows() != fired.len() {
+            let column = opened(&name, udf)?.finish(&accumulators)?;
+            if column.len() != fired.len() {
                 return Err(malformed(format!(
                     "{}: {} results were due, got {}",
                     udf.name,
                     fired.len(),
-                    batch.num_rows()
+                    column.len()
                 )));
             }
-            columns.push(batch.column(0).clone());
+            columns.push(column);
         }
         Ok(columns)
     }

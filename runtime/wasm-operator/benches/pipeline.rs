@@ -2,7 +2,7 @@
 //! operator and as WASM components (row encoding and Arrow IPC), the per-call
 //! overhead of a WASM operator, and the same pipeline as a whole job.
 //!
-//! `cargo bench -p weir-executor --bench pipeline` (or `make bench`); set
+//! `cargo bench -p weir-wasm-operator --bench pipeline` (or `make bench`); set
 //! WEIR_BENCH_RECORDS to change the record count (default 4,000,000).
 //! Prints figures; asserts nothing about speed.
 
@@ -14,12 +14,12 @@ use arrow_array::types::Float64Type;
 use arrow_array::{Float64Array, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
 use weir_executor::{
-    codec, prepare, GeneratorSource, OpenInfo, Operator, OperatorError, RunDefaults, Source,
-    WasmOperator,
+    codec, GeneratorSource, OpenInfo, Operator, OperatorError, RunDefaults, Source,
 };
 use weir_testing::guests;
 use weir_types::JobSpec;
 use weir_wasm_host::{Capabilities, EngineConfig, InstanceLimits, WasmHost};
+use weir_wasm_operator::{prepare, WasmOperator};
 
 const BATCH: usize = 1024;
 const RUNS: usize = 3;

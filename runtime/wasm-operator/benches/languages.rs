@@ -2,7 +2,7 @@
 //! language: component size, compile time, instantiation (instantiate +
 //! open) time, and throughput on the same text, as a ratio to Rust.
 //!
-//! `cargo bench -p weir-executor --bench languages` (or `make bench`). Builds
+//! `cargo bench -p weir-wasm-operator --bench languages` (or `make bench`). Builds
 //! each example with `weir build`'s library first, so every language's
 //! toolchain must be set up (`scripts/setup.sh --all`). WEIR_BENCH_LINES sets
 //! the number of input lines (default 200,000). Prints a Markdown table;
@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use weir_build::Language;
-use weir_executor::{OpenInfo, Operator, WasmOperator};
+use weir_executor::{OpenInfo, Operator};
 use weir_testing::{guest_target_dir, repo_root};
 use weir_wasm_host::{Capabilities, EngineConfig, InstanceLimits, Module, WasmHost};
+use weir_wasm_operator::WasmOperator;
 
 const BATCH: usize = 1024;
 const INSTANTIATIONS: usize = 20;

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use weir_types::Classify;
 
-use weir_executor::{prepare, JobError, RunDefaults};
+use weir_executor::{JobError, RunDefaults};
 use weir_testing::guests;
 use weir_types::JobSpec;
 use weir_wasm_host::{EngineConfig, WasmHost};
+use weir_wasm_operator::prepare;
 
 fn host() -> WasmHost {
     WasmHost::new(EngineConfig::default()).unwrap()
@@ -182,8 +183,9 @@ fn processing_time_timers_fire_once_per_key() {
 
     use arrow_array::{Int64Array, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
-    use weir_executor::{OpenInfo, Operator, WasmOperator};
+    use weir_executor::{OpenInfo, Operator};
     use weir_wasm_host::{Capabilities, InstanceLimits};
+    use weir_wasm_operator::WasmOperator;
 
     let host = host();
     let module = host

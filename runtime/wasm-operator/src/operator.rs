@@ -14,10 +14,10 @@ use weir_wasm_host::{
     UserMetric,
 };
 
-use crate::ipc;
-use crate::metrics::merge_user_metrics;
-use crate::operator::{InstanceStats, OpenInfo, Operator, OperatorError};
-use crate::rows;
+use weir_executor::codec::{decode_rows, encode_ipc, encode_rows, IpcDecoder};
+use weir_executor::{merge_user_metrics, InstanceStats, OpenInfo, Operator, OperatorError};
+
+use crate::guest;
 use crate::schema;
 
 /// Share of the headroom above an instance's memory after `open` that it may
@@ -62,7 +62,7 @@ pub struct WasmOperator {
 struct Output {
     schema: SchemaRef,
     encoding: Encoding,
-    ipc: Option<ipc::Decoder>,
+    ipc: Option<IpcDecoder>,
 }
 
 impl WasmOperator {
@@ -75,7 +75,9 @@ impl WasmOperator {
         capabilities: Capabilities,
         config: String,
     ) -> Result<Self, OperatorError> {
-        let instance = module.instantiate(name, limits, capabilities)?;
+        let instance = module
+            .instantiate(name, limits, capabilities)
+            .map_err(guest)?;
         Ok(WasmOperator {
             name: name.to_string(),
             config,
@@ -129,7 +131,8 @@ impl WasmOperator {
         };
         let fresh = self
             .module
-            .instantiate(&self.name, self.limits, self.capabilities)?;
+            .instantiate(&self.name, self.limits, self.capabilities)
+            .map_err(guest)?;
         let retired = std::mem::replace(&mut self.instance, fresh);
         if let Some(state) = &self.keyed_state {
             self.instance.attach_keyed_state(state.clone());
@@ -137,7 +140,7 @@ impl WasmOperator {
         self.instance.set_current_watermark(self.watermark);
         merge_user_metrics(&mut self.retired_metrics, owned(retired.user_metrics()));
         drop(retired);
-        let opened = self.instance.open(&context)?;
+        let opened = self.instance.open(&context).map_err(guest)?;
         let same = self.output.as_ref().is_some_and(|output| {
             output.encoding == opened.encoding
                 && schema::from_contract(&opened.output_schema)
@@ -193,7 +196,7 @@ impl WasmOperator {
                     domain: host_domain,
                 })
                 .collect();
-            let produced = self.instance.on_timer(&fired)?;
+            let produced = self.instance.on_timer(&fired).map_err(guest)?;
             self.decode_all("on-timer", produced, out)?;
             self.after_call()?;
         }
@@ -226,7 +229,7 @@ impl WasmOperator {
         for bytes in batches {
             let decoded = match output.ipc.as_mut() {
                 Some(decoder) => decoder.decode(bytes).map_err(|e| e.to_string()),
-                None => rows::decode(&bytes, &output.schema).map_err(|e| e.to_string()),
+                None => decode_rows(&bytes, &output.schema).map_err(|e| e.to_string()),
             };
             match decoded {
                 Ok(batch) if batch.num_rows() == 0 => {}
@@ -272,14 +275,14 @@ impl Operator for WasmOperator {
                 .clone();
             self.instance.attach_keyed_state(state);
         }
-        let opened = self.instance.open(&context)?;
+        let opened = self.instance.open(&context).map_err(guest)?;
         self.context = Some(context);
         self.recycle_at = self.recycle_threshold();
         let output = schema::from_contract(&opened.output_schema)
             .map_err(|e| self.malformed("open", e.to_string()))?;
         let ipc = match opened.encoding {
             Encoding::ArrowIpc => Some(
-                ipc::Decoder::new(output.clone())
+                IpcDecoder::new(output.clone())
                     .map_err(|e| self.malformed("open", e.to_string()))?,
             ),
             Encoding::Rows => None,
@@ -302,13 +305,13 @@ impl Operator for WasmOperator {
             None => return Err(self.malformed("process", "the operator was not opened".into())),
         };
         let bytes = match encoding {
-            Encoding::Rows => rows::encode(&batch),
-            Encoding::ArrowIpc => ipc::encode(&batch).map_err(|message| OperatorError::Failed {
+            Encoding::Rows => encode_rows(&batch),
+            Encoding::ArrowIpc => encode_ipc(&batch).map_err(|message| OperatorError::Failed {
                 operator: self.name.clone(),
                 message: format!("cannot encode its input: {message}"),
             })?,
         };
-        let produced = self.instance.process(&bytes)?;
+        let produced = self.instance.process(&bytes).map_err(guest)?;
         self.decode_all("process", produced, out)?;
         self.after_call()
     }
@@ -322,7 +325,7 @@ impl Operator for WasmOperator {
         // Timers see the new watermark, and fire before the operator hears it.
         self.instance.set_current_watermark(Some(watermark));
         self.fire_timers(TimeDomain::EventTime, watermark, out)?;
-        let produced = self.instance.on_watermark(watermark)?;
+        let produced = self.instance.on_watermark(watermark).map_err(guest)?;
         self.decode_all("on-watermark", produced, out)?;
         self.after_call()
     }
@@ -395,7 +398,7 @@ impl Operator for WasmOperator {
     }
 
     fn close(&mut self, out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        let produced = self.instance.close()?;
+        let produced = self.instance.close().map_err(guest)?;
         self.peak_memory = self.peak_memory.max(self.instance.memory_bytes());
         self.decode_all("close", produced, out)
     }
