@@ -411,8 +411,10 @@ pub struct DeployTasks {
     pub job_id: ::prost::alloc::string::String,
     #[prost(uint32, tag = "2")]
     pub attempt: u32,
-    #[prost(string, tag = "3")]
-    pub spec_yaml: ::prost::alloc::string::String,
+    /// The locked job (weir-types' LockedJob: the validated spec, its modules
+    /// pinned by digest), as the JobManager holds it, in its JSON form.
+    #[prost(bytes = "vec", tag = "6")]
+    pub job: ::prost::alloc::vec::Vec<u8>,
     #[prost(message, repeated, tag = "4")]
     pub tasks: ::prost::alloc::vec::Vec<TaskDeployment>,
     /// The checkpoint storage of the cluster and of the job (URLs): where

@@ -18,7 +18,7 @@ pub struct CoreJobs {
 impl JobControl for CoreJobs {
     fn submit(
         &self,
-        spec_yaml: String,
+        spec: JobSpec,
         restore_from: Option<String>,
     ) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
@@ -31,7 +31,7 @@ impl JobControl for CoreJobs {
                 ),
                 None => None,
             };
-            let job_id = self.core.submit(&spec_yaml, restore).map_err(refused)?;
+            let job_id = self.core.submit_spec(spec, restore).map_err(refused)?;
             // The resource's status names the job only once the job would
             // survive this JobManager.
             self.core.durable(&job_id).await.map_err(refused)?;
@@ -39,10 +39,8 @@ impl JobControl for CoreJobs {
         })
     }
 
-    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, ControlError>> {
+    fn pin_modules(&self, mut spec: JobSpec) -> BoxFuture<'_, Result<JobSpec, ControlError>> {
         Box::pin(async move {
-            let mut spec = JobSpec::from_yaml(&spec_yaml)
-                .map_err(|e| ControlError::InvalidJob(Box::new(e)))?;
             // Nothing can upload a file for a resource: its modules come
             // from a registry or a ConfigMap.
             for (index, op) in spec.operators.iter().enumerate() {
@@ -59,7 +57,7 @@ impl JobControl for CoreJobs {
             weir_artifact::pin_remote_modules(&mut spec, &self.registries)
                 .await
                 .map_err(|e| ControlError::PinModules(Box::new(e)))?;
-            serde_yaml_ng::to_string(&spec).map_err(ControlError::EncodeSpec)
+            Ok(spec)
         })
     }
 

@@ -156,7 +156,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         weir_artifact::pin_remote_modules(&mut upload.spec, remote_modules.registries())
             .await
             .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
-        let yaml = upload::to_yaml(&upload.spec)?;
         let jobmanager = weir_jobmanager::start(JobManagerConfig {
             rpc_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             rest_bind: args.rest_address,
@@ -202,8 +201,9 @@ pub fn run(args: RunArgs) -> Result<()> {
             ),
             None => None,
         };
+        // In this process: the parsed spec goes to the JobManager as it is.
         let job_id = core
-            .submit(&yaml, restore)
+            .submit_spec(upload.spec.clone(), restore)
             .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
         let prepared_in = preparing.elapsed();
         let progress = show_progress.then(|| tokio::spawn(show(core.clone(), job_id.clone())));

@@ -17,7 +17,7 @@ use weir_checkpoint::{join, Storage, StorageError};
 use weir_types::Digest;
 
 /// The version of the record format; recovery refuses any other.
-pub const JOB_RECORD_FORMAT: &str = "weir-job/1";
+pub const JOB_RECORD_FORMAT: &str = "weir-job/2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobStoreError {
@@ -33,8 +33,11 @@ pub enum JobStoreError {
 pub struct JobRecord {
     pub format: String,
     pub job_id: String,
-    /// The spec as submitted, modules pinned by digest.
-    pub spec_yaml: String,
+    /// The locked job (the validated spec, modules pinned by digest) in its
+    /// JSON form. Kept as JSON here and read into a `LockedJob` when the job
+    /// is recovered, so a job whose spec a newer Weir refuses is listed as
+    /// FAILED with the reason instead of being unreadable.
+    pub job: serde_json::Value,
     pub submitted_ms: i64,
     /// Attempts up to this one may have been deployed: a JobManager that
     /// takes the job over starts above it, so that no task of an attempt
@@ -196,7 +199,7 @@ mod tests {
         JobRecord {
             format: JOB_RECORD_FORMAT.into(),
             job_id: id.into(),
-            spec_yaml: "name: x\n".into(),
+            job: serde_json::json!({"name": "x"}),
             submitted_ms: 5,
             attempts_reserved: 2,
             initial_savepoint: None,

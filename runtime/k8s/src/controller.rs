@@ -22,7 +22,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use weir_types::JobState;
+use weir_types::{JobSpec, JobState, SpecErrors};
 
 use crate::crd::{
     CheckpointReference, DesiredState, PendingStop, UpgradeMode, WeirJob, WeirJobState,
@@ -67,9 +67,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// ends up in the resource's status and events as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// `spec.job` is not a valid job spec.
-    #[error("spec.job: {0}")]
-    InvalidJob(#[source] BoxError),
     /// An operator's module is a local file, which nothing can upload for
     /// a resource.
     #[error(
@@ -86,9 +83,6 @@ pub enum ControlError {
     /// the operator's field path under `spec.job`.
     #[error("spec.job.{0}")]
     PinModules(#[source] BoxError),
-    /// The spec with its modules pinned could not be written as YAML.
-    #[error("{0}")]
-    EncodeSpec(#[source] serde_yaml_ng::Error),
     /// The JobManager refused the job, or could not store it.
     #[error("{0}")]
     Submit(#[source] BoxError),
@@ -99,15 +93,15 @@ pub enum ControlError {
 
 /// The JobManager, as the controller uses it.
 pub trait JobControl: Send + Sync + 'static {
-    /// Submits a job spec (YAML, modules pinned), from a savepoint or
-    /// checkpoint when `restore_from` is set; returns the job id.
+    /// Submits a job (its modules pinned), from a savepoint or checkpoint
+    /// when `restore_from` is set; returns the job id.
     fn submit(
         &self,
-        spec_yaml: String,
+        spec: JobSpec,
         restore_from: Option<String>,
     ) -> BoxFuture<'_, Result<String, ControlError>>;
     /// Pins the spec's `oci://` and `configmap://` modules to digests.
-    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, ControlError>>;
+    fn pin_modules(&self, spec: JobSpec) -> BoxFuture<'_, Result<JobSpec, ControlError>>;
     fn job(&self, job_id: &str) -> Option<JobView>;
     fn cancel(&self, job_id: &str);
     /// Starts stop-with-savepoint; returns the request id.
@@ -178,11 +172,8 @@ pub enum WeirJobSpecError {
     NoOperators,
     #[error("spec.modules.{name}: spec.job has no operator '{name}'")]
     NoSuchOperator { name: String },
-    #[error("spec.job: {source}")]
-    Yaml {
-        #[from]
-        source: serde_yaml_ng::Error,
-    },
+    #[error("spec.job: {0}")]
+    Invalid(#[from] SpecErrors),
 }
 
 /// Why a resource's job was not submitted.
@@ -194,9 +185,9 @@ enum SubmitFailure {
     JobManager(#[from] ControlError),
 }
 
-/// The job spec a resource asks for, as YAML for the JobManager: `job` with
-/// `modules` and `parallelism` applied.
-pub fn job_spec_yaml(resource: &WeirJob) -> Result<String, WeirJobSpecError> {
+/// The job spec a resource asks for: `job` with `modules` and
+/// `parallelism` applied, read and validated once, here.
+pub fn job_spec(resource: &WeirJob) -> Result<JobSpec, WeirJobSpecError> {
     let mut job = resource.spec.job.clone();
     let Some(object) = job.as_object_mut() else {
         return Err(WeirJobSpecError::JobNotAnObject);
@@ -223,7 +214,7 @@ pub fn job_spec_yaml(resource: &WeirJob) -> Result<String, WeirJobSpecError> {
             }
         }
     }
-    Ok(serde_yaml_ng::to_string(&job)?)
+    Ok(JobSpec::from_json_value(job)?)
 }
 
 fn condition(
@@ -532,9 +523,9 @@ async fn submit(
     jobs: &dyn JobControl,
     restore: Option<String>,
 ) -> Result<String, SubmitFailure> {
-    let yaml = job_spec_yaml(resource)?;
-    let yaml = jobs.pin_modules(yaml).await?;
-    Ok(jobs.submit(yaml, restore).await?)
+    let spec = job_spec(resource)?;
+    let spec = jobs.pin_modules(spec).await?;
+    Ok(jobs.submit(spec, restore).await?)
 }
 
 fn has_finalizer(resource: &WeirJob) -> bool {

@@ -13,11 +13,12 @@ use weir_k8s::controller::{
 };
 use weir_k8s::crd::CheckpointReference;
 use weir_k8s::WeirJob;
+use weir_types::JobSpec;
 
 #[derive(Default)]
 struct FakeJobs {
     jobs: Mutex<HashMap<String, JobView>>,
-    submitted: Mutex<Vec<(String, Option<String>)>>,
+    submitted: Mutex<Vec<(JobSpec, Option<String>)>>,
     cancelled: Mutex<Vec<String>>,
     stops: Mutex<Vec<(String, Option<String>)>>,
     savepoints: Mutex<HashMap<String, SavepointProgress>>,
@@ -44,20 +45,20 @@ impl FakeJobs {
 impl JobControl for FakeJobs {
     fn submit(
         &self,
-        spec_yaml: String,
+        spec: JobSpec,
         restore_from: Option<String>,
     ) -> BoxFuture<'_, Result<String, ControlError>> {
         Box::pin(async move {
             let mut submitted = self.submitted.lock().unwrap();
-            submitted.push((spec_yaml, restore_from));
+            submitted.push((spec, restore_from));
             let id = format!("new-{}", submitted.len());
             drop(submitted);
             self.set(&id, "CREATED", None);
             Ok(id)
         })
     }
-    fn pin_modules(&self, spec_yaml: String) -> BoxFuture<'_, Result<String, ControlError>> {
-        Box::pin(async move { Ok(spec_yaml) })
+    fn pin_modules(&self, spec: JobSpec) -> BoxFuture<'_, Result<JobSpec, ControlError>> {
+        Box::pin(async move { Ok(spec) })
     }
     fn job(&self, job_id: &str) -> Option<JobView> {
         self.jobs.lock().unwrap().get(job_id).cloned()
@@ -187,9 +188,9 @@ async fn a_new_weirjob_gets_a_finalizer_and_its_job_is_submitted() {
 
     let submitted = jobs.submitted.lock().unwrap().clone();
     assert_eq!(submitted.len(), 1);
-    let (yaml, restore) = &submitted[0];
+    let (job, restore) = &submitted[0];
     assert_eq!(restore, &None);
-    let spec: Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let spec: Value = serde_json::to_value(job).unwrap();
     assert_eq!(spec["parallelism"], 3);
     assert_eq!(
         spec["operators"][0]["module"],

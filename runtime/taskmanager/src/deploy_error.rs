@@ -2,15 +2,15 @@
 //! help: each failed task reports the message and the kind.
 
 use weir_executor::PathError;
-use weir_types::{Classify, FailureKind, SpecErrors};
+use weir_types::{Classify, FailureKind, LockedJobWireError};
 
 use crate::modules::ModuleError;
 use crate::network_outbox::BadDataAddress;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DeployError {
-    #[error("the deployed job spec is invalid: {0}")]
-    Spec(#[from] SpecErrors),
+    #[error("the deployed job is invalid: {0}")]
+    Spec(#[from] LockedJobWireError),
     #[error(transparent)]
     Path(#[from] PathError),
     #[error("lost the JobManager while deploying")]

@@ -19,7 +19,7 @@ use weir_proto::v1::{
     RestoreState, TaskId, TaskManagerMessage, TaskState, TaskStateUpdate, TriggerCheckpoint,
 };
 use weir_state::StateBudget;
-use weir_types::{Classify, JobGraph, JobSpec};
+use weir_types::{Classify, JobGraph, LockedJob};
 use weir_wasm_operator::WasmOperators;
 
 use crate::dataplane::{DataPlaneStats, GateKey, GateRegistry};
@@ -291,7 +291,7 @@ impl Tasks {
     }
 
     async fn start(self: Arc<Self>, deploy: DeployTasks) -> Result<(), DeployError> {
-        let spec = JobSpec::from_yaml(&deploy.spec_yaml)?;
+        let job = LockedJob::from_bytes(&deploy.job)?;
         // The job's checkpoint storage is out of bounds for its sources and
         // sinks, and where its snapshots may go.
         let paths = deploy
@@ -305,29 +305,32 @@ impl Tasks {
                 paths.check_storage("the checkpoint to restore", &restore.location)?;
             }
         }
-        let graph = JobGraph::of(&spec);
+        let graph = JobGraph::of(&job);
         let client = lock(&self.link)
             .as_ref()
             .map(|(_, client)| client.clone())
             .ok_or(DeployError::LostJobManager)?;
         let mut modules = BTreeMap::new();
-        for (index, op) in spec.operators.iter().enumerate() {
-            let Some(digest) = &op.sha256 else { continue };
-            if op.module.is_none() {
-                continue;
-            }
+        for pinned in job.modules() {
+            let op = pinned.operator;
             let module = self
                 .shared
                 .modules
-                .get(&op.name, digest, op.module.as_deref(), &client)
+                .get(
+                    &op.name,
+                    &pinned.digest.to_string(),
+                    op.module.as_deref(),
+                    &client,
+                )
                 .await
                 .map_err(|source| DeployError::Module {
-                    index,
+                    index: pinned.index,
                     operator: op.name.clone(),
                     source,
                 })?;
-            modules.insert(index, module);
+            modules.insert(pinned.index, module);
         }
+        let spec = job.into_spec();
 
         let mut snapshots: HashMap<(u32, u32), Vec<u8>> = HashMap::new();
         for task in &deploy.tasks {

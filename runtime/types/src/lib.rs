@@ -10,6 +10,7 @@ mod instance;
 mod job_state;
 mod keys;
 mod limits;
+mod locked;
 mod module_ref;
 mod quantity;
 mod restart;
@@ -30,6 +31,7 @@ pub use limits::{
     SpecLimitError, SpecLimits, DEFAULT_MAX_MODULE_BYTES, DEFAULT_MAX_SPEC_BYTES,
     DEFAULT_MAX_SPEC_DEPTH,
 };
+pub use locked::{LockError, LockedJob, LockedJobWireError, PinnedModule};
 pub use module_ref::{ModuleRef, ModuleRefError};
 pub use quantity::{format_bytes, parse_bytes, parse_duration, QuantityError};
 pub use restart::{RestartHistory, RestartStrategy};

@@ -243,13 +243,13 @@ pub struct OperatorSpec {
     /// A WASM component: a path (relative to the job spec), `oci://...` or
     /// `configmap://NAME/KEY`. Exactly one of `module` and `builtin`, but
     /// for `builtin: window`, whose `module` is a user aggregate function.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
     /// The module's expected sha256; the run fails if the bytes differ.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// A native operator, one of [`BUILTIN_OPERATORS`].
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<String>,
     /// Passed to the operator at open, as JSON.
     #[serde(default = "empty_object")]
@@ -479,6 +479,20 @@ impl JobSpec {
         Ok(spec)
     }
 
+    /// Reads and validates a job spec given as a JSON value (a WeirJob's
+    /// `spec.job`); errors carry their paths, as [`JobSpec::from_yaml`]'s do.
+    pub fn from_json_value(value: serde_json::Value) -> Result<JobSpec, SpecErrors> {
+        let spec: JobSpec = serde_path_to_error::deserialize(value).map_err(|error| {
+            let path = error.path().to_string();
+            SpecErrors(vec![SpecError {
+                path: if path == "." { String::new() } else { path },
+                message: error.into_inner().to_string(),
+            }])
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
     /// The restart strategy in force: the spec's, or, as in Flink, none
     /// without checkpointing and exponential-delay with it.
     pub fn restart_strategy(&self) -> RestartStrategy {
@@ -698,5 +712,37 @@ sink:
             errors_of("name: x\nsource:\n  type: jsonl\n  path: a\nsink:\n  type: blackhole\n");
         assert!(errors[0].starts_with("source"), "{errors:?}");
         assert!(errors[0].contains("missing field `schema`"), "{errors:?}");
+    }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn a_job_given_as_json_is_read_with_its_paths_like_yaml() {
+        let job = serde_json::json!({
+            "name": "j",
+            "source": {"type": "generator", "count": 1},
+            "operators": [{"name": "a", "builtin": "count", "keyBy": ["key"]},
+                          {"name": "b", "builtin": "count", "bogus": 1}],
+            "sink": {"type": "stdout"}
+        });
+        let error = JobSpec::from_json_value(job.clone()).unwrap_err();
+        assert_eq!(error.0.len(), 1, "{error}");
+        assert!(error.0[0].path.starts_with("operators[1]"), "{error}");
+        assert!(error.0[0].message.contains("bogus"), "{error}");
+
+        let mut valid = job;
+        valid["operators"][1] =
+            serde_json::json!({"name": "b", "builtin": "count", "keyBy": ["key"]});
+        valid["parallelism"] = 0.into();
+        let error = JobSpec::from_json_value(valid.clone()).unwrap_err();
+        assert!(error.0.iter().any(|e| e.path == "parallelism"), "{error}");
+
+        valid["parallelism"] = 2.into();
+        let spec = JobSpec::from_json_value(valid).unwrap();
+        assert_eq!(spec.parallelism, 2);
+        assert_eq!(spec.operators.len(), 2);
     }
 }

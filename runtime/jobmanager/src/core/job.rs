@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use weir_checkpoint::VertexShape;
 use weir_proto::v1::{JobCounters, TaskState, UserMetric};
 use weir_types::JobState;
-use weir_types::{Digest, JobGraph, JobSpec, RestartHistory};
+use weir_types::{Digest, JobGraph, LockedJob, RestartHistory};
 
 use crate::checkpoints::Checkpoints;
 use crate::exceptions::ExceptionHistory;
@@ -26,8 +26,8 @@ pub(super) struct OperatorTotals {
 
 pub(super) struct Job {
     pub(super) id: String,
-    pub(super) spec: JobSpec,
-    pub(super) spec_yaml: String,
+    /// The job as it was locked at submission; reads as its spec.
+    pub(super) spec: LockedJob,
     pub(super) graph: JobGraph,
     pub(super) state: JobState,
     pub(super) status_message: String,
@@ -126,7 +126,7 @@ impl Job {
         JobRecord {
             format: JOB_RECORD_FORMAT.into(),
             job_id: self.id.clone(),
-            spec_yaml: self.spec_yaml.clone(),
+            job: serde_json::to_value(&self.spec).unwrap_or_default(),
             submitted_ms: self.submitted_ms,
             attempts_reserved: self.attempts_reserved,
             initial_savepoint: self

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use weir_proto::v1::{user_metric, JobDetails, TaskState, TaskStateUpdate, UserMetric};
 use weir_types::JobState;
-use weir_types::{Digest, JobGraph, JobSpec, RestartHistory};
+use weir_types::{Digest, JobGraph, JobSpec, LockError, LockedJob, RestartHistory};
 
 use crate::checkpoints::{Checkpoints, Completed};
 use crate::exceptions::{ExceptionHistory, Failure, FailureSource};
@@ -59,6 +59,20 @@ impl Core {
     ) -> Result<String, SubmitError> {
         let spec = JobSpec::from_yaml_within(spec_yaml, &self.limits.spec)
             .map_err(|e| SubmitError::Spec(e.to_string()))?;
+        self.submit_spec(spec, restore)
+    }
+
+    /// Accepts a job already parsed (a WeirJob's), as [`Core::submit`]: it
+    /// is locked here, once, and kept and deployed as that value.
+    pub fn submit_spec(
+        &self,
+        spec: JobSpec,
+        restore: Option<Completed>,
+    ) -> Result<String, SubmitError> {
+        let spec = LockedJob::lock(spec).map_err(|e| match e {
+            LockError::Unpinned { index, operator } => SubmitError::Unpinned { index, operator },
+            other => SubmitError::Spec(other.to_string()),
+        })?;
         let graph = JobGraph::of(&spec);
         if let Some(restore) = &restore {
             if let Some(why) = restore.metadata.mismatch(&shape_of(&graph)) {
@@ -71,34 +85,16 @@ impl Core {
         let root = self.checkpoint_root(&spec)?;
         let mut state = self.lock();
         let mut modules = Vec::new();
-        for (index, op) in spec.operators.iter().enumerate() {
-            if op.module.is_none() {
-                continue;
-            }
-            let Some(digest) = &op.sha256 else {
-                return Err(SubmitError::Unpinned {
-                    index,
-                    operator: op.name.clone(),
-                });
-            };
-            // Validated with the spec.
-            let Ok(digest) = Digest::parse(digest) else {
-                return Err(SubmitError::Spec(format!(
-                    "operators[{index}].sha256: '{digest}' is not a sha256 digest"
-                )));
-            };
+        for pinned in spec.modules() {
             // Registry and ConfigMap modules are fetched by the TaskManagers.
-            let remote = op
-                .module
-                .as_deref()
-                .is_some_and(|m| weir_types::ModuleRef::parse(m).is_ok_and(|r| r.is_remote()));
-            if remote {
+            if pinned.remote {
                 continue;
             }
+            let digest = pinned.digest;
             let Some(module) = state.modules.get_mut(&digest) else {
                 return Err(SubmitError::MissingModule {
-                    index,
-                    operator: op.name.clone(),
+                    index: pinned.index,
+                    operator: pinned.operator.name.clone(),
                     digest: digest.to_string(),
                 });
             };
@@ -118,14 +114,7 @@ impl Core {
             ..Checkpoints::default()
         };
         let durable = !self.job_store.is_enabled();
-        let job = self.new_job(
-            id.clone(),
-            spec,
-            spec_yaml.to_string(),
-            graph,
-            checkpoints,
-            durable,
-        );
+        let job = self.new_job(id.clone(), spec, graph, checkpoints, durable);
         if !durable {
             self.queue_storage(StorageWork::PersistJob {
                 record: job.record(),
@@ -157,15 +146,13 @@ impl Core {
     pub(super) fn new_job(
         &self,
         id: String,
-        spec: JobSpec,
-        spec_yaml: String,
+        spec: LockedJob,
         graph: JobGraph,
         checkpoints: Checkpoints,
         durable: bool,
     ) -> Job {
         Job {
             id,
-            spec_yaml,
             graph,
             state: JobState::Created,
             status_message: if durable {

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use weir_types::{Digest, JobGraph, JobSpec};
+use weir_types::{Digest, JobGraph, JobSpec, LockedJob};
 
 use super::{Core, Job, JobState, StorageWork, StoredModule};
 use crate::checkpoints::{completed_summary, Checkpoints, Completed};
@@ -91,11 +91,11 @@ impl Core {
     /// The job of `record`, ready to be scheduled; or, when it cannot run,
     /// the job FAILED with the reason.
     async fn rebuild(&self, record: JobRecord) -> Result<Recovered, Box<Job>> {
-        let spec = match JobSpec::from_yaml(&record.spec_yaml) {
+        let spec = match serde_json::from_value::<LockedJob>(record.job.clone()) {
             Ok(spec) => spec,
             Err(e) => return Err(Box::new(self.unrecoverable(&record, None, e.to_string()))),
         };
-        let failed = |core: &Core, spec: &JobSpec, why: String| {
+        let failed = |core: &Core, spec: &LockedJob, why: String| {
             Box::new(core.unrecoverable(&record, Some(spec.clone()), why))
         };
         let root = self
@@ -172,14 +172,7 @@ impl Core {
                 }
             }
         }
-        let mut job = self.new_job(
-            record.job_id.clone(),
-            spec,
-            record.spec_yaml.clone(),
-            graph,
-            checkpoints,
-            true,
-        );
+        let mut job = self.new_job(record.job_id.clone(), spec, graph, checkpoints, true);
         job.submitted_ms = record.submitted_ms;
         job.attempts_reserved = record.attempts_reserved;
         // Above every attempt the earlier JobManager may have deployed.
@@ -191,13 +184,12 @@ impl Core {
     /// A job whose record was read but that cannot run: FAILED with `why`.
     /// Its record stays in the store (nothing of it is deleted), so that it
     /// can run again once what it needs is back.
-    fn unrecoverable(&self, record: &JobRecord, spec: Option<JobSpec>, why: String) -> Job {
+    fn unrecoverable(&self, record: &JobRecord, spec: Option<LockedJob>, why: String) -> Job {
         let spec = spec.unwrap_or_else(|| placeholder_spec(&record.job_id));
         let graph = JobGraph::of(&spec);
         let mut job = self.new_job(
             record.job_id.clone(),
             spec,
-            record.spec_yaml.clone(),
             graph,
             Checkpoints::default(),
             true,
@@ -222,8 +214,8 @@ fn recovered_message(restore: Option<&Completed>) -> String {
 
 /// A spec standing in for one that no longer parses, so the job can be
 /// listed with its failure.
-fn placeholder_spec(job_id: &str) -> JobSpec {
-    JobSpec {
+fn placeholder_spec(job_id: &str) -> LockedJob {
+    let spec = JobSpec {
         name: format!("unreadable job {job_id}"),
         parallelism: 1,
         max_parallelism: weir_types::DEFAULT_MAX_PARALLELISM,
@@ -239,5 +231,7 @@ fn placeholder_spec(job_id: &str) -> JobSpec {
         restart: None,
         checkpointing: None,
         event_time: None,
-    }
+    };
+    // A generator into a blackhole, named: valid whatever the id says.
+    LockedJob::lock(spec).expect("the placeholder job spec is valid")
 }

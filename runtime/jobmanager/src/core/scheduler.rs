@@ -99,6 +99,7 @@ pub(super) fn deploy(
     let mut checkpoint_storage = vec![cluster_storage.to_string()];
     checkpoint_storage.extend(job.checkpoints.storage.clone());
     checkpoint_storage.dedup();
+    let locked_job = job.spec.to_bytes();
     for (tm_id, tasks) in per_tm {
         if let Some(tm) = task_managers.get(&tm_id) {
             send(
@@ -106,7 +107,7 @@ pub(super) fn deploy(
                 ToTaskManager::Deploy(DeployTasks {
                     job_id: job.id.clone(),
                     attempt: job.attempt,
-                    spec_yaml: job.spec_yaml.clone(),
+                    job: locked_job.clone(),
                     tasks,
                     checkpoint_storage: checkpoint_storage.clone(),
                 }),
