@@ -158,6 +158,15 @@ async fn patch_status(
     Json(object).into_response()
 }
 
+/// GET of the status subresource: the whole object, as the API server
+/// answers it.
+async fn read_status(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
+    match shared.lock().unwrap().objects.get(&name) {
+        Some(object) => Json(object.clone()).into_response(),
+        None => api_status(404, "NotFound"),
+    }
+}
+
 async fn create_config_map(
     State(shared): State<Shared>,
     Json(config_map): Json<Value>,
@@ -211,7 +220,7 @@ fn api_server() -> (SocketAddr, Shared) {
         )
         .route(
             &format!("{WEIRJOBS}/{{name}}/status"),
-            axum::routing::patch(patch_status),
+            axum::routing::patch(patch_status).get(read_status),
         )
         .route(
             "/api/v1/namespaces/weir/configmaps",

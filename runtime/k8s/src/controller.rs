@@ -322,6 +322,26 @@ pub async fn reconcile(
         // A job that ended by itself (FINISHED, or FAILED after its
         // restarts) stays ended until its spec changes.
         if first || lost || changed || stopped_here {
+            // This pass's object comes from the watch cache, which can lag
+            // behind the status the previous pass wrote (its own status
+            // patch not seen yet): submitting on it would start the job a
+            // second time. The status is read fresh before any submission.
+            let fresh = api
+                .get_status(&name)
+                .await
+                .map_err(|source| ControllerError::Api {
+                    action: "reading the status of",
+                    name: name.clone(),
+                    source,
+                })?;
+            let fresh_job = fresh.status.and_then(|s| s.job_id);
+            if fresh_job != status.job_id {
+                tracing::debug!(
+                    weirjob = %name,
+                    "the cached WeirJob is older than its status; looking again"
+                );
+                return Ok(Action::requeue(Duration::from_millis(200)));
+            }
             let restore = if first {
                 resource.spec.initial_savepoint_path.clone()
             } else {

@@ -404,3 +404,36 @@ async fn a_spec_that_cannot_be_submitted_is_reported_in_the_status() {
     );
     assert_eq!(event_reasons(&sent), vec!["SubmitFailed"]);
 }
+
+/// The object a pass sees comes from the watch cache, which can still lack
+/// the status the previous pass wrote. A pass on such a stale object must
+/// not submit the job a second time (two jobs would write the same output).
+#[tokio::test]
+async fn a_pass_on_a_stale_object_does_not_submit_the_job_again() {
+    let jobs = Arc::new(FakeJobs::default());
+    jobs.set("job-1", "RUNNING", None);
+    // What the API server holds: the previous pass's submission.
+    let fresh = weirjob(
+        json!({}),
+        json!({"jobId": "job-1", "observedGeneration": 1, "state": "CREATED"}),
+        1,
+    );
+    // What the cache hands this pass: the object before that status.
+    let mut stale = fresh.clone();
+    stale.status = None;
+    let (client, sent) = api_server(&fresh);
+    let context = Arc::new(Context::new(client, jobs.clone(), Some("jm-0".into())));
+    reconcile(Arc::new(stale), context).await.unwrap();
+    assert!(
+        jobs.submitted.lock().unwrap().is_empty(),
+        "submitted again: {:?}",
+        jobs.submitted.lock().unwrap()
+    );
+    let sent = sent.lock().unwrap().clone();
+    assert!(
+        !sent
+            .iter()
+            .any(|(m, p, _)| m == "PATCH" && p.ends_with("/status")),
+        "a stale pass wrote a status: {sent:#?}"
+    );
+}
