@@ -330,7 +330,7 @@ pub async fn reconcile(
                 .get_status(&name)
                 .await
                 .map_err(|source| ControllerError::Api {
-                    action: "reading the status of",
+                    action: "read the status of",
                     name: name.clone(),
                     source,
                 })?;

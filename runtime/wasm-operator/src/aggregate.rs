@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use weir_executor::codec::{decode_rows, encode_ipc, encode_rows, IpcDecoder};
 use weir_executor::{OperatorError, UserAggregate, UserAggregates};
-use weir_wasm_host::{AggregateContext, AggregateInstance, Encoding, InstanceLimits, Module};
+use weir_wasm_host::{AggregateContext, AggregateInstance, InstanceLimits, Module};
 
+use crate::codec::GuestCodec;
 use crate::{guest, schema};
 
 /// The component that holds a window's user aggregates, and the limits of
@@ -33,9 +33,7 @@ impl UserAggregates for WasmAggregates {
             window: window.to_string(),
             aggregate: aggregate.to_string(),
             instance,
-            encoding: Encoding::Rows,
-            result: None,
-            ipc: None,
+            codec: None,
         }))
     }
 }
@@ -46,10 +44,8 @@ struct WasmAggregate {
     /// The aggregate's name in the window's config (its output column).
     aggregate: String,
     instance: AggregateInstance,
-    encoding: Encoding,
-    /// The schema of what `finish` returns: one column `result`.
-    result: Option<SchemaRef>,
-    ipc: Option<IpcDecoder>,
+    /// Set at `open`; what `finish` returns is one column, `result`.
+    codec: Option<GuestCodec>,
 }
 
 impl WasmAggregate {
@@ -82,15 +78,9 @@ impl UserAggregate for WasmAggregate {
             data_type.clone(),
             true,
         )]));
-        self.ipc = match opened.encoding {
-            Encoding::ArrowIpc => Some(
-                IpcDecoder::new(result.clone())
-                    .map_err(|e| self.malformed("open", e.to_string()))?,
-            ),
-            Encoding::Rows => None,
-        };
-        self.encoding = opened.encoding;
-        self.result = Some(result);
+        let codec = GuestCodec::new(opened.encoding, result)
+            .map_err(|detail| self.malformed("open", detail))?;
+        self.codec = Some(codec);
         Ok(data_type)
     }
 
@@ -114,13 +104,15 @@ impl UserAggregate for WasmAggregate {
         input: &RecordBatch,
         targets: &[u32],
     ) -> Result<Vec<Vec<u8>>, OperatorError> {
-        let encoded = match self.encoding {
-            Encoding::Rows => encode_rows(input),
-            Encoding::ArrowIpc => encode_ipc(input).map_err(|e| OperatorError::Failed {
-                operator: self.window.clone(),
-                message: e.to_string(),
-            })?,
+        let Some(codec) = self.codec.as_ref() else {
+            return Err(self.malformed("accumulate", "called before open".into()));
         };
+        let encoded = codec
+            .encode(input)
+            .map_err(|message| OperatorError::Failed {
+                operator: self.window.clone(),
+                message,
+            })?;
         self.instance
             .accumulate(accumulators, &encoded, targets)
             .map_err(guest)
@@ -128,14 +120,12 @@ impl UserAggregate for WasmAggregate {
 
     fn finish(&mut self, accumulators: &[Vec<u8>]) -> Result<ArrayRef, OperatorError> {
         let bytes = self.instance.finish(accumulators).map_err(guest)?;
-        let Some(schema) = self.result.clone() else {
+        let Some(codec) = self.codec.as_mut() else {
             return Err(self.malformed("finish", "called before open".into()));
         };
-        let batch = match self.ipc.as_mut() {
-            Some(decoder) => decoder.decode(bytes).map_err(|e| e.to_string()),
-            None => decode_rows(&bytes, &schema).map_err(|e| e.to_string()),
-        }
-        .map_err(|detail| self.malformed("finish", detail))?;
+        let batch = codec
+            .decode(bytes)
+            .map_err(|detail| self.malformed("finish", detail))?;
         Ok(batch.column(0).clone())
     }
 }

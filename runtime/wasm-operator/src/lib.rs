@@ -11,6 +11,7 @@
 //! Keeping them here lets the executor build without wasmtime.
 
 mod aggregate;
+mod codec;
 mod operator;
 mod schema;
 

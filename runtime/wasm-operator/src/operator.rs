@@ -10,13 +10,12 @@ use arrow_schema::SchemaRef;
 use weir_state::codec::{put_bytes, put_i64, put_u8, Reader};
 use weir_state::{KeyedState, SharedKeyedState, StateLimits, TimeDomain};
 use weir_wasm_host::{
-    Capabilities, Encoding, InstanceLimits, Module, OpenContext, OperatorInstance, Timer,
-    UserMetric,
+    Capabilities, InstanceLimits, Module, OpenContext, OperatorInstance, Timer, UserMetric,
 };
 
-use weir_executor::codec::{decode_rows, encode_ipc, encode_rows, IpcDecoder};
 use weir_executor::{merge_user_metrics, InstanceStats, OpenInfo, Operator, OperatorError};
 
+use crate::codec::GuestCodec;
 use crate::guest;
 use crate::schema;
 
@@ -41,7 +40,8 @@ pub struct WasmOperator {
     limits: InstanceLimits,
     capabilities: Capabilities,
     instance: OperatorInstance,
-    output: Option<Output>,
+    /// How the opened instance's batches are laid out.
+    output: Option<GuestCodec>,
     /// What the current instance was opened with; a replacement is opened
     /// with the same.
     context: Option<OpenContext>,
@@ -57,12 +57,6 @@ pub struct WasmOperator {
     state_limits: StateLimits,
     /// The last watermark delivered, for a replacement instance.
     watermark: Option<i64>,
-}
-
-struct Output {
-    schema: SchemaRef,
-    encoding: Encoding,
-    ipc: Option<IpcDecoder>,
 }
 
 impl WasmOperator {
@@ -142,9 +136,9 @@ impl WasmOperator {
         drop(retired);
         let opened = self.instance.open(&context).map_err(guest)?;
         let same = self.output.as_ref().is_some_and(|output| {
-            output.encoding == opened.encoding
+            output.encoding() == opened.encoding
                 && schema::from_contract(&opened.output_schema)
-                    .is_ok_and(|schema| schema == output.schema)
+                    .is_ok_and(|schema| &schema == output.schema())
         });
         if !same {
             return Err(self.malformed(
@@ -227,11 +221,7 @@ impl WasmOperator {
             return Err(self.malformed(call, "the operator was not opened".into()));
         };
         for bytes in batches {
-            let decoded = match output.ipc.as_mut() {
-                Some(decoder) => decoder.decode(bytes).map_err(|e| e.to_string()),
-                None => decode_rows(&bytes, &output.schema).map_err(|e| e.to_string()),
-            };
-            match decoded {
+            match output.decode(bytes) {
                 Ok(batch) if batch.num_rows() == 0 => {}
                 Ok(batch) => out.push(batch),
                 Err(detail) => return Err(self.malformed(call, detail)),
@@ -280,18 +270,9 @@ impl Operator for WasmOperator {
         self.recycle_at = self.recycle_threshold();
         let output = schema::from_contract(&opened.output_schema)
             .map_err(|e| self.malformed("open", e.to_string()))?;
-        let ipc = match opened.encoding {
-            Encoding::ArrowIpc => Some(
-                IpcDecoder::new(output.clone())
-                    .map_err(|e| self.malformed("open", e.to_string()))?,
-            ),
-            Encoding::Rows => None,
-        };
-        self.output = Some(Output {
-            schema: output.clone(),
-            encoding: opened.encoding,
-            ipc,
-        });
+        let codec = GuestCodec::new(opened.encoding, output.clone())
+            .map_err(|detail| self.malformed("open", detail))?;
+        self.output = Some(codec);
         Ok(output)
     }
 
@@ -300,17 +281,14 @@ impl Operator for WasmOperator {
         batch: RecordBatch,
         out: &mut Vec<RecordBatch>,
     ) -> Result<(), OperatorError> {
-        let encoding = match &self.output {
-            Some(output) => output.encoding,
+        let bytes = match &self.output {
+            Some(output) => output.encode(&batch),
             None => return Err(self.malformed("process", "the operator was not opened".into())),
-        };
-        let bytes = match encoding {
-            Encoding::Rows => encode_rows(&batch),
-            Encoding::ArrowIpc => encode_ipc(&batch).map_err(|message| OperatorError::Failed {
-                operator: self.name.clone(),
-                message: format!("cannot encode its input: {message}"),
-            })?,
-        };
+        }
+        .map_err(|message| OperatorError::Failed {
+            operator: self.name.clone(),
+            message: format!("cannot encode its input: {message}"),
+        })?;
         let produced = self.instance.process(&bytes).map_err(guest)?;
         self.decode_all("process", produced, out)?;
         self.after_call()

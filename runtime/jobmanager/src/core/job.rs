@@ -141,14 +141,9 @@ impl Job {
     /// fetched by the TaskManagers from a registry or ConfigMap).
     pub(super) fn uploaded_modules(&self) -> Vec<Digest> {
         self.spec
-            .operators
-            .iter()
-            .filter(|op| {
-                op.module
-                    .as_deref()
-                    .is_some_and(|m| !weir_types::ModuleRef::parse(m).is_ok_and(|r| r.is_remote()))
-            })
-            .filter_map(|op| op.sha256.as_deref().and_then(|d| Digest::parse(d).ok()))
+            .modules()
+            .filter(|pinned| !pinned.remote)
+            .map(|pinned| pinned.digest)
             .collect()
     }
 }

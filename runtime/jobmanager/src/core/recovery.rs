@@ -104,15 +104,9 @@ impl Core {
         let graph = JobGraph::of(&spec);
 
         let mut modules = Vec::new();
-        for op in &spec.operators {
-            let Some(digest) = op.sha256.as_deref().and_then(|d| Digest::parse(d).ok()) else {
-                continue;
-            };
-            let remote = op
-                .module
-                .as_deref()
-                .is_some_and(|m| weir_types::ModuleRef::parse(m).is_ok_and(|r| r.is_remote()));
-            if remote || op.module.is_none() || modules.iter().any(|(d, _)| *d == digest) {
+        for pinned in spec.modules() {
+            let digest = pinned.digest;
+            if pinned.remote || modules.iter().any(|(d, _)| *d == digest) {
                 continue;
             }
             let bytes = self.job_store.module(&digest).await.map_err(|e| {
@@ -121,7 +115,7 @@ impl Core {
                     &spec,
                     format!(
                         "operator '{}': its module is not in the job store: {e}",
-                        op.name
+                        pinned.operator.name
                     ),
                 )
             })?;
