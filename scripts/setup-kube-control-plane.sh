@@ -32,7 +32,27 @@ kube_ok() {
 }
 etcd_ok() { [ -x "$etcd_bin/etcd" ] && [ "$(cat "$etcd_bin/.version" 2>/dev/null)" = "$ETCD_VERSION" ]; }
 
+# The tests (weir_testing::KubeControlPlane) and the e2e find the binaries
+# on $WEIR_TOOLS/bin, which always points at the versions above.
+link_binaries() {
+    mkdir -p "$WEIR_TOOLS/bin"
+    for command in $KUBE_COMMANDS; do
+        ln -sfn "$kube_bin/$command" "$WEIR_TOOLS/bin/$command"
+    done
+    ln -sfn "$etcd_bin/etcd" "$WEIR_TOOLS/bin/etcd"
+}
+
+# The tests make the control plane's certificates with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+    else
+        die "openssl is missing; install it (Debian/Ubuntu: apt-get install openssl)"
+    fi
+fi
+
 if kube_ok && etcd_ok; then
+    link_binaries
     exit 0
 fi
 
@@ -107,4 +127,5 @@ if ! kube_ok; then
     done
     echo "$KUBE_VERSION" >"$kube_bin/.version"
 fi
+link_binaries
 say "ready: $("$kube_bin/kube-apiserver" --version), etcd $("$etcd_bin/etcd" --version | awk 'NR==1{print $3}')"

@@ -3,9 +3,11 @@
 # wasm32-wasip2 target (operators compile to it) and protoc (for the check
 # that the committed gRPC code matches proto/). With --all, also every SDK
 # language's toolchain (scripts/setup-{tools,c,go,js,python}.sh) and the
-# manifest checks' tools (scripts/setup-k8s.sh) and an OCI registry with
-# skopeo (scripts/setup-registry.sh), which the tests need. Safe
-# to run repeatedly.
+# manifest checks' tools (scripts/setup-k8s.sh), an OCI registry with
+# skopeo (scripts/setup-registry.sh) and a Kubernetes control plane built
+# from Go modules (scripts/setup-kube-control-plane.sh; about 18 minutes
+# the first time, cached by version), which the tests need. Safe to run
+# repeatedly.
 set -euo pipefail
 
 all=false
@@ -51,7 +53,7 @@ fi
 
 if $all; then
     here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-    for language in tools c go js python k8s registry; do
+    for language in tools c go js python k8s registry kube-control-plane; do
         "$here/setup-$language.sh"
     done
 fi

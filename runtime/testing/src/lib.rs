@@ -6,6 +6,10 @@
 //! that the nested cargo never waits on the lock of the build running the
 //! tests.
 
+mod kube;
+
+pub use kube::KubeControlPlane;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
