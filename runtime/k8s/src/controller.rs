@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{watcher, Controller};
@@ -28,6 +29,7 @@ use crate::crd::{
     CheckpointReference, DesiredState, PendingStop, UpgradeMode, WeirJob, WeirJobState,
     WeirJobStatus,
 };
+use crate::unreadable::reconcile_unreadable;
 
 /// Holds a deleted resource until its job is stopped.
 pub const FINALIZER: &str = "weir.dev/stop-job";
@@ -149,10 +151,17 @@ impl Context {
 /// Runs the controller over the WeirJobs of `namespace` until the stream of
 /// resources ends (the process stops).
 pub async fn run(context: Arc<Context>, namespace: &str) {
-    let api: Api<WeirJob> = Api::namespaced(context.client.clone(), namespace);
+    // Guarded: an object the types cannot read fails alone (see
+    // `unreadable`), not the list the watch reads all of them with.
+    let api: Api<DeserializeGuard<WeirJob>> = Api::namespaced(context.client.clone(), namespace);
     Controller::new(api, watcher::Config::default())
         .run(
-            |job, context| async move { reconcile(job, context).await },
+            |guarded, context| async move {
+                match &guarded.0 {
+                    Ok(resource) => reconcile(Arc::new(resource.clone()), context).await,
+                    Err(invalid) => reconcile_unreadable(invalid, &context).await,
+                }
+            },
             |_job, error, context| {
                 tracing::warn!("{error}");
                 Action::requeue(context.poll * 2)
@@ -166,10 +175,6 @@ pub async fn run(context: Arc<Context>, namespace: &str) {
 /// Why a resource's spec does not make a job spec.
 #[derive(Debug, thiserror::Error)]
 pub enum WeirJobSpecError {
-    #[error("spec.job must be an object (a job spec)")]
-    JobNotAnObject,
-    #[error("spec.modules names operators, but spec.job has no operators")]
-    NoOperators,
     #[error("spec.modules.{name}: spec.job has no operator '{name}'")]
     NoSuchOperator { name: String },
     #[error("spec.job: {0}")]
@@ -186,38 +191,29 @@ enum SubmitFailure {
 }
 
 /// The job spec a resource asks for: `job` with `modules` and
-/// `parallelism` applied, read and validated once, here.
+/// `parallelism` applied, validated once, here.
 pub fn job_spec(resource: &WeirJob) -> Result<JobSpec, WeirJobSpecError> {
     let mut job = resource.spec.job.clone();
-    let Some(object) = job.as_object_mut() else {
-        return Err(WeirJobSpecError::JobNotAnObject);
-    };
     if let Some(parallelism) = resource.spec.parallelism {
-        object.insert("parallelism".into(), json!(parallelism));
+        job.parallelism = parallelism;
     }
-    if !object.contains_key("name") {
-        object.insert("name".into(), json!(resource.name_any()));
+    if job.name.is_empty() {
+        job.name = resource.name_any();
     }
-    if !resource.spec.modules.is_empty() {
-        let operators = object
-            .get_mut("operators")
-            .and_then(|o| o.as_array_mut())
-            .ok_or(WeirJobSpecError::NoOperators)?;
-        for (name, reference) in &resource.spec.modules {
-            let operator = operators
-                .iter_mut()
-                .find(|op| op.get("name").and_then(|n| n.as_str()) == Some(name))
-                .ok_or_else(|| WeirJobSpecError::NoSuchOperator { name: name.clone() })?;
-            operator["module"] = json!(reference);
-            if let Some(op) = operator.as_object_mut() {
-                op.remove("sha256");
-            }
-        }
+    for (name, reference) in &resource.spec.modules {
+        let operator = job
+            .operators
+            .iter_mut()
+            .find(|operator| operator.name == *name)
+            .ok_or_else(|| WeirJobSpecError::NoSuchOperator { name: name.clone() })?;
+        operator.module = Some(reference.clone());
+        operator.sha256 = None;
     }
-    Ok(JobSpec::from_json_value(job)?)
+    job.validate()?;
+    Ok(job)
 }
 
-fn condition(
+pub(crate) fn condition(
     kind: &str,
     ok: bool,
     reason: &str,

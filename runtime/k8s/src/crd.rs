@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use weir_types::JobState;
+use weir_types::{JobSpec, JobState};
 
 /// A streaming job run by Weir, kept running as its spec says.
 // Each printer column repeats `type_`, which clippy takes for a duplicate.
@@ -51,10 +51,10 @@ use weir_types::JobState;
 #[serde(rename_all = "camelCase")]
 pub struct WeirJobSpec {
     /// The job spec, as in a `job.yaml` file (name, parallelism, source,
-    /// operators, sink, checkpointing...). The JobManager checks it and
-    /// reports what is wrong in the status.
-    #[schemars(schema_with = "any_object")]
-    pub job: serde_json::Value,
+    /// operators, sink, checkpointing...); the name defaults to the
+    /// resource's. The API server checks its shape; the JobManager checks
+    /// the rest and reports what is wrong in the status.
+    pub job: JobSpec,
     /// Module references by operator name (`oci://REGISTRY/REPOSITORY:TAG`,
     /// `oci://...@sha256:...` or `configmap://NAME/KEY`); they replace the
     /// `module` of the operators they name.
@@ -209,18 +209,55 @@ pub struct CheckpointReference {
     pub completed_ms: Option<i64>,
 }
 
-fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true,
-    })
-}
-
 /// The CRD as YAML, as committed in `k8s/crd/weirjob.yaml`.
 pub fn crd_yaml() -> String {
-    use kube::CustomResourceExt;
     let header = "# Generated from runtime/k8s/src/crd.rs by `weir crd`; do not edit.\n";
     // The CRD's serialisation cannot fail: it is plain data.
-    let body = serde_yaml_ng::to_string(&WeirJob::crd()).unwrap_or_default();
+    let body = serde_yaml_ng::to_string(&crd_document()).unwrap_or_default();
     format!("{header}{body}")
+}
+
+/// The CRD as a document, its integers bounded by their Rust types.
+pub fn crd_document() -> serde_json::Value {
+    use kube::CustomResourceExt;
+    let mut crd = serde_json::to_value(WeirJob::crd()).unwrap_or_default();
+    bound_integers(&mut crd);
+    crd
+}
+
+/// An API server ignores the `format` schemars writes for unsigned and
+/// narrow integers (`uint32`...) and would store a `parallelism` of 2^32,
+/// which the controller then cannot read. Each such integer gets the
+/// `minimum` and `maximum` of its type, so the API server refuses it.
+fn bound_integers(node: &mut serde_json::Value) {
+    use serde_json::Value;
+    match node {
+        Value::Object(map) => {
+            let bounds = match map.get("format").and_then(Value::as_str) {
+                Some("int8") => Some((i64::from(i8::MIN), i64::from(i8::MAX))),
+                Some("uint8") => Some((0, i64::from(u8::MAX))),
+                Some("int16") => Some((i64::from(i16::MIN), i64::from(i16::MAX))),
+                Some("uint16") => Some((0, i64::from(u16::MAX))),
+                Some("int32") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
+                Some("uint32") => Some((0, i64::from(u32::MAX))),
+                // Wider than the API server's own integers (int64): bounded
+                // below only.
+                Some("uint64" | "uint") => Some((0, i64::MAX)),
+                _ => None,
+            };
+            if let Some((low, high)) = bounds {
+                let minimum = map.get("minimum").and_then(Value::as_f64);
+                if minimum.is_none_or(|m| m < low as f64) {
+                    map.insert("minimum".into(), Value::from(low));
+                }
+                let maximum = map.get("maximum").and_then(Value::as_f64);
+                if high < i64::MAX && maximum.is_none_or(|m| m > high as f64) {
+                    map.insert("maximum".into(), Value::from(high));
+                }
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
 }

@@ -8,6 +8,7 @@ pub mod lease;
 pub mod pods;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod unreadable;
 
 pub use crd::{DesiredState, UpgradeMode, WeirJob, WeirJobSpec, WeirJobState, WeirJobStatus};
 pub use error::{K8sError, TemplateError};

@@ -3,12 +3,18 @@
 //! check its method and path, read its JSON body, and answer it as the API
 //! server would. Behind the `testing` feature.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
 use serde_json::{json, Value};
 use tower_test::mock;
+use weir_types::JobSpec;
+
+use crate::controller::{BoxFuture, ControlError, JobControl, JobView, SavepointProgress};
+use crate::crd::CheckpointReference;
 
 pub type Handle = mock::Handle<Request<Body>, Response<Body>>;
 pub type Responder = mock::SendResponse<Response<Body>>;
@@ -60,4 +66,74 @@ pub fn status(code: u16, reason: &str) -> Value {
         "kind": "Status", "apiVersion": "v1", "metadata": {},
         "status": "Failure", "message": format!("{reason} for the test"), "reason": reason, "code": code,
     })
+}
+
+/// A JobManager for the controller's tests: submissions, cancels and
+/// stops are recorded; job states are what the test sets.
+#[derive(Default)]
+pub struct FakeJobs {
+    pub jobs: Mutex<HashMap<String, JobView>>,
+    pub submitted: Mutex<Vec<(JobSpec, Option<String>)>>,
+    pub cancelled: Mutex<Vec<String>>,
+    pub stops: Mutex<Vec<(String, Option<String>)>>,
+    pub savepoints: Mutex<HashMap<String, SavepointProgress>>,
+}
+
+impl FakeJobs {
+    pub fn set(&self, id: &str, state: &str, checkpoint: Option<(u64, &str)>) {
+        self.jobs.lock().unwrap().insert(
+            id.into(),
+            JobView {
+                state: state.parse().expect("a job state"),
+                message: String::new(),
+                restarts: 0,
+                last_checkpoint: checkpoint.map(|(id, location)| CheckpointReference {
+                    id,
+                    location: location.into(),
+                    completed_ms: None,
+                }),
+            },
+        );
+    }
+}
+
+impl JobControl for FakeJobs {
+    fn submit(
+        &self,
+        spec: JobSpec,
+        restore_from: Option<String>,
+    ) -> BoxFuture<'_, Result<String, ControlError>> {
+        Box::pin(async move {
+            let mut submitted = self.submitted.lock().unwrap();
+            submitted.push((spec, restore_from));
+            let id = format!("new-{}", submitted.len());
+            drop(submitted);
+            self.set(&id, "CREATED", None);
+            Ok(id)
+        })
+    }
+    fn pin_modules(&self, spec: JobSpec) -> BoxFuture<'_, Result<JobSpec, ControlError>> {
+        Box::pin(async move { Ok(spec) })
+    }
+    fn job(&self, job_id: &str) -> Option<JobView> {
+        self.jobs.lock().unwrap().get(job_id).cloned()
+    }
+    fn cancel(&self, job_id: &str) {
+        self.cancelled.lock().unwrap().push(job_id.into());
+    }
+    fn stop_with_savepoint(
+        &self,
+        job_id: &str,
+        directory: Option<String>,
+    ) -> Result<String, ControlError> {
+        self.stops.lock().unwrap().push((job_id.into(), directory));
+        self.savepoints
+            .lock()
+            .unwrap()
+            .insert("sp-1".into(), SavepointProgress::InProgress);
+        Ok("sp-1".into())
+    }
+    fn savepoint(&self, _job_id: &str, request_id: &str) -> Option<SavepointProgress> {
+        self.savepoints.lock().unwrap().get(request_id).cloned()
+    }
 }

@@ -2,86 +2,14 @@
 //! API server (every request it sends is recorded and asserted) and a fake
 //! JobManager.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{json, Value};
-use weir_k8s::controller::{
-    reconcile, BoxFuture, Context, ControlError, JobControl, JobView, SavepointProgress, FINALIZER,
-};
-use weir_k8s::crd::CheckpointReference;
+use weir_k8s::controller::{reconcile, Context, SavepointProgress, FINALIZER};
+use weir_k8s::testing::FakeJobs;
 use weir_k8s::WeirJob;
-use weir_types::JobSpec;
-
-#[derive(Default)]
-struct FakeJobs {
-    jobs: Mutex<HashMap<String, JobView>>,
-    submitted: Mutex<Vec<(JobSpec, Option<String>)>>,
-    cancelled: Mutex<Vec<String>>,
-    stops: Mutex<Vec<(String, Option<String>)>>,
-    savepoints: Mutex<HashMap<String, SavepointProgress>>,
-}
-
-impl FakeJobs {
-    fn set(&self, id: &str, state: &str, checkpoint: Option<(u64, &str)>) {
-        self.jobs.lock().unwrap().insert(
-            id.into(),
-            JobView {
-                state: state.parse().expect("a job state"),
-                message: String::new(),
-                restarts: 0,
-                last_checkpoint: checkpoint.map(|(id, location)| CheckpointReference {
-                    id,
-                    location: location.into(),
-                    completed_ms: None,
-                }),
-            },
-        );
-    }
-}
-
-impl JobControl for FakeJobs {
-    fn submit(
-        &self,
-        spec: JobSpec,
-        restore_from: Option<String>,
-    ) -> BoxFuture<'_, Result<String, ControlError>> {
-        Box::pin(async move {
-            let mut submitted = self.submitted.lock().unwrap();
-            submitted.push((spec, restore_from));
-            let id = format!("new-{}", submitted.len());
-            drop(submitted);
-            self.set(&id, "CREATED", None);
-            Ok(id)
-        })
-    }
-    fn pin_modules(&self, spec: JobSpec) -> BoxFuture<'_, Result<JobSpec, ControlError>> {
-        Box::pin(async move { Ok(spec) })
-    }
-    fn job(&self, job_id: &str) -> Option<JobView> {
-        self.jobs.lock().unwrap().get(job_id).cloned()
-    }
-    fn cancel(&self, job_id: &str) {
-        self.cancelled.lock().unwrap().push(job_id.into());
-    }
-    fn stop_with_savepoint(
-        &self,
-        job_id: &str,
-        directory: Option<String>,
-    ) -> Result<String, ControlError> {
-        self.stops.lock().unwrap().push((job_id.into(), directory));
-        self.savepoints
-            .lock()
-            .unwrap()
-            .insert("sp-1".into(), SavepointProgress::InProgress);
-        Ok("sp-1".into())
-    }
-    fn savepoint(&self, _job_id: &str, request_id: &str) -> Option<SavepointProgress> {
-        self.savepoints.lock().unwrap().get(request_id).cloned()
-    }
-}
 
 /// (method, path, body) of every request the controller sent.
 type Sent = Arc<Mutex<Vec<(String, String, Value)>>>;

@@ -34,7 +34,12 @@ spec:
     let job: weir_k8s::WeirJob = serde_yaml_ng::from_str(yaml).unwrap();
     assert_eq!(job.spec.upgrade_mode, weir_k8s::UpgradeMode::LastState);
     assert_eq!(job.spec.state, weir_k8s::DesiredState::Running);
-    assert_eq!(job.spec.job["source"]["count"], 10);
+    assert!(
+        matches!(&job.spec.job.source,
+                 weir_types::SourceSpec::Generator(g) if g.count == Some(10)),
+        "{:?}",
+        job.spec.job.source
+    );
     let bad = yaml.replace("last-state", "rolling");
     let error = serde_yaml_ng::from_str::<weir_k8s::WeirJob>(&bad)
         .unwrap_err()

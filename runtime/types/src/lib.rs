@@ -14,6 +14,7 @@ mod locked;
 mod module_ref;
 mod quantity;
 mod restart;
+mod schema;
 mod spec;
 mod validate;
 

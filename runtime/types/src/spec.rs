@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::SpecLimits;
@@ -24,20 +25,26 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 /// The names of the built-in (native) operators.
 pub const BUILTIN_OPERATORS: &[&str] = &["count", "window"];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobSpec {
-    /// A name for people; need not be unique.
+    /// A name for people; need not be unique. Required in a `job.yaml`; a
+    /// WeirJob's job takes the resource's name when it has none.
+    #[serde(default)]
+    #[schemars(transform = crate::schema::no_default)]
     pub name: String,
     /// Default parallelism of every operator.
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = MAX_MAX_PARALLELISM))]
     pub parallelism: u32,
     /// Number of key groups: the upper bound of any keyed operator's
     /// parallelism, fixed for the life of the job's state.
     #[serde(default = "default_max_parallelism")]
+    #[schemars(range(min = 1, max = MAX_MAX_PARALLELISM))]
     pub max_parallelism: u32,
     /// Records per batch produced by the source.
     #[serde(default = "default_batch_size")]
+    #[schemars(range(min = 1, max = MAX_BATCH_SIZE))]
     pub batch_size: usize,
     /// Default limits of every WASM operator instance.
     #[serde(default)]
@@ -47,7 +54,7 @@ pub struct JobSpec {
     pub operators: Vec<OperatorSpec>,
     pub sink: SinkSpec,
     /// What a cluster does when a task fails in a way a restart could cure;
-    /// see [`JobSpec::restart_strategy`] for the default.
+    /// `none` by default, `exponential-delay` with checkpointing (as in Flink).
     #[serde(default, rename = "restartStrategy")]
     pub restart: Option<RestartStrategy>,
     /// Periodic checkpoints; without it none are taken (savepoints still
@@ -60,7 +67,7 @@ pub struct JobSpec {
     pub event_time: Option<EventTimeSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventTimeSpec {
     /// The source's column of event times: `timestamp-millis`, or `int64`
@@ -85,8 +92,9 @@ impl EventTimeSpec {
 
 /// How a source subtask derives its watermark from the event times it has
 /// read (Flink's `WatermarkStrategy`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(transform = crate::schema::one_object_of_variants)]
 pub enum WatermarkSpec {
     /// Event times never decrease: the watermark follows the largest one.
     #[default]
@@ -114,7 +122,7 @@ fn one() -> u32 {
 }
 
 /// Flink's `execution.checkpointing.*`, per job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckpointingSpec {
     /// Time between the end of one checkpoint and the start of the next.
@@ -158,8 +166,9 @@ fn default_batch_size() -> usize {
     DEFAULT_BATCH_SIZE
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[schemars(transform = crate::schema::one_object_of_variants)]
 pub enum SourceSpec {
     /// Lines of a UTF-8 text file, one record per line: `line: utf8`.
     Text(TextSource),
@@ -170,7 +179,7 @@ pub enum SourceSpec {
     Generator(GeneratorSource),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TextSource {
     pub path: String,
@@ -180,7 +189,7 @@ pub struct TextSource {
     pub rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JsonlSource {
     pub path: String,
@@ -191,7 +200,7 @@ pub struct JsonlSource {
     pub rate: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GeneratorSource {
     /// Records to produce in all; unbounded when absent.
@@ -209,7 +218,7 @@ fn default_keys() -> u64 {
     1000
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldSpec {
     pub name: String,
@@ -224,7 +233,7 @@ fn yes() -> bool {
 }
 
 /// The column types of the operator contract (`data-type` in the WIT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FieldType {
     Boolean,
@@ -235,7 +244,7 @@ pub enum FieldType {
     TimestampMillis,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OperatorSpec {
     /// Unique within the job; names the operator in logs, metrics and errors.
@@ -248,11 +257,12 @@ pub struct OperatorSpec {
     /// The module's expected sha256; the run fails if the bytes differ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// A native operator, one of [`BUILTIN_OPERATORS`].
+    /// A native operator: `count` or `window` (see [`BUILTIN_OPERATORS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<String>,
     /// Passed to the operator at open, as JSON.
     #[serde(default = "empty_object")]
+    #[schemars(schema_with = "crate::schema::any_object")]
     pub config: serde_json::Value,
     /// Columns to partition the input by: each key reaches one subtask.
     #[serde(default)]
@@ -286,7 +296,7 @@ impl OperatorSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PartitionSpec {
     Forward,
@@ -298,7 +308,7 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceSpec {
     /// Linear memory per instance, e.g. `256Mi`.
@@ -312,7 +322,7 @@ pub struct ResourceSpec {
     pub max_state_value: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CapabilitySpec {
     /// Let the guest read the real wall clock.
@@ -320,8 +330,9 @@ pub struct CapabilitySpec {
     pub wall_clock: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[schemars(transform = crate::schema::one_object_of_variants)]
 pub enum SinkSpec {
     /// Writes records to standard output.
     Stdout(StdoutSink),
@@ -333,18 +344,18 @@ pub enum SinkSpec {
     Blackhole(BlackholeSink),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StdoutSink {
     #[serde(default)]
     pub format: OutputFormat,
     /// Longest a record waits in the sink's buffer before it is written
-    /// out; [`DEFAULT_FLUSH_INTERVAL`] when absent.
+    /// out; 200ms when absent.
     #[serde(default)]
     pub flush_interval: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// One JSON object per record.
@@ -354,18 +365,18 @@ pub enum OutputFormat {
     Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JsonlSink {
     pub path: String,
     /// Without checkpoints: longest a record waits in the sink's buffer
     /// before it reaches the file. With them, records appear when their
-    /// checkpoint completes. [`DEFAULT_FLUSH_INTERVAL`] when absent.
+    /// checkpoint completes. 200ms when absent.
     #[serde(default)]
     pub flush_interval: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FileSink {
     pub path: String,
@@ -376,7 +387,7 @@ pub struct FileSink {
     pub flush_interval: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BlackholeSink {}
 
