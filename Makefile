@@ -101,6 +101,7 @@ test-k8s: weir
 
 bench: setup-all
 	cargo bench --locked -p weir-wasm-operator --bench pipeline
+	cargo bench --locked -p weir-minicluster --bench whole_job
 	cargo bench --locked -p weir-state --bench budgets
 	cargo bench --locked -p weir-wasm-operator --bench languages
 	cargo bench --locked -p weir-taskmanager --bench shuffle

@@ -149,6 +149,9 @@ pub struct JobException {
     /// Failures of the same attempt after this one.
     #[prost(message, repeated, tag = "8")]
     pub concurrent: ::prost::alloc::vec::Vec<JobException>,
+    /// Whether a restart could help: a configuration failure ends the job.
+    #[prost(enumeration = "FailureKind", tag = "9")]
+    pub failure_kind: i32,
 }
 /// Checkpoint figures of a job, shaped after Flink's checkpoint statistics.
 #[allow(clippy::all)]

@@ -1,14 +1,17 @@
-//! Module distribution: where a job's WebAssembly components come from when
-//! they are not uploaded with the job. OCI artifacts (`oci://`), pushed by
-//! `weir push` and pulled by the TaskManagers by digest, and small modules
-//! kept in immutable ConfigMaps (`configmap://`). Every module is verified
+//! Module distribution: where a job's WebAssembly components come from.
+//! Files on the submitter's disk, uploaded with the job (`local`); OCI
+//! artifacts (`oci://`), pushed by `weir push` and pulled by the
+//! TaskManagers by digest; and small modules kept in immutable ConfigMaps
+//! (`configmap://`). Every module is verified
 //! against the digest the job pins before it is used.
 
 pub mod configmap;
 pub mod credentials;
+pub mod local;
 pub mod oci;
 
 pub use credentials::Credentials;
+pub use local::{pin_local_modules, read_limited, LocalModuleError, ReadError, Upload};
 pub use oci::{Pushed, Registries, RegistryOptions, Resolved};
 use weir_types::{Classify, FailureKind};
 

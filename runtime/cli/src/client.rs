@@ -118,8 +118,8 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
     let text = upload::read_spec(&args.job)?;
     let spec = JobSpec::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
     let base_dir = args.job.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut upload =
-        upload::prepare(spec, &base_dir).map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
+    let mut upload = weir_artifact::pin_local_modules(spec, &base_dir)
+        .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
     let registries = weir_artifact::Registries::new(args.registry.options()?);
     runtime()?.block_on(async {
         weir_artifact::pin_remote_modules(&mut upload.spec, &registries)

@@ -79,7 +79,7 @@ fn check_component(bytes: &[u8], path: &std::path::Path) -> Result<()> {
 }
 
 pub fn push(args: PushArgs) -> Result<()> {
-    let bytes = crate::upload::read_limited(
+    let bytes = weir_artifact::read_limited(
         &args.module,
         weir_types::DEFAULT_MAX_MODULE_BYTES,
         "maxModuleSize",

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
-use weir_executor::InstanceStats;
-use weir_executor::{JobSummary, OperatorSummary, RunDefaults};
-use weir_jobmanager::{Core, JobManagerConfig};
-use weir_proto::v1::{user_metric, JobDetails};
+use weir_executor::{JobSummary, RunDefaults};
+use weir_jobmanager::Core;
+use weir_minicluster::{MiniCluster, MiniClusterConfig};
+use weir_proto::v1::JobDetails;
 use weir_taskmanager::TaskManagerConfig;
 use weir_types::{parse_bytes, parse_duration, JobGraph, JobSpec};
 use weir_wasm_host::{EngineConfig, InstanceLimits, UserMetric, WasmHost};
@@ -76,9 +75,10 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("weir"))
 }
 
-/// Runs the job on a JobManager and TaskManagers inside this process: the
-/// cluster's own code, with the control plane on loopback and the data plane
-/// in memory between tasks of one TaskManager.
+/// Runs the job on a JobManager and TaskManagers inside this process (a
+/// `weir_minicluster::MiniCluster`): the cluster's own code, with the control
+/// plane on loopback and the data plane in memory between tasks of one
+/// TaskManager.
 pub fn run(args: RunArgs) -> Result<()> {
     let text = upload::read_spec(&args.job)?;
     let spec = JobSpec::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
@@ -115,32 +115,32 @@ pub fn run(args: RunArgs) -> Result<()> {
         ..EngineConfig::default()
     })?);
 
-    // Each module is read and digested once, then compiled here with errors
-    // that name the operator; the in-process TaskManagers find it in the
-    // shared host by digest.
+    // Each module is read and digested once; submitting compiles it into
+    // the host the in-process TaskManagers share, with errors that name the
+    // operator.
     let preparing = Instant::now();
-    let mut upload = upload::prepare(spec.clone(), &base_dir)
-        .map_err(|e| anyhow!("{}: {e:#}", args.job.display()))?;
-    for (index, op) in upload.spec.operators.iter().enumerate() {
-        let Some(bytes) = op
-            .sha256
-            .as_deref()
-            .and_then(|digest| upload.bytes_of(digest))
-        else {
-            continue;
-        };
-        host.load(&op.name, bytes, None).map_err(|e| {
-            anyhow!(
-                "{}: operators[{index}] '{}': {e}",
-                args.job.display(),
-                op.name
-            )
-        })?;
-    }
+    let mut upload = weir_artifact::pin_local_modules(spec.clone(), &base_dir)
+        .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
     let remote_modules = Arc::new(weir_artifact::RemoteModules::new(args.registry.options()?));
     let required = JobGraph::of(&spec).required_slots();
     let taskmanagers = args.taskmanagers.max(1);
     let slots = required.div_ceil(taskmanagers).max(1);
+    let mut config = MiniClusterConfig::new(taskmanagers, slots);
+    config.jobmanager.rest_bind = args.rest_address;
+    config.jobmanager.checkpoint_storage =
+        crate::cluster::checkpoint_storage(args.checkpoint_storage.as_deref())?;
+    config.taskmanager = TaskManagerConfig {
+        host: Some(host),
+        defaults: RunDefaults {
+            limits,
+            max_line_bytes: taskmanager_limits.max_line_bytes,
+        },
+        remote_modules: remote_modules.clone(),
+        paths,
+        state_bytes: taskmanager_limits.state_bytes,
+        job_state_bytes: taskmanager_limits.job_state_bytes,
+        ..config.taskmanager
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -156,40 +156,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         weir_artifact::pin_remote_modules(&mut upload.spec, remote_modules.registries())
             .await
             .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
-        let jobmanager = weir_jobmanager::start(JobManagerConfig {
-            rpc_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            rest_bind: args.rest_address,
-            heartbeat_interval: Duration::from_millis(500),
-            heartbeat_timeout: Duration::from_secs(30),
-            checkpoint_storage: crate::cluster::checkpoint_storage(
-                args.checkpoint_storage.as_deref(),
-            )?,
-            // The job lives and dies with this process.
-            cluster_id: None,
-            ..JobManagerConfig::default()
-        })
-        .await?;
-        if let Some(rest) = jobmanager.rest_address {
+        let cluster = MiniCluster::start(config).await?;
+        if let Some(rest) = cluster.jobmanager.rest_address {
             eprintln!("REST API at http://{rest}");
-        }
-        for _ in 0..taskmanagers {
-            weir_taskmanager::start(TaskManagerConfig {
-                host: Some(host.clone()),
-                defaults: RunDefaults {
-                    limits,
-                    max_line_bytes: taskmanager_limits.max_line_bytes,
-                },
-                remote_modules: remote_modules.clone(),
-                paths: paths.clone(),
-                state_bytes: taskmanager_limits.state_bytes,
-                job_state_bytes: taskmanager_limits.job_state_bytes,
-                ..TaskManagerConfig::new(format!("http://{}", jobmanager.rpc_address), slots)
-            })
-            .await?;
-        }
-        let core = jobmanager.core.clone();
-        for (digest, bytes) in upload.modules {
-            core.put_module(&digest, bytes).map_err(|e| anyhow!(e))?;
         }
         let restore = match &args.from_savepoint {
             Some(location) => Some(
@@ -201,17 +170,15 @@ pub fn run(args: RunArgs) -> Result<()> {
             ),
             None => None,
         };
-        // In this process: the parsed spec goes to the JobManager as it is.
-        let job_id = core
-            .submit_spec(upload.spec.clone(), restore)
+        let job_id = cluster
+            .submit(upload, restore)
+            .await
             .map_err(|e| anyhow!("{}: {e}", args.job.display()))?;
         let prepared_in = preparing.elapsed();
+        let core = cluster.core();
         let progress = show_progress.then(|| tokio::spawn(show(core.clone(), job_id.clone())));
         let failures = tokio::spawn(report_failures(core.clone(), job_id.clone()));
-        let details = core
-            .wait(&job_id)
-            .await
-            .ok_or_else(|| anyhow!("the job vanished"))?;
+        let details = cluster.wait(&job_id).await?;
         failures.abort();
         if let Some(progress) = progress {
             progress.abort();
@@ -228,48 +195,13 @@ pub fn run(args: RunArgs) -> Result<()> {
             details.status_message
         ));
     }
-    let summary = summary_of(&details);
+    let summary = weir_minicluster::summary_of(&details);
     if args.summary_json {
         eprintln!("{}", summary_json(&summary, prepared_in));
     } else {
         eprint!("{}", summary_text(&summary, prepared_in));
     }
     Ok(())
-}
-
-fn summary_of(details: &JobDetails) -> JobSummary {
-    JobSummary {
-        name: details.name.clone(),
-        duration: Duration::from_millis((details.end_time_ms - details.start_time_ms).max(0) as u64),
-        source_records: details.source_records,
-        sink_records: details.sink_records,
-        operators: details
-            .operators
-            .iter()
-            .map(|op| OperatorSummary {
-                name: op.name.clone(),
-                kind: op.kind.clone(),
-                parallelism: op.parallelism,
-                records_in: op.records_in,
-                records_out: op.records_out,
-                user_metrics: op
-                    .user_metrics
-                    .iter()
-                    .filter_map(|(name, metric)| {
-                        let value = match metric.value? {
-                            user_metric::Value::Counter(n) => UserMetric::Counter(n),
-                            user_metric::Value::Gauge(g) => UserMetric::Gauge(g),
-                        };
-                        Some((name.clone(), value))
-                    })
-                    .collect::<BTreeMap<_, _>>(),
-                instances: InstanceStats {
-                    recycles: op.instance_recycles,
-                    peak_memory_bytes: op.peak_memory_bytes,
-                },
-            })
-            .collect(),
-    }
 }
 
 /// Redraws one status line until the job is done.

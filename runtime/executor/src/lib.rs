@@ -26,9 +26,7 @@ pub use checkpoint::{
 };
 pub use exchange::{Message, Outbox, SendError};
 pub use gate::{gate, GateReceiver, GateSender, RecvError, SendFuture};
-pub use job::{
-    prepare, JobError, JobSummary, OperatorSummary, PreparedJob, RunDefaults, CHANNEL_CAPACITY,
-};
+pub use job::{JobError, JobSummary, OperatorSummary, RunDefaults, CHANNEL_CAPACITY};
 pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
 pub use operator::{GuestFailure, InstanceStats, OpenInfo, Operator, OperatorError};
 pub use paths::{PathError, PathPolicy};

@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 
 use weir_proto::v1::JobException;
+use weir_types::FailureKind;
 
 /// Entries a job keeps unless configured otherwise (Flink's
 /// `web.exception-history-size`).
@@ -47,10 +48,13 @@ pub struct Failure {
     pub endpoint: String,
     /// The error with its causes.
     pub message: String,
+    /// Whether a restart can help.
+    pub failure_kind: FailureKind,
 }
 
 impl Failure {
-    /// A failure of the job as a whole (no task or TaskManager of its own).
+    /// A failure of the job as a whole (no task or TaskManager of its own)
+    /// that a restart may cure.
     pub fn of_job(kind: FailureSource, message: String) -> Self {
         Failure {
             kind,
@@ -58,6 +62,7 @@ impl Failure {
             task_manager_id: String::new(),
             endpoint: String::new(),
             message,
+            failure_kind: FailureKind::Transient,
         }
     }
 
@@ -71,6 +76,7 @@ impl Failure {
             message: self.message.clone(),
             attempt,
             concurrent: Vec::new(),
+            failure_kind: weir_proto::v1::FailureKind::from(self.failure_kind) as i32,
         }
     }
 }
@@ -136,6 +142,7 @@ mod tests {
             task_manager_id: "tm-1".into(),
             endpoint: "127.0.0.1:6121".into(),
             message: format!("{task} trapped"),
+            failure_kind: FailureKind::Transient,
         }
     }
 

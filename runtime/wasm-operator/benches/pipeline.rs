@@ -1,25 +1,23 @@
 //! Throughput of generator → map → blackhole with the map as a native Rust
 //! operator and as WASM components (row encoding and Arrow IPC), the per-call
-//! overhead of a WASM operator, and the same pipeline as a whole job.
+//! overhead of a WASM operator. The same pipeline as a whole job, on the
+//! in-process cluster, is `cargo bench -p weir-minicluster --bench whole_job`.
 //!
 //! `cargo bench -p weir-wasm-operator --bench pipeline` (or `make bench`); set
 //! WEIR_BENCH_RECORDS to change the record count (default 4,000,000).
 //! Prints figures; asserts nothing about speed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{Float64Array, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
-use weir_executor::{
-    codec, GeneratorSource, OpenInfo, Operator, OperatorError, RunDefaults, Source,
-};
+use weir_executor::{codec, GeneratorSource, OpenInfo, Operator, OperatorError, Source};
 use weir_testing::guests;
-use weir_types::JobSpec;
 use weir_wasm_host::{Capabilities, EngineConfig, InstanceLimits, WasmHost};
-use weir_wasm_operator::{prepare, WasmOperator};
+use weir_wasm_operator::WasmOperator;
 
 const BATCH: usize = 1024;
 const RUNS: usize = 3;
@@ -151,23 +149,6 @@ fn per_call(host: &WasmHost, fixture: &str, rows: usize, calls: u32) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(calls)
 }
 
-fn job(host: &WasmHost, records: u64, parallelism: u32) -> (f64, Duration) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let yaml = format!(
-        "name: bench\nparallelism: {parallelism}\nsource: {{type: generator, count: {records}}}\n\
-         operators:\n  - name: scale\n    module: {}\nsink: {{type: blackhole}}\n",
-        guests().path("scale").display()
-    );
-    let spec = JobSpec::from_yaml(&yaml).expect("valid spec");
-    let prepared = prepare(&spec, dir.path(), host, &RunDefaults::default()).expect("prepares");
-    let summary = prepared.run().expect("runs");
-    assert_eq!(summary.sink_records, records);
-    (
-        records as f64 / summary.duration.as_secs_f64(),
-        summary.duration,
-    )
-}
-
 fn timed(f: impl FnOnce()) -> f64 {
     let started = Instant::now();
     f();
@@ -269,16 +250,6 @@ fn main() {
         println!(
             "  {label:<10} empty batch {empty:>8.0} ns   1 record {one:>8.0} ns   {BATCH} records {full:>10.0} ns ({:.1} ns/record)",
             full / BATCH as f64
-        );
-    }
-
-    println!("whole job (prepare + run, threads, blackhole sink), WASM row map:");
-    for parallelism in [1, 2] {
-        let (rate, took) = job(&host, records, parallelism);
-        println!(
-            "  parallelism {parallelism}               {}   ({:.2} s)",
-            mrec(rate),
-            took.as_secs_f64()
         );
     }
 }

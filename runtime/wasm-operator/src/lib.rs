@@ -16,16 +16,13 @@ mod operator;
 mod schema;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weir_executor::{
-    JobError, Operator, OperatorError, PreparedJob, RunDefaults, UserAggregates, UserOperatorSetup,
-    UserOperators,
+    JobError, Operator, OperatorError, UserAggregates, UserOperatorSetup, UserOperators,
 };
 use weir_state::{StateLimits, DEFAULT_MAX_VALUE_BYTES};
-use weir_types::{JobSpec, ModuleRef};
-use weir_wasm_host::{CallError, Capabilities, Module, WasmHost};
+use weir_wasm_host::{CallError, Capabilities, Module};
 
 pub use operator::WasmOperator;
 
@@ -45,48 +42,6 @@ pub struct WasmOperators {
 impl WasmOperators {
     pub fn new(modules: BTreeMap<usize, Arc<Module>>) -> Self {
         WasmOperators { modules }
-    }
-
-    /// Reads and compiles every module `spec` names by path. Relative paths
-    /// resolve against `base_dir`.
-    pub fn load_files(spec: &JobSpec, base_dir: &Path, host: &WasmHost) -> Result<Self, JobError> {
-        let mut modules = BTreeMap::new();
-        for (index, op) in spec.operators.iter().enumerate() {
-            let Some(reference) = &op.module else {
-                continue;
-            };
-            let plan_error = |message: String| JobError::Plan {
-                index,
-                operator: op.name.clone(),
-                message,
-            };
-            let parsed = ModuleRef::parse(reference).map_err(|e| plan_error(e.to_string()))?;
-            let ModuleRef::Path(path) = parsed else {
-                return Err(plan_error(format!(
-                    "module '{reference}': modules load from files here; {} references are \
-                     not supported yet",
-                    if matches!(parsed, ModuleRef::Oci(_)) {
-                        "oci://"
-                    } else {
-                        "configmap://"
-                    }
-                )));
-            };
-            let path = if Path::new(&path).is_absolute() {
-                PathBuf::from(&path)
-            } else {
-                base_dir.join(&path)
-            };
-            let module = host
-                .load_file(&op.name, &path, op.sha256.as_deref())
-                .map_err(|source| JobError::Module {
-                    index,
-                    operator: op.name.clone(),
-                    source: Box::new(source),
-                })?;
-            modules.insert(index, module);
-        }
-        Ok(WasmOperators { modules })
     }
 }
 
@@ -133,17 +88,4 @@ impl UserOperators for WasmOperators {
     fn module_digest(&self, index: usize) -> Option<String> {
         self.modules.get(&index).map(|m| m.digest().to_string())
     }
-}
-
-/// Prepares `spec` to run in this process with its modules read from files
-/// (the executor's harness, for tests and benchmarks): a missing or broken
-/// module fails before anything opens.
-pub fn prepare(
-    spec: &JobSpec,
-    base_dir: &Path,
-    host: &WasmHost,
-    defaults: &RunDefaults,
-) -> Result<PreparedJob, JobError> {
-    let operators = WasmOperators::load_files(spec, base_dir, host)?;
-    weir_executor::prepare(spec, base_dir, &operators, defaults)
 }

@@ -344,7 +344,6 @@ impl Core {
                 state,
                 job_id,
                 Failure::of_job(FailureSource::Checkpoints, message),
-                true,
             );
         }
     }

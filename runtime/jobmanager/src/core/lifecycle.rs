@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use weir_proto::v1::{user_metric, JobDetails, TaskState, TaskStateUpdate, UserMetric};
-use weir_types::JobState;
 use weir_types::{Digest, JobGraph, JobSpec, LockError, LockedJob, RestartHistory};
+use weir_types::{FailureKind, JobState};
 
 use crate::checkpoints::{Checkpoints, Completed};
 use crate::exceptions::{ExceptionHistory, Failure, FailureSource};
@@ -256,7 +256,7 @@ impl Core {
             return;
         }
         let new_state = TaskState::try_from(update.state).unwrap_or(TaskState::Unspecified);
-        let failure_kind = weir_types::FailureKind::from(update.failure_kind());
+        let failure_kind = FailureKind::from(update.failure_kind());
         if let Some(slot) = job.tasks.get_mut(&(task.vertex, task.subtask)) {
             *slot = new_state;
         }
@@ -286,7 +286,7 @@ impl Core {
         let job_id = task.job_id.clone();
         match new_state {
             TaskState::Failed => {
-                let mut retryable = failure_kind.is_retryable();
+                let mut failure_kind = failure_kind;
                 let mut message = if update.error.is_empty() {
                     "a task failed".to_string()
                 } else {
@@ -317,7 +317,7 @@ impl Core {
                             .is_some_and(|c| c.metadata.checkpoint_id == bad)
                         {
                             // A savepoint the user chose: no silent fallback.
-                            retryable = false;
+                            failure_kind = FailureKind::Configuration;
                         }
                         tracing::warn!(job = %job_id, "{message}");
                     }
@@ -336,8 +336,9 @@ impl Core {
                         .map(|tm| tm.registration.data_address.clone())
                         .unwrap_or_default(),
                     message,
+                    failure_kind,
                 };
-                self.fail(&mut state, &job_id, failure, retryable);
+                self.fail(&mut state, &job_id, failure);
             }
             TaskState::Finished | TaskState::Canceled => {
                 let job = state.jobs.get_mut(&job_id);
@@ -378,13 +379,14 @@ impl Core {
 
     /// A task failed or its TaskManager was lost: cancel the rest, then
     /// restart under the job's strategy or fail the job.
-    pub(super) fn fail(&self, state: &mut State, job_id: &str, failure: Failure, retryable: bool) {
+    pub(super) fn fail(&self, state: &mut State, job_id: &str, failure: Failure) {
         let Some(job) = state.jobs.get_mut(job_id) else {
             return;
         };
         if matches!(job.state, JobState::Running | JobState::Restarting) {
             job.exceptions.record(job.attempt, now_ms(), &failure);
         }
+        let retryable = failure.failure_kind.is_retryable();
         let message = failure.message;
         match job.state {
             JobState::Running => {}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use weir_proto::v1::job_manager_message::Message as ToTaskManager;
 use weir_proto::v1::{JobCounters, RegisterTaskManager, TaskState};
-use weir_types::JobState;
+use weir_types::{FailureKind, JobState};
 
 use crate::exceptions::{Failure, FailureSource};
 
@@ -213,6 +213,7 @@ impl Core {
                 "TaskManager {tm_id} ({}) was lost: {why}",
                 tm.registration.data_address
             ),
+            failure_kind: FailureKind::Transient,
         };
         let jobs: Vec<String> = state
             .jobs
@@ -229,7 +230,7 @@ impl Core {
                     }
                 }
             }
-            self.fail(state, &job_id, failure.clone(), true);
+            self.fail(state, &job_id, failure.clone());
         }
     }
 

@@ -163,6 +163,10 @@ fn a_retryable_failure_restarts_after_the_delay_until_attempts_run_out() {
     report(&core, session, &first, TaskState::Failed, true);
     let job = core.job(&id).unwrap();
     assert_eq!(job.job_state(), Some(weir_types::JobState::Restarting));
+    assert_eq!(
+        job.exceptions[0].failure_kind(),
+        weir_proto::v1::FailureKind::Transient
+    );
     assert!(
         job.status_message.contains("after: operator 'x' trapped"),
         "{}",
@@ -203,6 +207,11 @@ fn a_failure_no_restart_can_cure_fails_the_job_at_once() {
     let job = core.job(&id).unwrap();
     assert_eq!(job.job_state(), Some(weir_types::JobState::Failed));
     assert_eq!(job.restarts, 0);
+    // The history says why no restart was tried.
+    assert_eq!(
+        job.exceptions[0].failure_kind(),
+        weir_proto::v1::FailureKind::Configuration
+    );
 }
 
 #[test]

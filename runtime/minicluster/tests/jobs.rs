@@ -1,23 +1,49 @@
-//! Whole jobs through `prepare` and `run`: partitioning, failures, and the
-//! process staying usable after a misbehaving operator.
+//! Whole jobs on an in-process cluster: partitioning, failures, and the
+//! cluster staying usable after a misbehaving operator.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use weir_types::Classify;
+use std::path::{Path, PathBuf};
 
-use weir_executor::{JobError, RunDefaults};
+use weir_executor::{JobSummary, PathPolicy};
+use weir_minicluster::{JobFailure, MiniCluster, MiniClusterConfig, RunError};
 use weir_testing::guests;
-use weir_types::JobSpec;
-use weir_wasm_host::{EngineConfig, WasmHost};
-use weir_wasm_operator::prepare;
+use weir_types::{Classify, JobSpec};
 
-fn host() -> WasmHost {
-    WasmHost::new(EngineConfig::default()).unwrap()
+/// A JobManager and one TaskManager of four slots, allowed the job's
+/// directory, on a runtime of their own.
+struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    cluster: MiniCluster,
+    dir: PathBuf,
 }
 
-fn run(host: &WasmHost, yaml: &str, dir: &Path) -> Result<weir_executor::JobSummary, JobError> {
-    let spec = JobSpec::from_yaml(yaml).unwrap();
-    prepare(&spec, dir, host, &RunDefaults::default())?.run()
+fn cluster(dir: &Path) -> Cluster {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = MiniClusterConfig::new(1, 4);
+    config.taskmanager.paths = PathPolicy::deny_all().allow(dir);
+    let cluster = runtime.block_on(MiniCluster::start(config)).unwrap();
+    Cluster {
+        runtime,
+        cluster,
+        dir: dir.to_path_buf(),
+    }
+}
+
+impl Cluster {
+    /// Runs the job to its end: its summary, or the failure that ended it.
+    fn run(&self, yaml: &str) -> Result<JobSummary, JobFailure> {
+        let spec = JobSpec::from_yaml(yaml).unwrap();
+        let upload = weir_artifact::pin_local_modules(spec, &self.dir).unwrap();
+        match self.runtime.block_on(self.cluster.run(upload)) {
+            Ok(summary) => Ok(summary),
+            Err(RunError::Failed(failure)) => Err(failure),
+            Err(RunError::Cluster(e)) => panic!("the job was not accepted: {e}"),
+        }
+    }
 }
 
 fn counts(path: &Path) -> Vec<(String, i64)> {
@@ -44,7 +70,7 @@ fn a_keyed_count_at_parallelism_three_sees_each_key_on_one_subtask() {
          sink: {{type: jsonl, path: out.jsonl}}\n",
         guests().path("scale").display()
     );
-    let summary = run(&host(), &yaml, dir.path()).unwrap();
+    let summary = cluster(dir.path()).run(&yaml).unwrap();
     assert_eq!(summary.source_records, 30_000);
     let counts = counts(&dir.path().join("out.jsonl"));
     // Each key is counted on exactly one subtask: one line per key, whole counts.
@@ -67,9 +93,9 @@ fn running_counts_agree_with_final_counts_across_parallelism() {
              sink: {{type: jsonl, path: {out}}}\n"
         )
     };
-    let host = host();
-    run(&host, &yaml(1, "final", "one.jsonl"), dir.path()).unwrap();
-    run(&host, &yaml(2, "running", "two.jsonl"), dir.path()).unwrap();
+    let cluster = cluster(dir.path());
+    cluster.run(&yaml(1, "final", "one.jsonl")).unwrap();
+    cluster.run(&yaml(2, "running", "two.jsonl")).unwrap();
     let expected: BTreeMap<String, i64> =
         counts(&dir.path().join("one.jsonl")).into_iter().collect();
     let mut highest: BTreeMap<String, i64> = BTreeMap::new();
@@ -86,7 +112,7 @@ fn running_counts_agree_with_final_counts_across_parallelism() {
 fn malformed_output_fails_the_job_and_the_next_job_runs() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.txt"), "a\nb\n").unwrap();
-    let host = host();
+    let cluster = cluster(dir.path());
     let yaml = |mode: &str| {
         format!(
             "name: m\nsource: {{type: text, path: in.txt}}\n\
@@ -95,14 +121,14 @@ fn malformed_output_fails_the_job_and_the_next_job_runs() {
             guests().path("misbehave").display()
         )
     };
-    let err = run(&host, &yaml("garbage"), dir.path()).unwrap_err();
+    let err = cluster.run(&yaml("garbage")).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("operator 'probe' returned a malformed batch from process:"),
         "{err}"
     );
     assert!(err.is_retryable());
-    let summary = run(&host, &yaml("passthrough"), dir.path()).unwrap();
+    let summary = cluster.run(&yaml("passthrough")).unwrap();
     assert_eq!(summary.sink_records, 2);
 }
 
@@ -116,7 +142,7 @@ fn a_failure_in_one_subtask_stops_the_whole_parallel_job() {
         guests().path("misbehave").display()
     );
     // The source is unbounded: the job ends only because the failure stops it.
-    let err = run(&host(), &yaml, dir.path()).unwrap_err();
+    let err = cluster(dir.path()).run(&yaml).unwrap_err();
     assert!(
         err.to_string()
             .contains("misbehave: deliberate error on batch 5"),
@@ -133,10 +159,7 @@ fn an_invalid_config_fails_before_any_record_and_is_final() {
          sink: {{type: blackhole}}\n",
         guests().path("misbehave").display()
     );
-    let spec = JobSpec::from_yaml(&yaml).unwrap();
-    let err = prepare(&spec, dir.path(), &host(), &RunDefaults::default())
-        .err()
-        .unwrap();
+    let err = cluster(dir.path()).run(&yaml).unwrap_err();
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("invalid-config"), "{err}");
 }
@@ -154,7 +177,7 @@ fn an_instance_that_only_grows_is_recycled_without_losing_or_repeating_records()
          sink: {{type: jsonl, path: out.jsonl}}\n",
         guests().path("misbehave").display()
     );
-    let summary = run(&host(), &yaml, dir.path()).unwrap();
+    let summary = cluster(dir.path()).run(&yaml).unwrap();
     let stats = summary.operators[0].instances;
     assert!(stats.recycles >= 10, "{stats:?}");
     assert!(stats.peak_memory_bytes < 64 << 20, "{stats:?}");
@@ -173,63 +196,4 @@ fn an_instance_that_only_grows_is_recycled_without_losing_or_repeating_records()
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-}
-
-/// Processing-time timers registered by a WASM operator fire, once each and
-/// per key, when the task's clock passes them.
-#[test]
-fn processing_time_timers_fire_once_per_key() {
-    use std::sync::Arc;
-
-    use arrow_array::{Int64Array, RecordBatch, StringArray};
-    use arrow_schema::{DataType, Field, Schema};
-    use weir_executor::{OpenInfo, Operator};
-    use weir_wasm_host::{Capabilities, InstanceLimits};
-    use weir_wasm_operator::WasmOperator;
-
-    let host = host();
-    let module = host
-        .load("probe", &guests().bytes("event-time-probe"), None)
-        .unwrap();
-    let mut probe = WasmOperator::new(
-        "probe",
-        &module,
-        InstanceLimits::default(),
-        Capabilities::default(),
-        r#"{"processingTimerMs": 0}"#.into(),
-    )
-    .unwrap();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("user", DataType::Utf8, false),
-        Field::new("ts", DataType::Int64, false),
-    ]));
-    let info = OpenInfo {
-        key_fields: vec!["user".into()],
-        parallelism: 1,
-        max_parallelism: 128,
-        ..OpenInfo::default()
-    };
-    probe.open(schema.clone(), &info).unwrap();
-    let batch = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from(vec!["a", "b", "a"])),
-            Arc::new(Int64Array::from(vec![1, 2, 3])),
-        ],
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    probe.process(batch, &mut out).unwrap();
-    assert!(out.is_empty());
-    let later = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 1;
-    probe.on_processing_time(later, &mut out).unwrap();
-    let fired: usize = out.iter().map(RecordBatch::num_rows).sum();
-    assert_eq!(fired, 2, "one timer per key: {out:?}");
-    let mut again = Vec::new();
-    probe.on_processing_time(later + 1000, &mut again).unwrap();
-    assert!(again.is_empty(), "a timer fires once");
 }
