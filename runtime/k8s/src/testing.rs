@@ -19,6 +19,17 @@ use crate::crd::CheckpointReference;
 pub type Handle = mock::Handle<Request<Body>, Response<Body>>;
 pub type Responder = mock::SendResponse<Response<Body>>;
 
+/// A client of a real API server, from a kubeconfig file (the tests'
+/// control plane writes one per identity).
+pub async fn client_from_kubeconfig(path: &std::path::Path) -> kube::Client {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let kubeconfig = Kubeconfig::read_from(path).expect("a kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a client config");
+    kube::Client::try_from(config).expect("a client")
+}
+
 /// A client whose requests arrive at the returned handle.
 pub fn client(namespace: &str) -> (kube::Client, Handle) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();

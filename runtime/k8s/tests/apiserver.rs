@@ -9,10 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Api;
 use weir_k8s::controller::Context;
-use weir_k8s::testing::FakeJobs;
+use weir_k8s::testing::{client_from_kubeconfig, FakeJobs};
 use weir_k8s::WeirJob;
 use weir_testing::{repo_root, KubeControlPlane};
 use weir_types::SourceSpec;
@@ -27,7 +26,9 @@ fn plane_with_crd() -> KubeControlPlane {
         "--timeout=60s",
         "crd/weirjobs.weir.dev",
     ]);
-    plane.kubectl(&["create", "namespace", "weir"]);
+    // The namespace and the JobManager's ServiceAccount, Role and
+    // RoleBinding as deployed: the controller below acts with them.
+    plane.apply(&["k8s/base/namespace.yaml", "k8s/base/jobmanager-rbac.yaml"]);
     plane
 }
 
@@ -44,19 +45,16 @@ fn create_example(
     plane.kubectl_output(&["create", "-f", &file.display().to_string()])
 }
 
-async fn client(plane: &KubeControlPlane) -> kube::Client {
-    let kubeconfig = Kubeconfig::read_from(&plane.kubeconfig).expect("the kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("a client config");
-    kube::Client::try_from(config).expect("a client")
+/// A client acting as the JobManager's ServiceAccount (RBAC as deployed).
+async fn jobmanager_client(plane: &KubeControlPlane) -> kube::Client {
+    client_from_kubeconfig(&plane.service_account_kubeconfig("weir", "weir-jobmanager")).await
 }
 
 #[tokio::test]
 async fn the_api_server_takes_the_example_and_the_controller_reads_it_typed() {
     let plane = plane_with_crd();
     create_example(&plane, |text| text).expect("the example is accepted");
-    let api: Api<WeirJob> = Api::namespaced(client(&plane).await, "weir");
+    let api: Api<WeirJob> = Api::namespaced(jobmanager_client(&plane).await, "weir");
     let stored = api
         .get("wordcount")
         .await
@@ -127,7 +125,7 @@ async fn a_weirjob_the_types_cannot_read_fails_alone() {
     .expect("the schema cannot tell a jsonl source needs a schema");
     create_example(&plane, |text| text).expect("the example is accepted");
 
-    let client = client(&plane).await;
+    let client = jobmanager_client(&plane).await;
     let jobs = Arc::new(FakeJobs::default());
     let mut context = Context::new(client.clone(), jobs.clone(), None);
     context.poll = Duration::from_millis(200);

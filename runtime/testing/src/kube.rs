@@ -262,6 +262,14 @@ impl KubeControlPlane {
                 "kube-controller-manager",
                 Command::new(binary("kube-controller-manager"))
                     .arg(format!("--kubeconfig={}", plane.kubeconfig.display()))
+                    .arg(format!(
+                        "--authentication-kubeconfig={}",
+                        plane.kubeconfig.display()
+                    ))
+                    .arg(format!(
+                        "--authorization-kubeconfig={}",
+                        plane.kubeconfig.display()
+                    ))
                     .arg("--bind-address=127.0.0.1")
                     .arg(format!("--secure-port={}", free_port()))
                     .arg(format!(
@@ -269,8 +277,15 @@ impl KubeControlPlane {
                         pki_file("sa.key")
                     ))
                     .arg(format!("--root-ca-file={}", pki_file("ca.crt")))
+                    .arg(format!(
+                        "--cluster-signing-cert-file={}",
+                        pki_file("ca.crt")
+                    ))
+                    .arg(format!("--cluster-signing-key-file={}", pki_file("ca.key")))
                     .arg("--use-service-account-credentials=true")
-                    .arg("--leader-elect=false"),
+                    .arg("--leader-elect=false")
+                    // No node sends heartbeats here.
+                    .arg("--controllers=*,-node-lifecycle-controller"),
                 &dir.join("kube-controller-manager.log"),
             ));
         }
@@ -329,6 +344,36 @@ impl KubeControlPlane {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
             Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// A kubeconfig acting as ServiceAccount `namespace/name`, with a token
+    /// from the TokenRequest API (`kubectl create token`): a test using it
+    /// can do exactly what the account's Roles grant, as a pod would.
+    pub fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> PathBuf {
+        let token = self.kubectl(&["create", "token", name, "-n", namespace, "--duration=1h"]);
+        let path = self.dir.join(format!("{namespace}-{name}.kubeconfig"));
+        let text = format!(
+            "apiVersion: v1\nkind: Config\n\
+             clusters:\n- name: weir-test\n  cluster:\n    server: {server}\n    \
+             certificate-authority: {ca}\n\
+             users:\n- name: {name}\n  user:\n    token: {token}\n\
+             contexts:\n- name: weir-test\n  context:\n    cluster: weir-test\n    \
+             user: {name}\n    namespace: {namespace}\n\
+             current-context: weir-test\n",
+            server = self.server,
+            ca = self.dir.join("pki/ca.crt").display(),
+            token = token.trim(),
+        );
+        std::fs::write(&path, text).expect("the ServiceAccount's kubeconfig");
+        path
+    }
+
+    /// `kubectl apply -f` of files under the repository (`k8s/base/...`).
+    pub fn apply(&self, files: &[&str]) {
+        for file in files {
+            let path = crate::repo_root().join(file);
+            self.kubectl(&["apply", "-f", &path.display().to_string()]);
         }
     }
 
