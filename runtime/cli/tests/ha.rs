@@ -1,17 +1,114 @@
 //! JobManager high availability with real processes: two `weir jobmanager
-//! --high-availability kubernetes` elect a leader through a Lease on a fake
-//! API server (an in-process HTTP server keeping one Lease, with the API
-//! server's optimistic concurrency: a replace with a stale resourceVersion
-//! is a 409). The standby answers only its probes; when the leader is
-//! killed, it takes over; a leader that stops hands the Lease over.
+//! --high-availability kubernetes` elect a leader through a Lease, on a
+//! real API server (kube-apiserver and etcd, acting as the JobManager's
+//! ServiceAccount with the RBAC of `k8s/base`) and on a fake one (an
+//! in-process HTTP server keeping one Lease, with the API server's
+//! optimistic concurrency, that also records every holder). The standby
+//! answers only its probes; when the leader is killed, it takes over; a
+//! leader that stops hands the Lease over.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use support::lease::FakeLeaseServer;
 use support::{free_port, Process};
+use weir_testing::KubeControlPlane;
 
 mod support;
+
+/// Where the Lease is kept.
+trait Leases {
+    /// What the JobManagers connect with.
+    fn kubeconfig(&self) -> &Path;
+    fn lease(&self) -> Option<Value>;
+    /// Every holder the Lease had, in order, where the server records it.
+    fn holders(&self) -> Option<Vec<String>>;
+
+    /// Who holds the Lease now ("" when released or never taken).
+    fn holder(&self) -> String {
+        self.lease().map_or(String::new(), |l| {
+            l["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+}
+
+struct Fake {
+    server: FakeLeaseServer,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Fake {
+    fn start() -> Fake {
+        let server = FakeLeaseServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = support::write_kubeconfig(dir.path(), server.address);
+        Fake {
+            server,
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+}
+
+impl Leases for Fake {
+    fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    fn lease(&self) -> Option<Value> {
+        self.server.lease()
+    }
+
+    fn holders(&self) -> Option<Vec<String>> {
+        Some(self.server.holders())
+    }
+}
+
+struct Real {
+    plane: KubeControlPlane,
+    kubeconfig: PathBuf,
+}
+
+impl Real {
+    fn start() -> Real {
+        let plane = KubeControlPlane::start();
+        plane.apply(&["k8s/base/namespace.yaml", "k8s/base/jobmanager-rbac.yaml"]);
+        let kubeconfig = plane.service_account_kubeconfig("weir", "weir-jobmanager");
+        Real { plane, kubeconfig }
+    }
+}
+
+impl Leases for Real {
+    fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    fn lease(&self) -> Option<Value> {
+        let text = self
+            .plane
+            .kubectl_output(&[
+                "-n",
+                "weir",
+                "get",
+                "lease",
+                "weir-jobmanager-leader",
+                "-o",
+                "json",
+            ])
+            .ok()?;
+        Some(serde_json::from_str(&text).expect("kubectl's JSON"))
+    }
+
+    fn holders(&self) -> Option<Vec<String>> {
+        None
+    }
+}
 
 struct JobManager {
     process: Process,
@@ -19,14 +116,10 @@ struct JobManager {
 }
 
 impl JobManager {
-    /// A JobManager of the HA pair, on the pair's one checkpoint storage
-    /// (next to the kubeconfig), where a new leader finds the jobs.
-    fn start(name: &str, kubeconfig: &std::path::Path) -> JobManager {
+    /// A JobManager of the HA pair, on the pair's one checkpoint storage,
+    /// where a new leader finds the jobs.
+    fn start(name: &str, kubeconfig: &Path, storage: &Path) -> JobManager {
         let rest = free_port();
-        let storage = kubeconfig
-            .parent()
-            .expect("the kubeconfig is in a directory")
-            .join("checkpoints");
         let process = Process::start_with(
             &[
                 "jobmanager",
@@ -80,15 +173,24 @@ impl JobManager {
 
 #[test]
 fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() {
-    let api = FakeLeaseServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = support::write_kubeconfig(dir.path(), api.address);
+    takes_over_and_hands_over(&Fake::start());
+}
 
-    let a = JobManager::start("jm-a", &kubeconfig);
+#[test]
+fn on_a_real_api_server_a_standby_takes_over_and_a_stopping_leader_hands_over() {
+    takes_over_and_hands_over(&Real::start());
+}
+
+fn takes_over_and_hands_over(api: &dyn Leases) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("checkpoints");
+    let kubeconfig = api.kubeconfig();
+
+    let a = JobManager::start("jm-a", kubeconfig, &storage);
     a.wait_ready(200, Duration::from_secs(20));
     assert_eq!(api.holder(), "jm-a");
 
-    let b = JobManager::start("jm-b", &kubeconfig);
+    let b = JobManager::start("jm-b", kubeconfig, &storage);
     let standby = b.wait_ready(503, Duration::from_secs(20));
     assert!(standby.contains("weir-jobmanager-leader"), "{standby}");
     let (healthy, _) = b.probe("/healthz").unwrap();
@@ -113,7 +215,7 @@ fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() 
 
     // A third replica stands by; the leader stopping (SIGTERM) releases
     // the Lease, so the third leads without waiting for it to expire.
-    let c = JobManager::start("jm-c", &kubeconfig);
+    let c = JobManager::start("jm-c", kubeconfig, &storage);
     c.wait_ready(503, Duration::from_secs(20));
     let stopped = Instant::now();
     let status = Command::new("kill")
@@ -128,9 +230,13 @@ fn a_standby_takes_over_when_the_leader_dies_and_a_stopping_leader_hands_over() 
         "a released Lease is taken at once, not after it expires: {:?}",
         stopped.elapsed()
     );
-    assert_eq!(
-        api.holders(),
-        vec!["jm-a", "jm-b", "", "jm-c"],
-        "holders in order (\"\" is the released Lease)"
-    );
+    let lease = api.lease().unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 2, "{lease}");
+    if let Some(holders) = api.holders() {
+        assert_eq!(
+            holders,
+            vec!["jm-a", "jm-b", "", "jm-c"],
+            "holders in order (\"\" is the released Lease)"
+        );
+    }
 }

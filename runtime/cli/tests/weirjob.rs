@@ -1,271 +1,24 @@
 //! The WeirJob controller end to end, with real processes: a `weir
-//! jobmanager --weirjob-controller` and a `weir taskmanager` against a fake
-//! API server (an in-process HTTP server holding WeirJobs: list, watch,
-//! merge patches of metadata and status, deletion held by finalizers,
-//! events), and a real OCI registry the resource's module is pulled from.
-//! A WeirJob runs to FINISHED with the word count's output; an endless one
-//! is stopped by deleting its resource.
+//! jobmanager --weirjob-controller` and a `weir taskmanager`, against a real
+//! API server (etcd and kube-apiserver, the CRD and the RBAC of `k8s/`) and
+//! against a fake one in this process, with a real OCI registry the
+//! resource's module is pulled from. A WeirJob runs to FINISHED with the
+//! word count's output; an endless one is stopped by deleting its resource;
+//! a `configmap://` module and an upgrade through a savepoint; a job that
+//! outlives its JobManager.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{json, Value};
-use support::{api_status, Process};
-use tokio::sync::broadcast;
+use support::Process;
 use weir_testing::{guests, repo_root, OciRegistry};
+use weirjob_api::fake::FakeApi;
+use weirjob_api::real::RealApi;
+use weirjob_api::WeirJobApi;
 
 mod support;
-
-const WEIRJOBS: &str = "/apis/weir.dev/v1alpha1/namespaces/weir/weirjobs";
-
-struct Store {
-    objects: std::collections::BTreeMap<String, Value>,
-    config_maps: std::collections::BTreeMap<String, Value>,
-    version: u64,
-    events: Vec<Value>,
-    changes: broadcast::Sender<Value>,
-}
-
-type Shared = Arc<Mutex<Store>>;
-
-fn publish(store: &mut Store, kind: &str, mut object: Value) -> Value {
-    store.version += 1;
-    object["metadata"]["resourceVersion"] = json!(store.version.to_string());
-    let name = object["metadata"]["name"].as_str().unwrap().to_string();
-    if kind == "DELETED" {
-        store.objects.remove(&name);
-    } else {
-        store.objects.insert(name, object.clone());
-    }
-    let _ = store.changes.send(json!({"type": kind, "object": object}));
-    object
-}
-
-/// RFC 7386, as the API server applies `application/merge-patch+json`.
-fn merge(target: &mut Value, patch: &Value) {
-    let Value::Object(fields) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
-    }
-    let Some(map) = target.as_object_mut() else {
-        return;
-    };
-    for (key, value) in fields {
-        if value.is_null() {
-            map.remove(key);
-        } else {
-            merge(map.entry(key.clone()).or_insert(Value::Null), value);
-        }
-    }
-}
-
-async fn list_or_watch(
-    State(shared): State<Shared>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-) -> Response {
-    if query.get("watch").map(String::as_str) == Some("true") {
-        let mut changes = shared.lock().unwrap().changes.subscribe();
-        let stream = async_stream(move |send| async move {
-            while let Ok(event) = changes.recv().await {
-                let mut line = serde_json::to_vec(&event).unwrap();
-                line.push(b'\n');
-                if send.send(Ok::<_, Infallible>(line)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        return Response::builder()
-            .header("content-type", "application/json")
-            .body(Body::from_stream(stream))
-            .unwrap();
-    }
-    let store = shared.lock().unwrap();
-    Json(json!({
-        "apiVersion": "weir.dev/v1alpha1",
-        "kind": "WeirJobList",
-        "metadata": {"resourceVersion": store.version.to_string()},
-        "items": store.objects.values().cloned().collect::<Vec<_>>(),
-    }))
-    .into_response()
-}
-
-/// A stream fed by a task, without a streams crate.
-fn async_stream<F, Fut>(
-    produce: F,
-) -> tokio_stream::wrappers::ReceiverStream<Result<Vec<u8>, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<Vec<u8>, Infallible>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (send, receive) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(produce(send));
-    tokio_stream::wrappers::ReceiverStream::new(receive)
-}
-
-async fn patch_object(
-    State(shared): State<Shared>,
-    Path(name): Path<String>,
-    Json(patch): Json<Value>,
-) -> Response {
-    let mut store = shared.lock().unwrap();
-    let Some(mut object) = store.objects.get(&name).cloned() else {
-        return api_status(404, "NotFound");
-    };
-    let expected = patch["metadata"]["resourceVersion"].clone();
-    if !expected.is_null() && expected != object["metadata"]["resourceVersion"] {
-        return api_status(409, "Conflict");
-    }
-    let mut patch = patch;
-    if let Some(metadata) = patch["metadata"].as_object_mut() {
-        metadata.remove("resourceVersion");
-    }
-    merge(&mut object, &patch);
-    let gone = !object["metadata"]["deletionTimestamp"].is_null()
-        && object["metadata"]["finalizers"]
-            .as_array()
-            .is_none_or(|f| f.is_empty());
-    let object = publish(
-        &mut store,
-        if gone { "DELETED" } else { "MODIFIED" },
-        object,
-    );
-    Json(object).into_response()
-}
-
-async fn patch_status(
-    State(shared): State<Shared>,
-    Path(name): Path<String>,
-    Json(patch): Json<Value>,
-) -> Response {
-    let mut store = shared.lock().unwrap();
-    let Some(mut object) = store.objects.get(&name).cloned() else {
-        return api_status(404, "NotFound");
-    };
-    merge(&mut object["status"], &patch["status"]);
-    let object = publish(&mut store, "MODIFIED", object);
-    Json(object).into_response()
-}
-
-/// GET of the status subresource: the whole object, as the API server
-/// answers it.
-async fn read_status(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
-    match shared.lock().unwrap().objects.get(&name) {
-        Some(object) => Json(object.clone()).into_response(),
-        None => api_status(404, "NotFound"),
-    }
-}
-
-async fn create_config_map(
-    State(shared): State<Shared>,
-    Json(config_map): Json<Value>,
-) -> Response {
-    let name = config_map["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let mut store = shared.lock().unwrap();
-    if store.config_maps.contains_key(&name) {
-        return api_status(409, "AlreadyExists");
-    }
-    store.config_maps.insert(name, config_map.clone());
-    (StatusCode::CREATED, Json(config_map)).into_response()
-}
-
-async fn read_config_map(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
-    match shared.lock().unwrap().config_maps.get(&name) {
-        Some(config_map) => Json(config_map.clone()).into_response(),
-        None => api_status(404, "NotFound"),
-    }
-}
-
-async fn event(State(shared): State<Shared>, Json(event): Json<Value>) -> Json<Value> {
-    shared.lock().unwrap().events.push(event.clone());
-    Json(event)
-}
-
-async fn event_patch(
-    State(_): State<Shared>,
-    Path(_): Path<String>,
-    Json(event): Json<Value>,
-) -> Json<Value> {
-    Json(event)
-}
-
-fn api_server() -> (SocketAddr, Shared) {
-    let (changes, _) = broadcast::channel(1024);
-    let shared: Shared = Arc::new(Mutex::new(Store {
-        objects: Default::default(),
-        config_maps: Default::default(),
-        version: 1,
-        events: Vec::new(),
-        changes,
-    }));
-    let app = Router::new()
-        .route(WEIRJOBS, get(list_or_watch))
-        .route(
-            &format!("{WEIRJOBS}/{{name}}"),
-            axum::routing::patch(patch_object),
-        )
-        .route(
-            &format!("{WEIRJOBS}/{{name}}/status"),
-            axum::routing::patch(patch_status).get(read_status),
-        )
-        .route(
-            "/api/v1/namespaces/weir/configmaps",
-            post(create_config_map),
-        )
-        .route(
-            "/api/v1/namespaces/weir/configmaps/{name}",
-            get(read_config_map),
-        )
-        .route("/apis/events.k8s.io/v1/namespaces/weir/events", post(event))
-        .route(
-            "/apis/events.k8s.io/v1/namespaces/weir/events/{name}",
-            axum::routing::patch(event_patch),
-        )
-        .with_state(shared.clone());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-    });
-    (address, shared)
-}
-
-fn create(shared: &Shared, name: &str, spec: Value) {
-    let object = json!({
-        "apiVersion": "weir.dev/v1alpha1",
-        "kind": "WeirJob",
-        "metadata": {"name": name, "namespace": "weir", "uid": format!("uid-{name}"), "generation": 1},
-        "spec": spec,
-    });
-    publish(&mut shared.lock().unwrap(), "ADDED", object);
-}
-
-fn object(shared: &Shared, name: &str) -> Option<Value> {
-    shared.lock().unwrap().objects.get(name).cloned()
-}
+mod weirjob_api;
 
 fn wait_for(what: &str, within: Duration, logs: &[&Process], mut check: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -282,18 +35,18 @@ fn wait_for(what: &str, within: Duration, logs: &[&Process], mut check: impl FnM
     }
 }
 
+/// The processes, then the API server they use (fields drop in order).
 struct Cluster {
-    shared: Shared,
     dir: tempfile::TempDir,
-    kubeconfig: std::path::PathBuf,
-    rpc: SocketAddr,
+    rpc: std::net::SocketAddr,
     jobmanager: Process,
     taskmanager: Process,
+    api: Box<dyn WeirJobApi>,
 }
 
 /// `weir jobmanager --weirjob-controller` on `rpc`, its storage in `dir`.
 fn start_jobmanager(
-    rpc: SocketAddr,
+    rpc: std::net::SocketAddr,
     dir: &std::path::Path,
     kubeconfig: &std::path::Path,
 ) -> Process {
@@ -330,24 +83,23 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.jobmanager = start_jobmanager(self.rpc, self.dir.path(), &self.kubeconfig);
+        self.jobmanager =
+            start_jobmanager(self.rpc, self.dir.path(), self.api.jobmanager_kubeconfig());
         self.jobmanager
             .wait_for_line("JobManager ready", Duration::from_secs(60));
     }
 
-    fn start() -> Cluster {
-        let (api, shared) = api_server();
+    fn start(api: Box<dyn WeirJobApi>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = support::write_kubeconfig(dir.path(), api);
         let rpc = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap();
         let env: [(&str, &std::ffi::OsStr); 2] = [
-            ("KUBECONFIG", kubeconfig.as_os_str()),
+            ("KUBECONFIG", api.taskmanager_kubeconfig().as_os_str()),
             ("KUBERNETES_SERVICE_HOST", "".as_ref()),
         ];
-        let jobmanager = start_jobmanager(rpc, dir.path(), &kubeconfig);
+        let jobmanager = start_jobmanager(rpc, dir.path(), api.jobmanager_kubeconfig());
         let taskmanager = Process::start_with(
             &[
                 "taskmanager",
@@ -365,12 +117,11 @@ impl Cluster {
             &env,
         );
         Cluster {
-            shared,
             dir,
-            kubeconfig,
             rpc,
             jobmanager,
             taskmanager,
+            api,
         }
     }
 
@@ -381,7 +132,7 @@ impl Cluster {
     fn weir(&self, args: &[&str]) -> std::process::Output {
         let output = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECONFIG", self.api.user_kubeconfig())
             .env_remove("KUBERNETES_SERVICE_HOST")
             .output()
             .unwrap();
@@ -441,27 +192,9 @@ fn expected_words() -> usize {
         .sum()
 }
 
-fn event_reasons(shared: &Shared) -> Vec<String> {
-    shared
-        .lock()
-        .unwrap()
-        .events
-        .iter()
-        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn delete(shared: &Shared, name: &str) {
-    let mut store = shared.lock().unwrap();
-    let mut resource = store.objects.get(name).cloned().unwrap();
-    resource["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
-    publish(&mut store, "MODIFIED", resource);
-}
-
-#[test]
-fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
-    let cluster = Cluster::start();
-    let (shared, dir) = (&cluster.shared, &cluster.dir);
+fn weirjobs_run_with_registry_modules_and_stop_when_deleted(api: Box<dyn WeirJobApi>) {
+    let cluster = Cluster::start(api);
+    let (api, dir) = (&cluster.api, &cluster.dir);
     let logs = cluster.logs();
     let registry = OciRegistry::start(false);
     let module = guests().path("wordcount");
@@ -470,14 +203,17 @@ fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
 
     // A word count whose tokenizer is the registry's module, by tag.
     let output = dir.path().join("counts.jsonl");
-    create(shared, "wordcount", wordcount(&tag, &output));
+    api.create("wordcount", wordcount(&tag, &output));
     wait_for(
         "the WeirJob finishing",
         Duration::from_secs(60),
         &logs,
-        || object(shared, "wordcount").is_some_and(|o| o["status"]["state"] == "FINISHED"),
+        || {
+            api.object("wordcount")
+                .is_some_and(|o| o["status"]["state"] == "FINISHED")
+        },
     );
-    let resource = object(shared, "wordcount").unwrap();
+    let resource = api.object("wordcount").unwrap();
     assert_eq!(
         resource["metadata"]["finalizers"],
         json!(["weir.dev/stop-job"])
@@ -486,15 +222,14 @@ fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
     assert_eq!(resource["status"]["conditions"][0]["type"], "Ready");
     assert_eq!(resource["status"]["conditions"][0]["status"], "True");
     assert_eq!(counted(&output), expected_words());
-    let reasons = event_reasons(shared);
+    let reasons = api.event_reasons();
     assert!(
         reasons.contains(&"Submitted".to_string()) && reasons.contains(&"JobFinished".to_string()),
         "{reasons:?}"
     );
 
     // An endless job: deleting its resource stops it, then the finalizer goes.
-    create(
-        shared,
+    api.create(
         "endless",
         json!({"job": {"name": "endless", "source": {"type": "generator", "rate": 1000},
                         "sink": {"type": "jsonl", "path": dir.path().join("endless.jsonl")}}}),
@@ -503,14 +238,17 @@ fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
         "the endless job running",
         Duration::from_secs(60),
         &logs,
-        || object(shared, "endless").is_some_and(|o| o["status"]["state"] == "RUNNING"),
+        || {
+            api.object("endless")
+                .is_some_and(|o| o["status"]["state"] == "RUNNING")
+        },
     );
-    delete(shared, "endless");
+    api.delete("endless");
     wait_for(
         "the deleted WeirJob going",
         Duration::from_secs(60),
         &logs,
-        || object(shared, "endless").is_none(),
+        || api.object("endless").is_none(),
     );
     let jobs = cluster.jobs().to_string();
     assert!(
@@ -523,10 +261,9 @@ fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
 /// TaskManager reads it back through the API for a WeirJob naming it.
 /// Then a spec change in savepoint mode: the job stops with a savepoint and
 /// the new spec resumes from it, every record committed exactly once.
-#[test]
-fn configmap_modules_and_an_upgrade_through_a_savepoint() {
-    let cluster = Cluster::start();
-    let (shared, dir) = (&cluster.shared, &cluster.dir);
+fn configmap_modules_and_an_upgrade_through_a_savepoint(api: Box<dyn WeirJobApi>) {
+    let cluster = Cluster::start(api);
+    let (api, dir) = (&cluster.api, &cluster.dir);
     let logs = cluster.logs();
     let module = guests().path("wordcount");
     let pushed = cluster.weir(&[
@@ -543,12 +280,15 @@ fn configmap_modules_and_an_upgrade_through_a_savepoint() {
         format!("configmap://weir-module-{}/module.wasm.gz", &digest[7..])
     );
     let output = dir.path().join("counts.jsonl");
-    create(shared, "wordcount", wordcount(&reference, &output));
+    api.create("wordcount", wordcount(&reference, &output));
     wait_for(
         "the WeirJob finishing",
         Duration::from_secs(60),
         &logs,
-        || object(shared, "wordcount").is_some_and(|o| o["status"]["state"] == "FINISHED"),
+        || {
+            api.object("wordcount")
+                .is_some_and(|o| o["status"]["state"] == "FINISHED")
+        },
     );
     assert_eq!(counted(&output), expected_words());
 
@@ -563,34 +303,31 @@ fn configmap_modules_and_an_upgrade_through_a_savepoint() {
             "savepointDirectory": dir.path().join("savepoints"),
         })
     };
-    create(shared, "ids", spec(2000));
+    api.create("ids", spec(2000));
     wait_for(
         "a checkpoint in the status",
         Duration::from_secs(60),
         &logs,
-        || object(shared, "ids").is_some_and(|o| !o["status"]["lastCheckpoint"].is_null()),
+        || {
+            api.object("ids")
+                .is_some_and(|o| !o["status"]["lastCheckpoint"].is_null())
+        },
     );
-    let first = object(shared, "ids").unwrap()["status"]["jobId"].clone();
+    let first = api.object("ids").unwrap()["status"]["jobId"].clone();
 
     // The user edits the spec (a new rate): generation 2.
-    {
-        let mut store = shared.lock().unwrap();
-        let mut resource = store.objects.get("ids").cloned().unwrap();
-        resource["spec"] = spec(3000);
-        resource["metadata"]["generation"] = json!(2);
-        publish(&mut store, "MODIFIED", resource);
-    }
+    api.edit_spec("ids", spec(3000));
     wait_for(
         "the upgraded job running",
         Duration::from_secs(60),
         &logs,
         || {
-            object(shared, "ids").is_some_and(|o| {
+            api.object("ids").is_some_and(|o| {
                 o["status"]["observedGeneration"] == 2 && o["status"]["state"] == "RUNNING"
             })
         },
     );
-    let status = object(shared, "ids").unwrap()["status"].clone();
+    let status = api.object("ids").unwrap()["status"].clone();
     assert_ne!(status["jobId"], first);
     let savepoint = status["lastSavepoint"].as_str().unwrap().to_string();
     assert!(
@@ -601,7 +338,7 @@ fn configmap_modules_and_an_upgrade_through_a_savepoint() {
         status.get("pendingStop").is_none() && status.get("restoreFrom").is_none(),
         "{status}"
     );
-    let reasons = event_reasons(shared);
+    let reasons = api.event_reasons();
     assert!(
         reasons.contains(&"SavepointCompleted".to_string()),
         "{reasons:?}"
@@ -618,22 +355,27 @@ fn configmap_modules_and_an_upgrade_through_a_savepoint() {
         Duration::from_secs(60),
         &logs,
         || {
-            object(shared, "ids").is_some_and(|o| {
+            api.object("ids").is_some_and(|o| {
                 o["status"]["lastCheckpoint"]["location"]
                     .as_str()
                     .is_some_and(|l| l.contains(status["jobId"].as_str().unwrap_or("-")))
             })
         },
     );
-    delete(shared, "ids");
+    api.delete("ids");
     wait_for(
         "the deleted WeirJob going",
         Duration::from_secs(60),
         &logs,
-        || object(shared, "ids").is_none(),
+        || api.object("ids").is_none(),
     );
-    // Exactly once across the upgrade: the committed ids are 0..n, each once.
-    let mut seen: Vec<u64> = std::fs::read_to_string(&ids)
+    // Exactly once across the upgrade.
+    assert_ids_exactly_once(&ids);
+}
+
+/// The generator's ids committed to `path` are 0..n, each once.
+fn assert_ids_exactly_once(path: &std::path::Path) -> usize {
+    let mut seen: Vec<u64> = std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .map(|line| {
@@ -649,17 +391,110 @@ fn configmap_modules_and_an_upgrade_through_a_savepoint() {
     assert_eq!(seen.first(), Some(&0));
     assert_eq!(seen.last(), Some(&(total as u64 - 1)), "no id missing");
     assert!(total > 0);
+    total
+}
+
+/// The other upgrade modes and suspend: a spec edit in last-state mode
+/// cancels the job and resumes it from its latest checkpoint; suspending
+/// cancels it, resuming starts it again from that checkpoint (every id
+/// committed once throughout); a stateless edit starts from nothing.
+fn last_state_upgrade_suspend_resume_and_stateless(api: Box<dyn WeirJobApi>) {
+    let cluster = Cluster::start(api);
+    let (api, dir) = (&cluster.api, &cluster.dir);
+    let logs = cluster.logs();
+    let ids = dir.path().join("ids.jsonl");
+    let spec = |rate: u32, mode: &str, state: &str, sink: &std::path::Path| {
+        json!({
+            "job": {"name": "ids", "source": {"type": "generator", "rate": rate},
+                    "checkpointing": {"interval": "200ms", "storage": dir.path().join("checkpoints")},
+                    "sink": {"type": "jsonl", "path": sink}},
+            "upgradeMode": mode,
+            "state": state,
+        })
+    };
+    let status = |field: &str| api.object("ids").map(|o| o["status"][field].clone());
+    // Waits for generation `generation` RUNNING on a new job with a
+    // checkpoint of its own (so that what follows has one to resume from).
+    let running_with_a_checkpoint = |generation: i64, previous: &Value| {
+        wait_for(
+            &format!("generation {generation} running with a checkpoint"),
+            Duration::from_secs(60),
+            &logs,
+            || {
+                api.object("ids").is_some_and(|o| {
+                    let status = &o["status"];
+                    let job = status["jobId"].as_str().unwrap_or("-");
+                    status["observedGeneration"] == generation
+                        && status["state"] == "RUNNING"
+                        && status["jobId"] != *previous
+                        && status["lastCheckpoint"]["location"]
+                            .as_str()
+                            .is_some_and(|l| l.contains(job))
+                })
+            },
+        );
+        status("jobId").unwrap()
+    };
+
+    api.create("ids", spec(2000, "last-state", "running", &ids));
+    let first = running_with_a_checkpoint(1, &Value::Null);
+
+    // Last state: cancelled, then resumed from its latest checkpoint.
+    api.edit_spec("ids", spec(3000, "last-state", "running", &ids));
+    let second = running_with_a_checkpoint(2, &first);
+    let jobs = cluster.jobs().to_string();
+    assert!(
+        jobs.contains(&format!("\"jid\":\"{}\"", first.as_str().unwrap()))
+            && jobs.contains("CANCELED"),
+        "the first job was cancelled: {jobs}"
+    );
+
+    // Suspended: the job stops; nothing runs until it is resumed.
+    api.edit_spec("ids", spec(3000, "last-state", "suspended", &ids));
+    wait_for("the job suspended", Duration::from_secs(60), &logs, || {
+        status("state").is_some_and(|s| s == "SUSPENDED")
+    });
+    let running: Vec<Value> = cluster
+        .jobs()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["state"] == "RUNNING")
+        .cloned()
+        .collect();
+    assert!(
+        running.is_empty(),
+        "nothing runs while suspended: {running:?}"
+    );
+    assert!(api.event_reasons().contains(&"Suspended".to_string()));
+
+    // Resumed from the checkpoint the suspended job left.
+    api.edit_spec("ids", spec(3000, "last-state", "running", &ids));
+    let third = running_with_a_checkpoint(4, &second);
+
+    // Stateless: a new job from nothing, its ids from 0 again.
+    let fresh = dir.path().join("fresh.jsonl");
+    api.edit_spec("ids", spec(3000, "stateless", "running", &fresh));
+    running_with_a_checkpoint(5, &third);
+    api.delete("ids");
+    wait_for(
+        "the deleted WeirJob going",
+        Duration::from_secs(60),
+        &logs,
+        || api.object("ids").is_none(),
+    );
+    let committed = assert_ids_exactly_once(&ids);
+    assert!(committed > 0, "{committed}");
+    assert_ids_exactly_once(&fresh);
 }
 
 /// A WeirJob's job outlives the JobManager: a JobManager killed and started
 /// again on its storage resumes it (the same job, not a resubmission), and
 /// the controller follows it on.
-#[test]
-fn a_weirjob_s_job_survives_its_jobmanager() {
-    let mut cluster = Cluster::start();
+fn a_weirjob_s_job_survives_its_jobmanager(api: Box<dyn WeirJobApi>) {
+    let mut cluster = Cluster::start(api);
     let output = cluster.dir.path().join("counts.jsonl");
-    create(
-        &cluster.shared,
+    cluster.api.create(
         "endless",
         json!({"job": {"name": "endless", "parallelism": 1,
                         "source": {"type": "generator", "rate": 2000, "keys": 10},
@@ -669,7 +504,10 @@ fn a_weirjob_s_job_survives_its_jobmanager() {
                         "checkpointing": {"interval": "200ms"}}}),
     );
     let running = |cluster: &Cluster| {
-        object(&cluster.shared, "endless").is_some_and(|o| o["status"]["state"] == "RUNNING")
+        cluster
+            .api
+            .object("endless")
+            .is_some_and(|o| o["status"]["state"] == "RUNNING")
     };
     wait_for(
         "the job running",
@@ -677,11 +515,13 @@ fn a_weirjob_s_job_survives_its_jobmanager() {
         &cluster.logs(),
         || {
             running(&cluster)
-                && object(&cluster.shared, "endless")
+                && cluster
+                    .api
+                    .object("endless")
                     .is_some_and(|o| o["status"]["lastCheckpoint"].is_object())
         },
     );
-    let job_id = object(&cluster.shared, "endless").unwrap()["status"]["jobId"].clone();
+    let job_id = cluster.api.object("endless").unwrap()["status"]["jobId"].clone();
 
     cluster.restart_jobmanager();
     wait_for(
@@ -695,19 +535,70 @@ fn a_weirjob_s_job_survives_its_jobmanager() {
             })
         },
     );
-    let resource = object(&cluster.shared, "endless").unwrap();
+    let resource = cluster.api.object("endless").unwrap();
     assert_eq!(resource["status"]["jobId"], job_id, "{resource:#}");
-    let submitted = event_reasons(&cluster.shared)
+    let submitted = cluster
+        .api
+        .event_reasons()
         .iter()
         .filter(|r| *r == "Submitted")
         .count();
     assert_eq!(submitted, 1, "resumed, not submitted again");
 
-    delete(&cluster.shared, "endless");
+    cluster.api.delete("endless");
     wait_for(
         "the deleted WeirJob going",
         Duration::from_secs(60),
         &cluster.logs(),
-        || object(&cluster.shared, "endless").is_none(),
+        || cluster.api.object("endless").is_none(),
     );
+}
+
+mod on_a_fake_api_server {
+    use super::*;
+
+    #[test]
+    fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
+        super::weirjobs_run_with_registry_modules_and_stop_when_deleted(Box::new(FakeApi::start()));
+    }
+
+    #[test]
+    fn configmap_modules_and_an_upgrade_through_a_savepoint() {
+        super::configmap_modules_and_an_upgrade_through_a_savepoint(Box::new(FakeApi::start()));
+    }
+
+    #[test]
+    fn a_weirjob_s_job_survives_its_jobmanager() {
+        super::a_weirjob_s_job_survives_its_jobmanager(Box::new(FakeApi::start()));
+    }
+
+    #[test]
+    fn last_state_upgrade_suspend_resume_and_stateless() {
+        super::last_state_upgrade_suspend_resume_and_stateless(Box::new(FakeApi::start()));
+    }
+}
+
+/// The same on kube-apiserver, with the RBAC of `k8s/base`.
+mod on_a_real_api_server {
+    use super::*;
+
+    #[test]
+    fn weirjobs_run_with_registry_modules_and_stop_when_deleted() {
+        super::weirjobs_run_with_registry_modules_and_stop_when_deleted(Box::new(RealApi::start()));
+    }
+
+    #[test]
+    fn configmap_modules_and_an_upgrade_through_a_savepoint() {
+        super::configmap_modules_and_an_upgrade_through_a_savepoint(Box::new(RealApi::start()));
+    }
+
+    #[test]
+    fn a_weirjob_s_job_survives_its_jobmanager() {
+        super::a_weirjob_s_job_survives_its_jobmanager(Box::new(RealApi::start()));
+    }
+
+    #[test]
+    fn last_state_upgrade_suspend_resume_and_stateless() {
+        super::last_state_upgrade_suspend_resume_and_stateless(Box::new(RealApi::start()));
+    }
 }

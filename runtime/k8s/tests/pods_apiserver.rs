@@ -111,6 +111,51 @@ async fn taskmanager_pods_are_admitted_owned_adopted_and_collected() {
         .await
         .expect("a pod already gone is no error");
 
+    // A TaskManager killed for its memory, as the kubelet reports it: the
+    // failure names the cause, and the JobManager deletes the pod.
+    let oom_killed = r#"{"status": {"phase": "Failed", "containerStatuses": [{
+        "name": "taskmanager", "image": "weir:latest", "imageID": "", "ready": false,
+        "restartCount": 0, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}}"#;
+    plane.kubectl(&[
+        "-n",
+        "weir",
+        "patch",
+        "pod",
+        &first,
+        "--subresource=status",
+        "--type",
+        "merge",
+        "-p",
+        oom_killed,
+    ]);
+    let failure = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let failure = failures.recv().await.expect("the watch goes on");
+            if failure.pod == first {
+                return failure;
+            }
+        }
+    })
+    .await
+    .expect("the OOM kill reported within 30 s");
+    assert_eq!(failure.reason, "OOMKilled (exit 137)");
+    restarted
+        .delete(&first)
+        .await
+        .expect("the failed pod deleted");
+    let remaining = restarted
+        .create()
+        .await
+        .expect("a pod in the failed one's place");
+    let listed: Vec<String> = restarted
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(listed, vec![remaining]);
+
     // Deleting the JobManager's Deployment deletes its TaskManagers
     // (the garbage collector follows the owner reference).
     plane.kubectl(&["-n", "weir", "delete", "deployment", "weir-jobmanager"]);
