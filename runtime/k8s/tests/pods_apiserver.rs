@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use weir_k8s::testing::client_from_kubeconfig;
-use weir_k8s::{load_pod_template, TaskManagerPods, TaskManagerPodsConfig};
+use weir_k8s::{load_pod_template, PodFailure, TaskManagerPods, TaskManagerPodsConfig};
 use weir_testing::{repo_root, KubeControlPlane};
 
 fn config() -> TaskManagerPodsConfig {
@@ -34,6 +34,24 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// The next failure the watch reports for `pod`, within 30 s.
+async fn failure_of(
+    failures: &mut tokio::sync::mpsc::UnboundedReceiver<PodFailure>,
+    pod: &str,
+    what: &str,
+) -> PodFailure {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let failure = failures.recv().await.expect("the watch goes on");
+            if failure.pod == pod {
+                return failure;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} reported within 30 s"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,16 +112,7 @@ async fn taskmanager_pods_are_admitted_owned_adopted_and_collected() {
 
     // A pod deleted behind the JobManager's back is reported as a failure.
     plane.kubectl(&["-n", "weir", "delete", "pod", &second, "--wait=false"]);
-    let failure = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let failure = failures.recv().await.expect("the watch goes on");
-            if failure.pod == second {
-                return failure;
-            }
-        }
-    })
-    .await
-    .expect("the deletion reported within 30 s");
+    let failure = failure_of(&mut failures, &second, "the deletion").await;
     assert!(failure.reason.contains("deleted"), "{failure:?}");
     restarted.delete(&third).await.expect("a delete");
     restarted
@@ -128,16 +137,7 @@ async fn taskmanager_pods_are_admitted_owned_adopted_and_collected() {
         "-p",
         oom_killed,
     ]);
-    let failure = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let failure = failures.recv().await.expect("the watch goes on");
-            if failure.pod == first {
-                return failure;
-            }
-        }
-    })
-    .await
-    .expect("the OOM kill reported within 30 s");
+    let failure = failure_of(&mut failures, &first, "the OOM kill").await;
     assert_eq!(failure.reason, "OOMKilled (exit 137)");
     restarted
         .delete(&first)
