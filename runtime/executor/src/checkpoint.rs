@@ -62,10 +62,13 @@ pub struct TaskCheckpoints {
     pub restore: Option<Vec<u8>>,
 }
 
-const TASK_SNAPSHOT_MAGIC: &[u8; 8] = b"WEIRTS01";
+/// Version 2 adds the side outputs; version 1 snapshots (without any) are
+/// still read.
+const TASK_SNAPSHOT_MAGIC: &[u8; 8] = b"WEIRTS02";
+const TASK_SNAPSHOT_MAGIC_V1: &[u8; 8] = b"WEIRTS01";
 
 /// One task's snapshot: its source position, each operator's state, its
-/// sink's pending output.
+/// sink's and its side outputs' pending output.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskSnapshot {
     pub source: Option<Vec<u8>>,
@@ -74,6 +77,8 @@ pub struct TaskSnapshot {
     pub sink: Option<Vec<u8>>,
     /// The source's watermark generator: the largest event time read.
     pub max_event_time: Option<i64>,
+    /// (operator index, side output tag, the side output sink's snapshot).
+    pub side_outputs: Vec<(u32, String, Vec<u8>)>,
 }
 
 impl TaskSnapshot {
@@ -102,16 +107,25 @@ impl TaskSnapshot {
             put_bytes(&mut out, name.as_bytes());
             put_bytes(&mut out, state);
         }
+        put_u32(&mut out, self.side_outputs.len() as u32);
+        for (index, tag, state) in &self.side_outputs {
+            put_u32(&mut out, *index);
+            put_bytes(&mut out, tag.as_bytes());
+            put_bytes(&mut out, state);
+        }
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TaskSnapshot, StateError> {
         let mut r = Reader::new(bytes);
-        if r.take(TASK_SNAPSHOT_MAGIC.len())? != TASK_SNAPSHOT_MAGIC {
-            return Err(StateError::Corrupt(
-                "it does not start with WEIRTS01 (not a task snapshot of this version)".into(),
-            ));
-        }
+        let version = match r.take(TASK_SNAPSHOT_MAGIC.len())? {
+            magic if magic == TASK_SNAPSHOT_MAGIC => 2,
+            magic if magic == TASK_SNAPSHOT_MAGIC_V1 => 1,
+            _ => return Err(StateError::Corrupt(
+                "it does not start with WEIRTS02 or WEIRTS01 (not a task snapshot of this version)"
+                    .into(),
+            )),
+        };
         let optional = |r: &mut Reader<'_>| -> Result<Option<Vec<u8>>, StateError> {
             Ok(match r.u8()? {
                 0 => None,
@@ -130,12 +144,21 @@ impl TaskSnapshot {
             let name = r.string()?;
             operators.push((index, name, r.bytes()?));
         }
+        let mut side_outputs = Vec::new();
+        if version >= 2 {
+            for _ in 0..r.u32()? {
+                let index = r.u32()?;
+                let tag = r.string()?;
+                side_outputs.push((index, tag, r.bytes()?));
+            }
+        }
         r.finish()?;
         Ok(TaskSnapshot {
             source,
             operators,
             sink,
             max_event_time,
+            side_outputs,
         })
     }
 }
@@ -151,6 +174,7 @@ mod tests {
             operators: vec![(0, "count".into(), vec![9; 5]), (2, "w".into(), vec![])],
             sink: None,
             max_event_time: Some(-4),
+            side_outputs: vec![(2, "late-records".into(), vec![7; 3])],
         };
         let bytes = snapshot.encode();
         assert_eq!(TaskSnapshot::decode(&bytes).unwrap(), snapshot);
@@ -158,5 +182,21 @@ mod tests {
         assert!(err.to_string().contains("damaged"), "{err}");
         let err = TaskSnapshot::decode(b"WEIRKS01").unwrap_err();
         assert!(err.to_string().contains("WEIRTS01"), "{err}");
+    }
+
+    #[test]
+    fn snapshots_of_the_first_version_are_read_without_side_outputs() {
+        let snapshot = TaskSnapshot {
+            source: Some(vec![1]),
+            operators: vec![(0, "count".into(), vec![9; 2])],
+            sink: Some(vec![4]),
+            max_event_time: None,
+            side_outputs: Vec::new(),
+        };
+        let mut bytes = snapshot.encode();
+        // Version 1: its magic, and no side-output count at the end.
+        bytes[..8].copy_from_slice(TASK_SNAPSHOT_MAGIC_V1);
+        bytes.truncate(bytes.len() - 4);
+        assert_eq!(TaskSnapshot::decode(&bytes).unwrap(), snapshot);
     }
 }

@@ -42,6 +42,15 @@ pub enum JobError {
     Config(String),
     #[error("sink: {0}")]
     Sink(#[source] SinkError),
+    /// Writing an operator's side output (a window's late records) failed.
+    #[error("operators[{index}] '{operator}': side output {tag}: {source}")]
+    SideOutput {
+        index: usize,
+        operator: String,
+        tag: &'static str,
+        #[source]
+        source: SinkError,
+    },
     /// A network channel between tasks failed.
     #[error("data channel: {0}")]
     Channel(String),
@@ -70,7 +79,7 @@ impl Classify for JobError {
             | JobError::Config(_)
             | JobError::RestoreConflict(_) => FailureKind::Configuration,
             JobError::Internal(_) => FailureKind::Internal,
-            JobError::Sink(e) => e.failure_kind(),
+            JobError::Sink(e) | JobError::SideOutput { source: e, .. } => e.failure_kind(),
             JobError::Source(e) => e.failure_kind(),
             _ => FailureKind::Transient,
         }

@@ -28,7 +28,7 @@ pub use exchange::{Message, Outbox, SendError};
 pub use gate::{gate, GateReceiver, GateSender, RecvError, SendFuture};
 pub use job::{JobError, JobSummary, OperatorSummary, RunDefaults, CHANNEL_CAPACITY};
 pub use metrics::{merge_user_metrics, JobMetrics, OperatorMetrics, TaskMetrics};
-pub use operator::{GuestFailure, InstanceStats, OpenInfo, Operator, OperatorError};
+pub use operator::{GuestFailure, InstanceStats, OpenInfo, Operator, OperatorError, SideRecords};
 pub use paths::{PathError, PathPolicy};
 pub use schema::SchemaError;
 pub use sink::{EncodeError, SinkError};

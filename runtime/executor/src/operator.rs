@@ -57,9 +57,19 @@ pub struct OpenInfo {
     pub event_time_column: Option<String>,
     /// Restarts of the task so far.
     pub attempt: u32,
-    /// Whether the job takes checkpoints: files an operator writes are then
-    /// two-phase, committed with the checkpoints.
+    /// Whether the job takes checkpoints.
     pub checkpointing: bool,
+    /// The side outputs the task writes somewhere, by tag
+    /// (`weir_types::LATE_RECORDS`): records for any other are the
+    /// operator's to drop (and count).
+    pub side_outputs: Vec<&'static str>,
+}
+
+/// Records an operator set aside for one of its side outputs.
+#[derive(Debug, Clone)]
+pub struct SideRecords {
+    pub tag: &'static str,
+    pub batch: RecordBatch,
 }
 
 /// How a WASM operator's instances fared, for the summary and metrics.
@@ -121,10 +131,13 @@ pub trait Operator: Send {
         Ok(Vec::new())
     }
 
-    /// Checkpoint `checkpoint` is complete: what the operator wrote outside
-    /// the stream up to it (a side output) becomes visible.
-    fn checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), OperatorError> {
-        Ok(())
+    /// Takes what the operator set aside for its side outputs since the
+    /// last call. The task calls it after each call that may produce some,
+    /// for operators it gave side outputs (`OpenInfo::side_outputs`), and
+    /// writes the records where the job says, with its checkpoints: the
+    /// operator itself never writes outside the stream.
+    fn take_side_output(&mut self) -> Vec<SideRecords> {
+        Vec::new()
     }
 
     /// Takes back what `snapshot_state` returned, after `open` and before

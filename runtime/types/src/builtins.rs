@@ -58,6 +58,40 @@ impl BuiltinConfig {
     }
 }
 
+/// The tag of a window's late records among its side outputs (Flink's
+/// `sideOutputLateData`).
+pub const LATE_RECORDS: &str = "late-records";
+
+/// Where one side output of an operator goes: records the operator sets
+/// aside beside its output, which its task writes to a file of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideOutputSpec {
+    /// Names the side output to the operator ([`LATE_RECORDS`]).
+    pub tag: &'static str,
+    /// The field of the operator's `config` that names the file, for errors.
+    pub field: &'static str,
+    pub path: String,
+    pub format: OutputFormat,
+}
+
+impl BuiltinConfig {
+    /// The side outputs the configuration gives a destination.
+    pub fn side_outputs(&self) -> Vec<SideOutputSpec> {
+        match self {
+            BuiltinConfig::Window(WindowConfig {
+                late_records: Some(late),
+                ..
+            }) => vec![SideOutputSpec {
+                tag: LATE_RECORDS,
+                field: "lateRecords.path",
+                path: late.path.clone(),
+                format: late.format,
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// What `count` emits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CountEmit {

@@ -20,7 +20,7 @@ mod validate;
 
 pub use builtins::{
     AggregateFunction, BuiltinConfig, BuiltinConfigError, CountConfig, CountEmit, LateRecords,
-    WindowAggregate, WindowAssigner, WindowConfig,
+    SideOutputSpec, WindowAggregate, WindowAssigner, WindowConfig, LATE_RECORDS,
 };
 pub use digest::{BadDigest, Digest};
 pub use failure::{Classify, FailureKind};

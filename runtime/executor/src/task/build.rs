@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use arrow_schema::SchemaRef;
 use weir_types::{InstanceLimits, JobSpec, OperatorSpec, SinkSpec, SourceSpec};
 
+use super::side_outputs::SideOutputs;
 use super::TaskSetup;
 use crate::builtins;
 use crate::job::JobError;
@@ -17,7 +18,7 @@ use crate::source::{GeneratorSource, JsonlSource, Source, TextSource};
 use crate::user::UserOperatorSetup;
 
 /// `path` of spec field `field`, resolved, if the policy lets jobs touch it.
-fn checked_path(
+pub(super) fn checked_path(
     paths: &PathPolicy,
     field: &str,
     base_dir: &Path,
@@ -96,10 +97,14 @@ pub(super) fn create_sink(setup: &TaskSetup<'_>) -> Result<Box<dyn Sink>, JobErr
     })
 }
 
+/// Operator `index` of the job (`op`), and the side outputs its
+/// configuration names, added to `side_outputs`.
 pub(super) fn create_operator(
     setup: &TaskSetup<'_>,
+    parallelism: u32,
     index: usize,
     op: &OperatorSpec,
+    side_outputs: &mut SideOutputs,
 ) -> Result<Box<dyn Operator>, JobError> {
     let (spec, defaults) = (setup.spec, setup.defaults);
     let limits = spec.operator_limits(op);
@@ -114,13 +119,13 @@ pub(super) fn create_operator(
         state_budgets: setup.state_budgets,
     };
     match &op.builtin {
-        Some(builtin) => Ok(builtins::create(
-            builtin,
-            &op.name,
-            &op.config,
-            setup.operators.user_aggregates(&user),
-            setup.paths,
-        )?),
+        Some(builtin) => {
+            let user_aggregates = setup.operators.user_aggregates(&user);
+            let config =
+                builtins::parse_config(builtin, &op.name, &op.config, user_aggregates.is_some())?;
+            side_outputs.add(setup, parallelism, index, op, &config)?;
+            Ok(builtins::create(&op.name, config, user_aggregates)?)
+        }
         None => setup.operators.operator(&user),
     }
 }

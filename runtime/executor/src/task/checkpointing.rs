@@ -22,7 +22,7 @@ impl Task {
         match (&mut self.input, &snapshot.source) {
             (Input::Source(source), Some(position)) => {
                 let restored = source.restore(position);
-                restored.map_err(|e| self.restore_failed("source", e))?
+                restored.map_err(|e| restore_failed(&self.name, "source", e))?
             }
             (Input::Source(_), None) => {
                 return Err(restore_error(
@@ -55,17 +55,13 @@ impl Task {
                 Some(sink) => sink.restore(state),
                 None => Ok(()),
             };
-            restored.map_err(|e| self.restore_failed("sink", e))?;
+            restored.map_err(|e| restore_failed(&self.name, "sink", e))?;
         }
-        Ok(())
-    }
-
-    fn restore_failed(&self, part: &str, error: RestoreError) -> JobError {
-        let message = format!("task {}: {part}: {error}", self.name);
-        match error {
-            RestoreError::Io(_) => JobError::Restore(message),
-            RestoreError::Conflict(_) => JobError::RestoreConflict(message),
-        }
+        let name = &self.name;
+        self.side_outputs
+            .restore(&snapshot.side_outputs, |part, e| {
+                restore_failed(name, part, e)
+            })
     }
 
     /// Takes the task's snapshot for `barrier`, hands it to be stored, and
@@ -85,6 +81,7 @@ impl Task {
         if let Some(sink) = self.downstream.sink() {
             snapshot.sink = sink.snapshot(barrier.id).map_err(JobError::Sink)?;
         }
+        snapshot.side_outputs = self.side_outputs.snapshot(barrier.id)?;
         self.alignment.last = barrier.id;
         weir_types::fault::point("task.snapshot");
         if let Some(checkpoints) = &self.checkpoints {
@@ -115,12 +112,10 @@ impl Task {
                     }
                 }
                 Control::Complete(id) => {
-                    for link in &mut self.chain {
-                        link.operator.checkpoint_complete(id)?;
-                    }
                     if let Some(sink) = self.downstream.sink() {
                         sink.commit(id).map_err(JobError::Sink)?;
                     }
+                    self.side_outputs.commit(id)?;
                 }
             }
         }
@@ -188,15 +183,22 @@ impl Task {
         let Some(id) = completed.into_iter().max() else {
             return;
         };
-        for link in &mut self.chain {
-            if let Err(e) = link.operator.checkpoint_complete(id) {
-                tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
-            }
-        }
         if let Some(sink) = self.downstream.sink() {
             if let Err(e) = sink.commit(id) {
                 tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
             }
         }
+        if let Err(e) = self.side_outputs.commit(id) {
+            tracing::warn!(task = %self.name, "cannot commit checkpoint {id}: {e}");
+        }
+    }
+}
+
+/// Why part `part` of task `task` cannot start from its snapshot.
+fn restore_failed(task: &str, part: &str, error: RestoreError) -> JobError {
+    let message = format!("task {task}: {part}: {error}");
+    match error {
+        RestoreError::Io(_) => JobError::Restore(message),
+        RestoreError::Conflict(_) => JobError::RestoreConflict(message),
     }
 }

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use weir_state::StateBudget;
 use weir_types::{EventTimeSpec, JobGraph, JobSpec, UserMetric};
@@ -28,11 +27,14 @@ use crate::user::UserOperators;
 
 mod alignment;
 mod build;
+mod chain;
 mod checkpointing;
+mod side_outputs;
 
 use alignment::{producer_of, Alignment};
 pub use build::source_schema;
 use build::{create_operator, create_sink, create_source};
+use side_outputs::SideOutputs;
 
 /// How often a task blocked on its input looks at the cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
@@ -75,6 +77,9 @@ struct Link {
     operator: Box<dyn Operator>,
     /// Index of the operator in the job spec (and in the metrics).
     index: usize,
+    /// Whether the task writes side outputs of the operator: it takes them
+    /// after each call.
+    has_side_outputs: bool,
 }
 
 /// What a finished task reports per operator: index, user metrics, stats.
@@ -84,6 +89,7 @@ pub struct Task {
     name: String,
     input: Input,
     chain: Vec<Link>,
+    side_outputs: SideOutputs,
     downstream: Downstream,
     /// Known once the task is open.
     input_schema: Option<SchemaRef>,
@@ -136,11 +142,15 @@ impl Task {
             }
         };
         let mut chain = Vec::new();
+        let mut side_outputs = SideOutputs::default();
         for &index in &vertex.operators {
             let op = &spec.operators[index];
+            let operator =
+                create_operator(setup, vertex.parallelism, index, op, &mut side_outputs)?;
             chain.push(Link {
-                operator: create_operator(setup, index, op)?,
+                operator,
                 index,
+                has_side_outputs: false,
             });
         }
         let downstream = match setup.graph.output_of(setup.vertex) {
@@ -163,6 +173,7 @@ impl Task {
             ),
             input,
             chain,
+            side_outputs,
             downstream,
             input_schema: vertex.reads_source.then(|| source_schema(spec)),
             opened: false,
@@ -252,7 +263,9 @@ impl Task {
                 event_time_column: self.event_time.as_ref().map(|e| e.column.clone()),
                 attempt: self.attempt,
                 checkpointing: self.checkpointing,
+                side_outputs: self.side_outputs.tags_of(link.index),
             };
+            link.has_side_outputs = !info.side_outputs.is_empty();
             schema = link.operator.open(schema, &info)?;
         }
         match self.downstream.open(&schema) {
@@ -340,9 +353,11 @@ impl Task {
             if cancelled.load(Ordering::Relaxed) {
                 return Err(JobError::Cancelled);
             }
+            let now = Instant::now();
             if let Some(sink) = self.downstream.sink() {
-                sink.flush_if_due(Instant::now()).map_err(JobError::Sink)?;
+                sink.flush_if_due(now).map_err(JobError::Sink)?;
             }
+            self.side_outputs.flush_if_due(now)?;
             if self.opened && self.last_processing_time.elapsed() >= PROCESSING_TIME_TICK {
                 self.fire_processing_time(metrics, task_metrics)?;
             }
@@ -470,16 +485,8 @@ impl Task {
                 self.name
             )));
         }
-        for position in 0..self.chain.len() {
-            let mut out = Vec::new();
-            let link = &mut self.chain[position];
-            link.operator.close(&mut out)?;
-            let produced: usize = out.iter().map(RecordBatch::num_rows).sum();
-            metrics.operators[link.index]
-                .records_out
-                .fetch_add(produced as u64, Ordering::Relaxed);
-            self.push(position + 1, out, metrics, task_metrics)?;
-        }
+        self.close_chain(metrics, task_metrics)?;
+        self.side_outputs.finish()?;
         self.downstream.finish().map_err(send_error)?;
         Ok(self
             .chain
@@ -492,57 +499,6 @@ impl Task {
                 )
             })
             .collect())
-    }
-
-    /// Lets each operator of the chain fire its due processing-time timers.
-    fn fire_processing_time(
-        &mut self,
-        metrics: &JobMetrics,
-        task_metrics: &TaskMetrics,
-    ) -> Result<(), JobError> {
-        self.last_processing_time = Instant::now();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        for position in 0..self.chain.len() {
-            let mut out = Vec::new();
-            let link = &mut self.chain[position];
-            link.operator.on_processing_time(now, &mut out)?;
-            if out.is_empty() {
-                continue;
-            }
-            let produced: usize = out.iter().map(RecordBatch::num_rows).sum();
-            metrics.operators[link.index]
-                .records_out
-                .fetch_add(produced as u64, Ordering::Relaxed);
-            self.push(position + 1, out, metrics, task_metrics)?;
-        }
-        Ok(())
-    }
-
-    /// Event time reached `watermark`: each operator of the chain hears it in
-    /// turn (what it emits goes through the rest of the chain first), then
-    /// every consumer.
-    fn advance_watermark(
-        &mut self,
-        watermark: i64,
-        metrics: &JobMetrics,
-        task_metrics: &TaskMetrics,
-    ) -> Result<(), JobError> {
-        for position in 0..self.chain.len() {
-            let mut out = Vec::new();
-            let link = &mut self.chain[position];
-            link.operator.on_watermark(watermark, &mut out)?;
-            let produced: usize = out.iter().map(RecordBatch::num_rows).sum();
-            metrics.operators[link.index]
-                .records_out
-                .fetch_add(produced as u64, Ordering::Relaxed);
-            self.push(position + 1, out, metrics, task_metrics)?;
-        }
-        self.downstream
-            .emit_watermark(watermark)
-            .map_err(send_error)
     }
 
     /// The first producer's schema opens the task; every other producer
@@ -562,42 +518,6 @@ impl Task {
                 ))
             }
         }
-    }
-
-    /// Runs `batches` through the chain from `from` on, then downstream.
-    fn push(
-        &mut self,
-        from: usize,
-        mut batches: Vec<RecordBatch>,
-        metrics: &JobMetrics,
-        task_metrics: &TaskMetrics,
-    ) -> Result<(), JobError> {
-        for link in &mut self.chain[from..] {
-            if batches.is_empty() {
-                return Ok(());
-            }
-            let counters = &metrics.operators[link.index];
-            let mut next = Vec::new();
-            for batch in batches {
-                counters
-                    .records_in
-                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                link.operator.process(batch, &mut next)?;
-            }
-            let produced: usize = next.iter().map(RecordBatch::num_rows).sum();
-            counters
-                .records_out
-                .fetch_add(produced as u64, Ordering::Relaxed);
-            batches = next;
-        }
-        for batch in batches {
-            if batch.num_rows() > 0 {
-                self.downstream
-                    .emit(batch, metrics, task_metrics)
-                    .map_err(send_error)?;
-            }
-        }
-        Ok(())
     }
 }
 

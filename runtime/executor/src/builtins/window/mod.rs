@@ -20,8 +20,6 @@
 //! record later than that is dropped and counted (`numLateRecordsDropped`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -29,17 +27,17 @@ use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use weir_row_codec::Value;
-use weir_types::{AggregateFunction, OutputFormat, UserMetric, WindowAssigner, WindowConfig};
+use weir_types::{AggregateFunction, UserMetric, WindowAssigner, WindowConfig, LATE_RECORDS};
 
-use crate::operator::{OpenInfo, Operator, OperatorError};
-use crate::paths::PathPolicy;
+use crate::operator::{OpenInfo, Operator, OperatorError, SideRecords};
 use crate::rows::{self, ColumnBuilder};
 use crate::schema::column_indices;
-use crate::sink::{FileSink, Sink};
 use crate::user::UserAggregates;
 
 mod accumulators;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 mod udf;
 
 use accumulators::{Acc, Aggregate, Function, Numeric};
@@ -80,11 +78,12 @@ pub struct Window {
     expiring: BTreeSet<(i64, Vec<u8>, i64)>,
     watermark: i64,
     late_dropped: u64,
-    /// The side output of late records, if configured: its file, and the
-    /// sink once open.
-    late_output: Option<(PathBuf, OutputFormat)>,
-    late_sink: Option<FileSink>,
-    late_written: u64,
+    /// Whether the task writes late records to a side output (`lateRecords`);
+    /// without one they are dropped and counted.
+    late_to_side_output: bool,
+    /// Late records set aside since the task last took them.
+    late_records: Vec<RecordBatch>,
+    late_set_aside: u64,
     scratch: Vec<u8>,
     /// One record's values, reused from record to record.
     row_accs: Vec<Acc>,
@@ -92,12 +91,13 @@ pub struct Window {
 
 impl Window {
     /// `config` was checked with the job spec; `user_aggregates`: the
-    /// operator's `module`, when its aggregates include `fn: udf`.
+    /// operator's `module`, when its aggregates include `fn: udf`. Where
+    /// late records go (`lateRecords`) is the task's: it tells the window
+    /// at open whether they have a side output.
     pub fn new(
         name: &str,
         config: WindowConfig,
         user_aggregates: Option<Arc<dyn UserAggregates>>,
-        paths: &PathPolicy,
     ) -> Result<Self, OperatorError> {
         let invalid = |message: String| OperatorError::InvalidConfig {
             operator: name.to_string(),
@@ -155,43 +155,30 @@ impl Window {
             expiring: BTreeSet::new(),
             watermark: i64::MIN,
             late_dropped: 0,
-            late_output: match config.late_records {
-                Some(late) => {
-                    // Each subtask writes beside this path (see `open`).
-                    let path = paths
-                        .check("lateRecords.path", Path::new("/"), &late.path)
-                        .map_err(|e| invalid(e.to_string()))?;
-                    Some((path, late.format))
-                }
-                None => None,
-            },
-            late_sink: None,
-            late_written: 0,
+            late_to_side_output: false,
+            late_records: Vec::new(),
+            late_set_aside: 0,
             scratch: Vec::new(),
             row_accs: Vec::new(),
         })
     }
 
-    /// Records no window takes any more: to the side output, or dropped
-    /// and counted.
+    /// Records no window takes any more: set aside for the side output,
+    /// or dropped and counted.
     fn late(&mut self, batch: &RecordBatch, rows: Vec<u32>) -> Result<(), OperatorError> {
         if rows.is_empty() {
             return Ok(());
         }
         let count = rows.len() as u64;
-        if self.late_sink.is_none() {
+        if !self.late_to_side_output {
             self.late_dropped += count;
             return Ok(());
         }
         let indices = arrow_array::UInt32Array::from(rows);
         let late = arrow_select::take::take_record_batch(batch, &indices)
             .map_err(|e| self.failed(format!("cannot take the late records: {e}")))?;
-        let written = match self.late_sink.as_mut() {
-            Some(sink) => sink.write(&late),
-            None => Ok(()),
-        };
-        written.map_err(|e| self.failed(format!("late records: {e}")))?;
-        self.late_written += count;
+        self.late_records.push(late);
+        self.late_set_aside += count;
         Ok(())
     }
 
@@ -477,29 +464,7 @@ impl Operator for Window {
         }
         let output = Arc::new(Schema::new(fields));
         self.output = Some(output.clone());
-        if let Some((path, format)) = &self.late_output {
-            // Each subtask writes a file of its own: late-0.jsonl, late-1.jsonl, ...
-            let path = if info.parallelism > 1 {
-                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-                let name = match (stem, path.extension()) {
-                    (Some(stem), Some(ext)) => {
-                        format!("{stem}-{}.{}", info.subtask_index, ext.to_string_lossy())
-                    }
-                    (Some(stem), None) => format!("{stem}-{}", info.subtask_index),
-                    _ => format!("late-{}", info.subtask_index),
-                };
-                path.with_file_name(name)
-            } else {
-                path.clone()
-            };
-            self.late_sink = Some(FileSink::new(
-                &path,
-                *format,
-                info.checkpointing,
-                info.attempt,
-                weir_types::DEFAULT_FLUSH_INTERVAL,
-            ));
-        }
+        self.late_to_side_output = info.side_outputs.contains(&LATE_RECORDS);
         Ok(output)
     }
 
@@ -634,28 +599,26 @@ impl Operator for Window {
         Ok(())
     }
 
-    fn snapshot_state(&mut self, checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
-        self.encode_state(checkpoint)
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
+        Ok(self.encode_state())
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), OperatorError> {
         self.decode_state(state)
     }
 
-    fn checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), OperatorError> {
-        let committed = match self.late_sink.as_mut() {
-            Some(sink) => sink.commit(checkpoint),
-            None => Ok(()),
-        };
-        committed.map_err(|e| self.failed(format!("late records: {e}")))
+    fn take_side_output(&mut self) -> Vec<SideRecords> {
+        self.late_records
+            .drain(..)
+            .map(|batch| SideRecords {
+                tag: LATE_RECORDS,
+                batch,
+            })
+            .collect()
     }
 
     fn close(&mut self, _out: &mut Vec<RecordBatch>) -> Result<(), OperatorError> {
-        let finished = match self.late_sink.as_mut() {
-            Some(sink) => sink.finish(),
-            None => Ok(()),
-        };
-        finished.map_err(|e| self.failed(format!("late records: {e}")))
+        Ok(())
     }
 
     fn user_metrics(&self) -> Vec<(String, UserMetric)> {
@@ -663,10 +626,10 @@ impl Operator for Window {
             "numLateRecordsDropped".into(),
             UserMetric::Counter(self.late_dropped),
         )];
-        if self.late_sink.is_some() {
+        if self.late_to_side_output {
             metrics.push((
                 "numLateRecordsSideOutput".into(),
-                UserMetric::Counter(self.late_written),
+                UserMetric::Counter(self.late_set_aside),
             ));
         }
         metrics

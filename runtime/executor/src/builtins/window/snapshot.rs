@@ -6,29 +6,22 @@ use weir_state::codec::{put_bytes, put_f64, put_i64, put_u32, put_u64, put_u8, R
 
 use super::{Acc, Pane, Window};
 use crate::operator::OperatorError;
-use crate::sink::Sink;
+
+/// The byte that once said whether a window's own file of late records
+/// followed. Late records are the task's side output now, checkpointed
+/// with the task: the byte is always 0, and a checkpoint that holds such a
+/// file is refused rather than read wrong.
+const NO_OWN_LATE_FILE: u8 = 0;
 
 impl Window {
-    /// The window's state for checkpoint `checkpoint`: watermark, late
-    /// figures and side output, every pane and its accumulators.
-    pub(super) fn encode_state(&mut self, checkpoint: u64) -> Result<Vec<u8>, OperatorError> {
+    /// The window's state: watermark, late figures, every pane and its
+    /// accumulators.
+    pub(super) fn encode_state(&self) -> Vec<u8> {
         let mut out = Vec::new();
         put_i64(&mut out, self.watermark);
         put_u64(&mut out, self.late_dropped);
-        put_u64(&mut out, self.late_written);
-        let late = match self.late_sink.as_mut() {
-            Some(sink) => sink
-                .snapshot(checkpoint)
-                .map_err(|e| format!("late records: {e}")),
-            None => Ok(None),
-        };
-        match late.map_err(|e| self.failed(e))? {
-            Some(bytes) => {
-                put_u8(&mut out, 1);
-                put_bytes(&mut out, &bytes);
-            }
-            None => put_u8(&mut out, 0),
-        }
+        put_u64(&mut out, self.late_set_aside);
+        put_u8(&mut out, NO_OWN_LATE_FILE);
         put_u32(&mut out, self.panes.len() as u32);
         for (key, panes) in &self.panes {
             put_bytes(&mut out, key);
@@ -65,7 +58,7 @@ impl Window {
                 }
             }
         }
-        Ok(out)
+        out
     }
 
     pub(super) fn decode_state(&mut self, state: &[u8]) -> Result<(), OperatorError> {
@@ -73,11 +66,14 @@ impl Window {
             let mut r = Reader::new(state);
             let watermark = r.i64()?;
             let late_dropped = r.u64()?;
-            let late_written = r.u64()?;
-            let late_sink = match r.u8()? {
-                0 => None,
-                _ => Some(r.bytes()?),
-            };
+            let late_set_aside = r.u64()?;
+            if r.u8()? != NO_OWN_LATE_FILE {
+                return Err(weir_state::StateError::Corrupt(
+                    "it holds a file of late records of the window's own, as versions \
+                     before late records became a side output of the task wrote it"
+                        .into(),
+                ));
+            }
             let mut panes: HashMap<Vec<u8>, BTreeMap<i64, Pane>> = HashMap::new();
             for _ in 0..r.u32()? {
                 let key = r.bytes()?;
@@ -125,18 +121,10 @@ impl Window {
                 }
             }
             r.finish()?;
-            Ok((watermark, late_dropped, late_written, late_sink, panes))
+            Ok((watermark, late_dropped, late_set_aside, panes))
         })();
-        let (watermark, late_dropped, late_written, late_sink, panes) =
+        let (watermark, late_dropped, late_set_aside, panes) =
             restored.map_err(|e| self.failed(format!("cannot restore its windows: {e}")))?;
-        if let (Some(sink), Some(snapshot)) = (self.late_sink.as_mut(), late_sink) {
-            sink.restore(&snapshot)
-                .map_err(|e| format!("late records: {e}"))
-                .map_err(|e| OperatorError::Failed {
-                    operator: self.name.clone(),
-                    message: e,
-                })?;
-        }
         if panes.values().flat_map(|p| p.values()).any(|pane| {
             pane.accs.len() != self.aggregates.len() || pane.udf.len() != self.udfs.len()
         }) {
@@ -163,7 +151,7 @@ impl Window {
         self.panes = panes;
         self.watermark = watermark;
         self.late_dropped = late_dropped;
-        self.late_written = late_written;
+        self.late_set_aside = late_set_aside;
         Ok(())
     }
 }
