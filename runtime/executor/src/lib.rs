@@ -41,6 +41,6 @@ pub use weir_types::{key_group, key_hash, subtask_of, KeyGroupRange};
 /// Row-encoding and Arrow IPC conversions, for benchmarks and tests of
 /// operators outside a job.
 pub mod codec {
-    pub use crate::ipc::{encode as encode_ipc, Decoder as IpcDecoder};
-    pub use crate::rows::{decode as decode_rows, encode as encode_rows};
+    pub use crate::ipc::{encode as encode_ipc, Decoder as IpcDecoder, IpcError};
+    pub use crate::rows::{decode as decode_rows, encode as encode_rows, RowsError};
 }

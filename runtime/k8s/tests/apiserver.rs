@@ -13,7 +13,7 @@ use kube::Api;
 use weir_k8s::controller::Context;
 use weir_k8s::testing::{client_from_kubeconfig, FakeJobs};
 use weir_k8s::WeirJob;
-use weir_testing::{repo_root, KubeControlPlane};
+use weir_testing::{repo_root, KubeControlPlane, KubectlError};
 use weir_types::SourceSpec;
 
 fn plane_with_crd() -> KubeControlPlane {
@@ -37,7 +37,7 @@ fn plane_with_crd() -> KubeControlPlane {
 fn create_example(
     plane: &KubeControlPlane,
     edit: impl Fn(String) -> String,
-) -> Result<String, String> {
+) -> Result<String, KubectlError> {
     let example = std::fs::read_to_string(repo_root().join("k8s/examples/wordcount.weirjob.yaml"))
         .expect("the example WeirJob");
     let file = plane.dir.join("weirjob.yaml");
@@ -76,7 +76,9 @@ async fn the_api_server_takes_the_example_and_the_controller_reads_it_typed() {
 fn the_api_server_refuses_what_the_controller_could_not_read() {
     let plane = plane_with_crd();
     let refused = |edit: &dyn Fn(String) -> String, expected: &[&str]| {
-        let error = create_example(&plane, edit).expect_err("refused");
+        let error = create_example(&plane, edit)
+            .expect_err("refused")
+            .to_string();
         for part in expected {
             assert!(error.contains(part), "{part:?} not in: {error}");
         }

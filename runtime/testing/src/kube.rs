@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 /// How long a control plane may take to answer `/readyz`: about 5 s here.
 const READY_WITHIN: Duration = Duration::from_secs(90);
 
+/// Why `kubectl` gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum KubectlError {
+    #[error("cannot run kubectl: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// kubectl ran and refused: its standard error, which names the cause
+    /// (`NotFound`, the field a schema refused).
+    #[error("{stderr}")]
+    Failed { stderr: String },
+}
+
 pub struct KubeControlPlane {
     /// The admin's kubeconfig (`system:masters`).
     pub kubeconfig: PathBuf,
@@ -334,16 +345,18 @@ impl KubeControlPlane {
     }
 
     /// `kubectl` as the admin; its standard output, or why it failed.
-    pub fn kubectl_output(&self, args: &[&str]) -> Result<String, String> {
+    pub fn kubectl_output(&self, args: &[&str]) -> Result<String, KubectlError> {
         let output = Command::new(binary("kubectl"))
             .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
             .args(args)
             .output()
-            .map_err(|e| format!("cannot run kubectl: {e}"))?;
+            .map_err(KubectlError::Spawn)?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+            Err(KubectlError::Failed {
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            })
         }
     }
 

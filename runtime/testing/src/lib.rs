@@ -8,7 +8,7 @@
 
 mod kube;
 
-pub use kube::KubeControlPlane;
+pub use kube::{KubeControlPlane, KubectlError};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

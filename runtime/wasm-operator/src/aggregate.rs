@@ -79,7 +79,7 @@ impl UserAggregate for WasmAggregate {
             true,
         )]));
         let codec = GuestCodec::new(opened.encoding, result)
-            .map_err(|detail| self.malformed("open", detail))?;
+            .map_err(|e| self.malformed("open", e.to_string()))?;
         self.codec = Some(codec);
         Ok(data_type)
     }
@@ -107,12 +107,10 @@ impl UserAggregate for WasmAggregate {
         let Some(codec) = self.codec.as_ref() else {
             return Err(self.malformed("accumulate", "called before open".into()));
         };
-        let encoded = codec
-            .encode(input)
-            .map_err(|message| OperatorError::Failed {
-                operator: self.window.clone(),
-                message,
-            })?;
+        let encoded = codec.encode(input).map_err(|e| OperatorError::Failed {
+            operator: self.window.clone(),
+            message: e.to_string(),
+        })?;
         self.instance
             .accumulate(accumulators, &encoded, targets)
             .map_err(guest)
@@ -125,7 +123,7 @@ impl UserAggregate for WasmAggregate {
         };
         let batch = codec
             .decode(bytes)
-            .map_err(|detail| self.malformed("finish", detail))?;
+            .map_err(|e| self.malformed("finish", e.to_string()))?;
         Ok(batch.column(0).clone())
     }
 }

@@ -4,8 +4,17 @@
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use weir_executor::codec::{decode_rows, encode_ipc, encode_rows, IpcDecoder};
+use weir_executor::codec::{decode_rows, encode_ipc, encode_rows, IpcDecoder, IpcError, RowsError};
 use weir_wasm_host::Encoding;
+
+/// Why a batch could not cross the sandbox in the component's encoding.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CodecError {
+    #[error(transparent)]
+    Ipc(#[from] IpcError),
+    #[error(transparent)]
+    Rows(#[from] RowsError),
+}
 
 /// The encoding a component chose, and what it returns decoded against.
 pub(crate) struct GuestCodec {
@@ -19,9 +28,9 @@ pub(crate) struct GuestCodec {
 impl GuestCodec {
     /// The codec of a component that chose `encoding` and returns `schema`;
     /// refuses a schema Arrow IPC cannot decode.
-    pub(crate) fn new(encoding: Encoding, schema: SchemaRef) -> Result<Self, String> {
+    pub(crate) fn new(encoding: Encoding, schema: SchemaRef) -> Result<Self, CodecError> {
         let ipc = match encoding {
-            Encoding::ArrowIpc => Some(IpcDecoder::new(schema.clone()).map_err(|e| e.to_string())?),
+            Encoding::ArrowIpc => Some(IpcDecoder::new(schema.clone())?),
             Encoding::Rows => None,
         };
         Ok(GuestCodec {
@@ -40,18 +49,18 @@ impl GuestCodec {
     }
 
     /// `batch` as the component reads it.
-    pub(crate) fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, String> {
+    pub(crate) fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, CodecError> {
         match self.encoding {
             Encoding::Rows => Ok(encode_rows(batch)),
-            Encoding::ArrowIpc => encode_ipc(batch).map_err(|e| e.to_string()),
+            Encoding::ArrowIpc => Ok(encode_ipc(batch)?),
         }
     }
 
     /// One batch the component returned, validated against its schema.
-    pub(crate) fn decode(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, String> {
+    pub(crate) fn decode(&mut self, bytes: Vec<u8>) -> Result<RecordBatch, CodecError> {
         match self.ipc.as_mut() {
-            Some(decoder) => decoder.decode(bytes).map_err(|e| e.to_string()),
-            None => decode_rows(&bytes, &self.schema).map_err(|e| e.to_string()),
+            Some(decoder) => Ok(decoder.decode(bytes)?),
+            None => Ok(decode_rows(&bytes, &self.schema)?),
         }
     }
 }

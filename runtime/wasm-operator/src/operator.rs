@@ -224,7 +224,7 @@ impl WasmOperator {
             match output.decode(bytes) {
                 Ok(batch) if batch.num_rows() == 0 => {}
                 Ok(batch) => out.push(batch),
-                Err(detail) => return Err(self.malformed(call, detail)),
+                Err(e) => return Err(self.malformed(call, e.to_string())),
             }
         }
         Ok(())
@@ -271,7 +271,7 @@ impl Operator for WasmOperator {
         let output = schema::from_contract(&opened.output_schema)
             .map_err(|e| self.malformed("open", e.to_string()))?;
         let codec = GuestCodec::new(opened.encoding, output.clone())
-            .map_err(|detail| self.malformed("open", detail))?;
+            .map_err(|e| self.malformed("open", e.to_string()))?;
         self.output = Some(codec);
         Ok(output)
     }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use weir_testing::{repo_root, KubeControlPlane};
+use weir_testing::{repo_root, KubeControlPlane, KubectlError};
 
 use super::WeirJobApi;
 
@@ -82,7 +82,11 @@ impl WeirJobApi for RealApi {
             .kubectl_output(&["-n", "weir", "get", "weirjob", name, "-o", "json"])
         {
             Ok(text) => Some(serde_json::from_str(&text).expect("kubectl's JSON")),
-            Err(error) if error.contains("NotFound") || error.contains("not found") => None,
+            Err(KubectlError::Failed { stderr })
+                if stderr.contains("NotFound") || stderr.contains("not found") =>
+            {
+                None
+            }
             Err(error) => panic!("kubectl get weirjob {name}: {error}"),
         }
     }
