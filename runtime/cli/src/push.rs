@@ -32,10 +32,12 @@ impl RegistryArgs {
             .or_else(credentials::default_docker_config);
         let credentials = match path {
             // An optional Secret mounted where the file is expected leaves
-            // it absent: only public registries then, which is not an error.
+            // it absent: only public registries then, which is not an error
+            // (nor worth a warning in every pod's log, as the manifests
+            // name that Secret on purpose).
             Some(path) if !path.exists() => {
-                tracing::warn!(
-                    "registry credentials {} do not exist: registries are reached without credentials",
+                tracing::info!(
+                    "no registry credentials at {}: registries are reached without credentials",
                     path.display()
                 );
                 Credentials::default()
