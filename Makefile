@@ -15,7 +15,7 @@ export PATH := $(WEIR_TOOLS)/bin:$(PATH)
 PYTHON := $(WEIR_TOOLS)/python/bin/python
 GO_MODULES := operators-sdk/go examples/go/tokenize examples/mixed/wordlen tests/fixtures/go/conform tests/fixtures/go/misbehave tests/fixtures/go/keyed-count
 
-.PHONY: run test setup setup-all weir lint lint-rust lint-go deny deny-advisories test-rust test-chaos test-sdks test-k8s bench chaos proto
+.PHONY: run test setup setup-all weir lint lint-rust lint-go deny deny-advisories test-rust test-chaos test-sdks test-k8s test-k8s-e2e bench chaos proto
 
 run: weir
 	@$(WEIR) build examples/wordcount/operator
@@ -61,7 +61,7 @@ lint-go:
 		(cd $$m && go vet $$(go list ./... | grep -v internal/bindings)) || exit 1; \
 	done
 
-test: lint weir test-sdks test-rust test-chaos test-k8s
+test: lint weir test-sdks test-rust test-chaos test-k8s test-k8s-e2e
 
 test-rust:
 	cargo test --release --locked --workspace
@@ -98,6 +98,17 @@ test-k8s: weir
 	@scripts/setup-python.sh
 	@scripts/setup-k8s.sh
 	WEIR_BIN=$(WEIR) $(PYTHON) -m pytest -q tests/k8s
+
+# The Weir image on real pods: a single-node cluster that k8s/local/cluster
+# brings up on this machine (control plane, kubelet, containerd, CoreDNS,
+# all in a network namespace of its own), the image built without a
+# container engine, and k8s/e2e on the ha and native overlays (first output,
+# a TaskManager's and a JobManager's pod deleted), taken down again and
+# checked clean. It needs Linux and root; elsewhere it says it skipped, but
+# not under CI, which must run it.
+test-k8s-e2e: weir
+	@scripts/setup-kube-node.sh
+	WEIR_BIN=$(WEIR) WEIR_E2E_REQUIRED=$(if $(CI),1,) k8s/local/e2e
 
 bench: setup-all
 	cargo bench --locked -p weir-wasm-operator --bench pipeline

@@ -23,13 +23,11 @@ etcd_bin=$WEIR_TOOLS/etcd/$ETCD_VERSION/bin
 
 say() { echo "setup-kube: $*" >&2; }
 die() { echo "setup-kube: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib/kube-build.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/kube-build.sh"
 
-kube_ok() {
-    for command in $KUBE_COMMANDS; do
-        [ -x "$kube_bin/$command" ] || return 1
-    done
-    [ "$(cat "$kube_bin/.version" 2>/dev/null)" = "$KUBE_VERSION" ]
-}
+# shellcheck disable=SC2086 # a list of words
+kube_ok() { kube_commands_ok "$kube_bin" $KUBE_COMMANDS; }
 etcd_ok() { [ -x "$etcd_bin/etcd" ] && [ "$(cat "$etcd_bin/.version" 2>/dev/null)" = "$ETCD_VERSION" ]; }
 
 # The tests (weir_testing::KubeControlPlane) and the e2e find the binaries
@@ -56,19 +54,8 @@ if kube_ok && etcd_ok; then
     exit 0
 fi
 
-command -v go >/dev/null || die "Go is needed (scripts/setup-go.sh installs it)"
-go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
-[ "$go_minor" -ge "$KUBE_MIN_GO_MINOR" ] ||
-    die "Kubernetes $KUBE_VERSION needs Go 1.$KUBE_MIN_GO_MINOR or newer; this is $(go env GOVERSION)"
-
-scratch=$(mktemp -d)
-trap 'chmod -R u+w "$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
-export GOPATH=$scratch/gopath GOCACHE=$scratch/gocache GOFLAGS=-mod=mod CGO_ENABLED=0
-# The build is the heaviest thing this project does: let everything else
-# on the machine go first.
-build() { nice -n 19 go build -trimpath "$@"; }
-# `go mod` names every module it downloads (hundreds): keep the rest.
-quiet_go_mod() { go mod "$@" 2> >(grep -v '^go: downloading' >&2); }
+kube_check_go
+kube_scratch_caches
 
 if ! etcd_ok; then
     say "building etcd $ETCD_VERSION into $etcd_bin (about a minute, once)"
@@ -79,53 +66,16 @@ if ! etcd_ok; then
     printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
     quiet_go_mod tidy
     mkdir -p "$etcd_bin"
-    build -ldflags "-s -w" -o "$etcd_bin/etcd" go.etcd.io/etcd/server/v3
+    kube_go_build -ldflags "-s -w" -o "$etcd_bin/etcd" go.etcd.io/etcd/server/v3
     echo "$ETCD_VERSION" >"$etcd_bin/.version"
 fi
 
 if ! kube_ok; then
     say "building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl $KUBE_VERSION into $kube_bin (about 18 minutes on 2 cores, once)"
-    mkdir -p "$scratch/kube"
-    cd "$scratch/kube"
-    # k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces
-    # them with ./staging/..., which its module zip does not hold: replace
-    # each with its published version, read from its own go.mod so the list
-    # stays right when the version changes.
-    staging_version=v0.${KUBE_VERSION#v1.}
-    quiet_go_mod download -json "k8s.io/kubernetes@$KUBE_VERSION" >download.json
-    upstream_mod=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["GoMod"])' download.json)
-    {
-        printf 'module local/k8s-control-plane\n\ngo 1.%s.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' \
-            "$KUBE_MIN_GO_MINOR" "$KUBE_VERSION"
-        sed -nE 's#^[[:space:]]*(k8s\.io/[A-Za-z0-9._/-]+)[[:space:]]+=>[[:space:]]+\./staging/.*#\t\1 => \1 '"$staging_version"'#p' \
-            "$upstream_mod" | sort -u
-        printf ')\n'
-    } >go.mod
-    grep -q "k8s.io/api => k8s.io/api $staging_version" go.mod ||
-        die "found no staging modules in k8s.io/kubernetes@$KUBE_VERSION's go.mod"
-    {
-        printf '//go:build tools\n\npackage tools\n\nimport (\n'
-        for command in $KUBE_COMMANDS; do
-            printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$command"
-        done
-        printf ')\n'
-    } >tools.go
-    quiet_go_mod tidy
-    major=${KUBE_VERSION#v}
-    major=${major%%.*}
-    minor=${KUBE_VERSION#v*.}
-    minor=${minor%%.*}
-    # Without these the binaries report v0.0.0-master.
-    ldflags="-s -w"
-    for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        ldflags="$ldflags -X $package.gitVersion=$KUBE_VERSION -X $package.gitMajor=$major -X $package.gitMinor=$minor"
-    done
-    mkdir -p "$kube_bin"
-    for command in $KUBE_COMMANDS; do
-        say "  $command"
-        build -ldflags "$ldflags" -o "$kube_bin/$command" "k8s.io/kubernetes/cmd/$command"
-    done
-    echo "$KUBE_VERSION" >"$kube_bin/.version"
+    # shellcheck disable=SC2086 # a list of words
+    kube_module "$scratch/kube" $KUBE_COMMANDS
+    # shellcheck disable=SC2086
+    kube_build_commands "$scratch/kube" "$kube_bin" $KUBE_COMMANDS
 fi
 link_binaries
 say "ready: $("$kube_bin/kube-apiserver" --version), etcd $("$etcd_bin/etcd" --version | awk 'NR==1{print $3}')"

@@ -4,10 +4,11 @@
 # that the committed gRPC code matches proto/). With --all, also every SDK
 # language's toolchain (scripts/setup-{tools,c,go,js,python}.sh) and the
 # manifest checks' tools (scripts/setup-k8s.sh), an OCI registry with
-# skopeo (scripts/setup-registry.sh) and a Kubernetes control plane built
-# from Go modules (scripts/setup-kube-control-plane.sh; about 18 minutes
-# the first time, cached by version), which the tests need. Safe to run
-# repeatedly.
+# skopeo (scripts/setup-registry.sh) and Kubernetes built from Go modules,
+# which the tests need: the control plane and, as root on Linux, a node that
+# runs pods (scripts/setup-kube-node.sh: about 25 minutes the first time,
+# cached by version; elsewhere only scripts/setup-kube-control-plane.sh).
+# Safe to run repeatedly.
 set -euo pipefail
 
 all=false
@@ -53,7 +54,13 @@ fi
 
 if $all; then
     here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-    for language in tools c go js python k8s registry kube-control-plane; do
+    for language in tools c go js python k8s registry; do
         "$here/setup-$language.sh"
     done
+    # A node needs root (containerd, mounts, namespaces).
+    if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ]; then
+        "$here/setup-kube-node.sh"
+    else
+        "$here/setup-kube-control-plane.sh"
+    fi
 fi
