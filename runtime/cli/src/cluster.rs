@@ -103,9 +103,13 @@ pub struct JobManagerArgs {
     /// the process exits); shorter than the lease duration.
     #[arg(long, default_value = "10s")]
     lease_renew_deadline: String,
-    /// How often the Lease is renewed, or a standby tries to take it.
+    /// How often the leader renews the Lease.
     #[arg(long, default_value = "2s")]
     lease_retry_period: String,
+    /// How often a standby reads the Lease (at most the retry period): it
+    /// takes over a released Lease within this time.
+    #[arg(long, default_value = "500ms")]
+    lease_standby_poll_period: String,
     /// This JobManager's name in the Lease (its pod's name) [default: the
     /// host name].
     #[arg(long, env = "WEIR_POD_NAME")]
@@ -381,6 +385,8 @@ pub fn jobmanager(args: JobManagerArgs) -> Result<()> {
                         .map_err(|e| anyhow!("--lease-renew-deadline: {e}"))?,
                     retry_period: parse_duration(&args.lease_retry_period)
                         .map_err(|e| anyhow!("--lease-retry-period: {e}"))?,
+                    standby_poll_period: parse_duration(&args.lease_standby_poll_period)
+                        .map_err(|e| anyhow!("--lease-standby-poll-period: {e}"))?,
                     ..LeaseConfig::new(
                         namespace.clone(),
                         args.lease_name

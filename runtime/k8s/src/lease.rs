@@ -22,7 +22,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::error::K8sError;
@@ -38,13 +38,18 @@ pub struct LeaseConfig {
     pub lease_duration: Duration,
     /// How long a leader keeps leading without a successful renewal.
     pub renew_deadline: Duration,
-    /// Time between attempts, for leaders and standbys alike.
+    /// Time between a leader's renewals.
     pub retry_period: Duration,
+    /// Time between a standby's reads of the Lease (at most
+    /// `retry_period`). A standby only reads until it may take over, so it
+    /// can look often: a Lease released by a leader that stops then goes to
+    /// the standby within this time, before a replica that is just starting.
+    pub standby_poll_period: Duration,
 }
 
 impl LeaseConfig {
     /// A configuration with the customary timings: 15 s lease, 10 s renew
-    /// deadline, 2 s retry period.
+    /// deadline, 2 s retry period; standbys look every 0.5 s.
     pub fn new(
         namespace: impl Into<String>,
         name: impl Into<String>,
@@ -57,6 +62,7 @@ impl LeaseConfig {
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
+            standby_poll_period: Duration::from_millis(500),
         }
     }
 
@@ -70,6 +76,9 @@ impl LeaseConfig {
         }
         if self.retry_period.is_zero() {
             return Err(invalid("retry_period is zero".into()));
+        }
+        if self.standby_poll_period.is_zero() {
+            return Err(invalid("standby_poll_period is zero".into()));
         }
         // The safety argument: a leader that cannot renew stops at
         // renew_deadline, strictly before a standby may take over at
@@ -339,12 +348,17 @@ impl LeaderElector {
         let lease_ref = self.lease_ref();
         // Set while leading: when the last successful renewal was sent.
         let mut renewed_at: Option<Instant> = None;
-        let mut ticks = tokio::time::interval(self.config.retry_period);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Leaders renew every retry period; standbys only read, and look
+        // more often (see `standby_poll_period`).
+        let standby_period = self
+            .config
+            .standby_poll_period
+            .min(self.config.retry_period);
+        let mut next_round = Instant::now();
 
         loop {
             tokio::select! {
-                _ = ticks.tick() => {}
+                _ = tokio::time::sleep_until(next_round) => {}
                 _ = leader.closed() => break,
             }
 
@@ -392,6 +406,12 @@ impl LeaderElector {
                 renewed_at = None;
                 publish(&leader, false);
             }
+            let period = match renewed_at {
+                Some(_) => self.config.retry_period,
+                None => standby_period,
+            };
+            // A round that took longer than the period starts the next at once.
+            next_round = started + period;
         }
 
         if renewed_at.is_some() {

@@ -547,3 +547,50 @@ async fn the_loop_releases_the_lease_when_nobody_listens() {
         .expect("the loop ends")
         .expect("no panic");
 }
+
+/// A leader that stops releases the Lease; the standby must notice before a
+/// replica starting in the stopped one's place, so it looks more often
+/// than the leader renews.
+#[tokio::test]
+async fn a_standby_takes_a_released_lease_within_its_poll_period_not_the_retry_period() {
+    let (elector, mut handle) = mocked(LeaseConfig {
+        standby_poll_period: Duration::from_millis(50),
+        ..config()
+    });
+    let (tx, mut rx) = watch::channel(false);
+    let task = elector.spawn(tx);
+
+    // Held, and fresh: the elector stays a standby.
+    let (_, r) = expect(&mut handle, Method::GET, LEASE_PATH).await;
+    respond(
+        r,
+        200,
+        &lease(
+            "8",
+            json!({"holderIdentity": "jm-b", "renewTime": at(0), "leaseDurationSeconds": 15,
+                   "leaseTransitions": 2}),
+        ),
+    );
+    let standby_since = Instant::now();
+    // Then released by its leader, which stops.
+    let (_, r) = expect(&mut handle, Method::GET, LEASE_PATH).await;
+    respond(
+        r,
+        200,
+        &lease(
+            "9",
+            json!({"renewTime": at(0), "leaseDurationSeconds": 1, "leaseTransitions": 2}),
+        ),
+    );
+    let (body, r) = expect(&mut handle, Method::PUT, LEASE_PUT_PATH).await;
+    respond(r, 200, &body);
+    let leading = wait_for(&mut rx, true).await - standby_since;
+    // The retry period is 2 s: the standby looked again long before it.
+    assert!(
+        leading < Duration::from_secs(1),
+        "took the released Lease after {leading:?}"
+    );
+
+    task.abort();
+    let _ = task.await;
+}
